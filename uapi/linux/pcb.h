@@ -1,0 +1,487 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * pcb - Phase Coherence Bus: a local publish/subscribe bus in the kernel.
+ *
+ * This header is the whole contract between the module and userspace.
+ *
+ * Model
+ * -----
+ * Every open() of /dev/pcb is an *endpoint*.  An endpoint can
+ *  - create, look up, list and delete topics;
+ *  - open topics for publishing (a small integer *handle*, permission and
+ *    schema checked once) and publish messages through the handle;
+ *  - own one receive *ring*, set up once and mmap()ed by the consumer, and
+ *    subscribe that ring to any number of topics.
+ * The endpoint lives until its last file descriptor is closed and its ring
+ * is unmapped; then every subscription and handle it holds is removed and
+ * the ring is freed.
+ *
+ * Conventions
+ * -----------
+ * All ioctls return 0 on success or -1 with errno set.  Every struct has
+ * reserved words (named reserved*) that must be zero on input, else EINVAL;
+ * the kernel zeroes them on output.  Unknown flag bits give EINVAL.  A bad
+ * user pointer gives EFAULT.  An unknown ioctl command gives ENOTTY.
+ *
+ * Errors common to several ioctls:
+ *  EINVAL       reserved word not zero, unknown flag, malformed argument
+ *  EFAULT       a pointer (the argument or one inside it) is not readable
+ *               or writable
+ *  ENAMETOOLONG a topic name has no NUL within PCB_NAME_MAX bytes
+ *  ENOENT       no topic of that name (or id) exists
+ *  EACCES       the topic's mode does not grant the caller the right
+ *  EPROTOTYPE   the caller's schema id differs from the topic's
+ *  EBADF        a publish handle that this endpoint has not opened
+ *  EBADFD       the endpoint has no ring (RING_SETUP not done yet)
+ *  EIDRM        the topic behind a publish handle has been deleted
+ */
+#ifndef _UAPI_LINUX_PCB_H
+#define _UAPI_LINUX_PCB_H
+
+#include <linux/types.h>
+#include <linux/ioctl.h>
+
+#define PCB_DEVICE_PATH		"/dev/pcb"
+
+/* Length of a topic name buffer, including the terminating NUL. */
+#define PCB_NAME_MAX		64
+
+/*
+ * Topic names: 1 to PCB_NAME_MAX - 1 characters from [A-Za-z0-9._:/-],
+ * not starting with '.'.  Anything else is EINVAL; a name without a NUL
+ * in its PCB_NAME_MAX bytes is ENAMETOOLONG.
+ */
+
+/*
+ * Topic mode: the low nine permission bits, as for files.  Read (4) grants
+ * subscribe, write (2) grants publish (open for publishing); execute is
+ * ignored.  Owner bits apply when the caller's fsuid is the topic's uid,
+ * group bits when the caller is in the topic's gid, else other bits.
+ * CAP_IPC_OWNER overrides the mode.
+ */
+#define PCB_MODE_MASK		0777
+
+/* Use the caller's fsuid / fsgid as owner (TOPIC_CREATE uid/gid). */
+#define PCB_OWNER_CALLER	((__u32)-1)
+
+/*
+ * struct pcb_topic_create - PCB_IOC_TOPIC_CREATE
+ * @name:	 in: the topic name
+ * @schema_id:	 in: schema of the messages; publishers and subscribers must
+ *		 name the same id (0 is a valid id like any other)
+ * @max_msg_size: in: largest payload in bytes, 1 .. module parameter
+ *		 max_msg_size (default 1 MiB), else EINVAL
+ * @mode:	 in: permission bits (PCB_MODE_MASK), others EINVAL
+ * @uid, @gid:	 in: owner, or PCB_OWNER_CALLER.  Any other owner than
+ *		 the caller needs CAP_CHOWN, else EPERM
+ * @flags:	 in: none defined, must be 0
+ * @topic_id:	 out: the new topic's id (never 0, never reused while the
+ *		 module is loaded)
+ *
+ * Errors: EEXIST (the name is taken), ENOMEM, ENOSPC (module parameter
+ * max_topics reached), and the common ones.
+ */
+struct pcb_topic_create {
+	char	name[PCB_NAME_MAX];
+	__u64	schema_id;
+	__u32	max_msg_size;
+	__u32	mode;
+	__u32	uid;
+	__u32	gid;
+	__u32	flags;
+	__u32	topic_id;
+	__u64	reserved[4];
+};
+
+/*
+ * struct pcb_topic_info - PCB_IOC_TOPIC_INFO and entries of PCB_IOC_TOPIC_LIST
+ * @name:	  in (TOPIC_INFO): the name to look up; out (LIST): the name
+ * @schema_id, @max_msg_size, @mode, @uid, @gid, @flags: out: as created
+ * @topic_id:	  out
+ * @nr_subscribers: out: current number of subscriptions
+ * @published:	  out: messages accepted so far (the last sequence number)
+ * @reserved:	  in (TOPIC_INFO): must be zero
+ *
+ * Looking a topic up needs no right on it.
+ */
+struct pcb_topic_info {
+	char	name[PCB_NAME_MAX];
+	__u64	schema_id;
+	__u32	max_msg_size;
+	__u32	mode;
+	__u32	uid;
+	__u32	gid;
+	__u32	flags;
+	__u32	topic_id;
+	__u32	nr_subscribers;
+	__u32	reserved0;
+	__u64	published;
+	__u64	reserved[4];
+};
+
+/*
+ * struct pcb_topic_list - PCB_IOC_TOPIC_LIST
+ * @entries:	in: user pointer to an array of struct pcb_topic_info
+ * @capacity:	in: number of entries in the array
+ * @start_id:	in: list topics whose id is >= start_id
+ * @count:	out: number of entries written (ascending id order)
+ * @next_id:	out: start_id for the next call, 0 when the list is complete
+ *
+ * Topics created or deleted during a walk may or may not be listed.
+ */
+struct pcb_topic_list {
+	__u64	entries;
+	__u32	capacity;
+	__u32	start_id;
+	__u32	count;
+	__u32	next_id;
+	__u64	reserved[2];
+};
+
+/*
+ * struct pcb_topic_name - PCB_IOC_TOPIC_DELETE
+ *
+ * Deleting needs the caller's fsuid to be the topic's owner, or
+ * CAP_IPC_OWNER; else EPERM.  Deletion removes every subscription to the
+ * topic (records already in rings stay readable), makes every publish
+ * handle to it fail with EIDRM and frees the name at once.
+ */
+struct pcb_topic_name {
+	char	name[PCB_NAME_MAX];
+	__u64	reserved[2];
+};
+
+/*
+ * struct pcb_topic_open - PCB_IOC_TOPIC_OPEN: open a topic for publishing
+ * @name:	in
+ * @schema_id:	in: must equal the topic's, else EPROTOTYPE
+ * @flags:	in: none defined, must be 0
+ * @handle:	out: the publish handle, valid for this endpoint only
+ * @topic_id:	out
+ * @max_msg_size: out
+ *
+ * Needs write permission on the topic (EACCES).  EMFILE when the endpoint
+ * has PCB_MAX_HANDLES handles open.
+ */
+#define PCB_MAX_HANDLES		1024
+
+struct pcb_topic_open {
+	char	name[PCB_NAME_MAX];
+	__u64	schema_id;
+	__u32	flags;
+	__u32	handle;
+	__u32	topic_id;
+	__u32	max_msg_size;
+	__u64	reserved[2];
+};
+
+/*
+ * struct pcb_topic_close - PCB_IOC_TOPIC_CLOSE: close a publish handle.
+ * EBADF when the handle is not open.
+ */
+struct pcb_topic_close {
+	__u32	handle;
+	__u32	reserved0;
+	__u64	reserved[1];
+};
+
+/*
+ * struct pcb_publish - PCB_IOC_PUBLISH
+ * @handle:	in: from TOPIC_OPEN
+ * @flags:	in: PCB_PUB_*
+ * @payload:	in: user pointer to the message
+ * @len:	in: payload length, 0 .. topic's max_msg_size (EMSGSIZE)
+ * @key:	in: publisher-supplied 64-bit key, copied into the record
+ * @timeout_ns: in: how long to wait for room in reliable subscribers'
+ *		rings; 0 waits without limit.  Ignored with PCB_PUB_NONBLOCK.
+ * @msg_id:	out: the message id
+ * @seq:	out: the per-topic sequence number
+ *
+ * A message goes to every reliable subscriber or to none.  When a reliable
+ * subscriber's ring has no room:
+ *  - with PCB_PUB_NONBLOCK: EAGAIN at once, nothing published;
+ *  - else the caller sleeps until there is room (ETIMEDOUT when
+ *    timeout_ns passes, EINTR on a signal; nothing published in either
+ *    case).
+ * Lossy subscribers whose ring is full miss the message (counted in their
+ * ring header's @dropped).  A topic with no subscriber accepts the message
+ * (it gets an id and a sequence number and reaches nobody).
+ *
+ * Errors: EBADF, EIDRM, EMSGSIZE, EAGAIN, ETIMEDOUT, EINTR, EFAULT, EINVAL.
+ */
+#define PCB_PUB_NONBLOCK	(1U << 0)
+#define PCB_PUB_FLAGS_ALL	(PCB_PUB_NONBLOCK)
+
+struct pcb_publish {
+	__u32	handle;
+	__u32	flags;
+	__u64	payload;
+	__u32	len;
+	__u32	reserved0;
+	__u64	key;
+	__u64	timeout_ns;
+	__u64	msg_id;
+	__u64	seq;
+	__u64	reserved[2];
+};
+
+/*
+ * struct pcb_ring_setup - PCB_IOC_RING_SETUP
+ * @data_size:	in: size of the data area in bytes, a power of two from
+ *		PCB_RING_MIN_SIZE to module parameter max_ring_size
+ *		(default 64 MiB), else EINVAL
+ * @flags:	in: none defined, must be 0
+ * @page_size:	out: the page size; the offsets below are multiples of it
+ * @cons_offset: out: mmap offset of the consumer page (struct
+ *		pcb_ring_consumer), the only page that may be mapped writable
+ * @header_offset: out: mmap offset of the header page (struct
+ *		pcb_ring_header), read-only
+ * @data_offset: out: mmap offset of the data area, read-only; it is
+ *		mapped twice in a row (2 * data_size bytes) so that a record
+ *		that wraps is contiguous in memory
+ * @mmap_size:	out: total length of the mapping
+ *
+ * One ring per endpoint: EBUSY on a second call.  ENOMEM when memory is
+ * short.
+ *
+ * mmap() rules (errno of mmap):
+ *  - a writable mapping must be MAP_SHARED, start at cons_offset and be
+ *    exactly one page long, else EPERM;
+ *  - read-only mappings may cover any page range inside mmap_size and can
+ *    never be made writable with mprotect();
+ *  - a range beyond mmap_size is EINVAL; no ring yet is EBADFD.
+ */
+#define PCB_RING_MIN_SIZE	4096U
+
+struct pcb_ring_setup {
+	__u32	data_size;
+	__u32	flags;
+	__u32	page_size;
+	__u32	reserved0;
+	__u64	cons_offset;
+	__u64	header_offset;
+	__u64	data_offset;
+	__u64	mmap_size;
+	__u64	reserved[2];
+};
+
+/*
+ * struct pcb_subscribe - PCB_IOC_SUBSCRIBE / PCB_IOC_UNSUBSCRIBE
+ * @name:	in (SUBSCRIBE): the topic; ignored by UNSUBSCRIBE
+ * @schema_id:	in (SUBSCRIBE): must equal the topic's, else EPROTOTYPE
+ * @flags:	in (SUBSCRIBE): PCB_SUB_*; must be 0 for UNSUBSCRIBE
+ * @topic_id:	out (SUBSCRIBE), in (UNSUBSCRIBE)
+ *
+ * SUBSCRIBE needs read permission (EACCES) and a ring (EBADFD) big enough
+ * for one record of the topic's largest message (ENOSPC).  EALREADY when
+ * the ring is already subscribed to the topic.  ENOSPC also when the topic
+ * has module parameter max_subscribers subscriptions.
+ * UNSUBSCRIBE: ENOENT when the ring is not subscribed to topic_id.
+ *
+ * Reliable (default): publishers wait for room (or fail with EAGAIN) and a
+ * message reaches all reliable subscribers or none.
+ * Lossy (PCB_SUB_LOSSY): when the ring is full this subscriber misses the
+ * message; header->dropped counts it and the consumer sees a gap in the
+ * topic's sequence numbers.  A lossy subscriber never slows a publisher.
+ */
+#define PCB_SUB_LOSSY		(1U << 0)
+#define PCB_SUB_FLAGS_ALL	(PCB_SUB_LOSSY)
+
+struct pcb_subscribe {
+	char	name[PCB_NAME_MAX];
+	__u64	schema_id;
+	__u32	flags;
+	__u32	topic_id;
+	__u64	reserved[2];
+};
+
+/*
+ * struct pcb_wait - PCB_IOC_WAIT: sleep until the ring has a record.
+ * @timeout_ns:	in: 0 waits without limit
+ * @flags:	in: none defined, must be 0
+ *
+ * Sets PCB_CONS_NEED_WAKEUP in the consumer page itself, so the caller
+ * cannot miss a wake-up.  Returns 0 as soon as prod_pos != cons_pos (at
+ * once if so on entry), ETIMEDOUT, EINTR, EBADFD (no ring) or EPIPE (the
+ * ring is broken, see PCB_RING_BROKEN).  It also does what PCB_IOC_NOTIFY
+ * does, as the caller has presumably consumed what it had.
+ */
+struct pcb_wait {
+	__u64	timeout_ns;
+	__u32	flags;
+	__u32	reserved0;
+	__u64	reserved[2];
+};
+
+/*
+ * Ring layout and barrier protocol
+ * ================================
+ *
+ * The mapping (offsets from struct pcb_ring_setup):
+ *
+ *   cons_offset    one page, RW: struct pcb_ring_consumer
+ *   header_offset  one page, RO: struct pcb_ring_header
+ *   data_offset    data_size bytes, RO, then the same pages again
+ *
+ * Positions are free-running __u64 byte counts; the byte at position p is
+ * data[p & (data_size - 1)].  Records start at 8-byte aligned positions
+ * and never need to be split: thanks to the double mapping, a record that
+ * crosses the end of the area continues in the second copy.
+ *
+ * Each record starts with struct pcb_record.  Its first word, @len, holds
+ * the record length in bytes (header, dependencies and payload, without
+ * the padding to 8 bytes) and two flag bits:
+ *   PCB_REC_BUSY     the kernel is still writing the record: stop here and
+ *                    retry later (later records may be complete already
+ *                    but must not be consumed before this one)
+ *   PCB_REC_DISCARD  skip the record: it was reserved but not published
+ * The next record starts at pos + PCB_REC_SIZE(len).
+ *
+ * Who writes what:
+ *
+ *   field                       writer     reader
+ *   header->prod_pos            kernel     consumer
+ *   record words                kernel     consumer
+ *   header->dropped, ->flags    kernel     consumer
+ *   cons->cons_pos              consumer   kernel
+ *   cons->flags                 consumer   kernel (the kernel sets
+ *                                          NEED_WAKEUP in PCB_IOC_WAIT and
+ *                                          poll)
+ *
+ * Barriers (each acquire pairs with the release on the same line):
+ *
+ *   kernel (producer)                   consumer
+ *   ------------------------------------------------------------------------
+ *   1. reserve: prod_pos advanced with  A. p = load_acquire(&prod_pos)
+ *      store_release after writing         pairs with 1: the BUSY len word
+ *      len = size | BUSY at the old        of every record below p is
+ *      position                            visible
+ *   2. commit: write the record, then   B. l = load_acquire(&rec->len) for
+ *      store_release(&rec->len, size)      each record below p; pairs with
+ *      (BUSY cleared)                      2: if !(l & BUSY) the record's
+ *                                          contents are visible
+ *   3. space check: c = load_acquire(   C. after reading the records,
+ *      &cons_pos) pairs with C before      store_release(&cons_pos, new);
+ *      the kernel reuses the bytes         the kernel may overwrite them
+ *                                          only after this store
+ *   4. wake-up: after 2, smp_mb() then  D. to sleep: set NEED_WAKEUP in
+ *      if (cons->flags & NEED_WAKEUP)      cons->flags, smp_mb() (pairs
+ *      wake the consumer; the full         with 4), re-check A/B, then
+ *      barrier pairs with D                poll()/PCB_IOC_WAIT.  Clear it
+ *                                          when going back to spinning
+ *   5. a publisher that must wait sets  E. after C, smp_mb() (pairs with
+ *      PCB_RING_PUB_WAITING in header->    5), then if header->flags has
+ *      flags, smp_mb(), re-checks          PCB_RING_PUB_WAITING, call
+ *      cons_pos, then sleeps               PCB_IOC_NOTIFY to wake publishers
+ *
+ * A consumer that skips D and E still works: it can always poll(), and a
+ * waiting publisher re-checks the ring every few milliseconds on its own.
+ *
+ * A cons_pos that makes no sense (ahead of prod_pos, or more than
+ * data_size behind it) breaks only this ring: the kernel sets
+ * PCB_RING_BROKEN in header->flags, stops delivering to it, and WAIT,
+ * poll (POLLERR) and new subscriptions (EPIPE) report it.  The only way
+ * out is a new endpoint.
+ */
+
+#define PCB_RING_MAGIC		0x50434231U	/* "PCB1" */
+#define PCB_RING_VERSION	1U
+
+/* header->flags */
+#define PCB_RING_PUB_WAITING	(1U << 0)	/* a publisher waits for room */
+#define PCB_RING_BROKEN		(1U << 1)	/* cons_pos made no sense */
+
+/* cons->flags */
+#define PCB_CONS_NEED_WAKEUP	(1U << 0)	/* consumer is going to sleep */
+
+struct pcb_ring_consumer {
+	__u64	cons_pos;
+	__u32	flags;
+	__u32	reserved0;
+};
+
+/*
+ * struct pcb_ring_header - the read-only header page.
+ * @magic, @version: PCB_RING_MAGIC, PCB_RING_VERSION
+ * @data_size:	size of the data area (a power of two)
+ * @record_align: alignment of records (8)
+ * @flags:	PCB_RING_*
+ * @tsc_khz:	TSC frequency in kHz, for turning record->tsc into time;
+ *		0 when the TSC is not usable as a clock
+ * @dropped:	messages lossy subscriptions of this ring missed
+ * @prod_pos:	producer position, on its own cache line
+ */
+struct pcb_ring_header {
+	__u32	magic;
+	__u32	version;
+	__u32	data_size;
+	__u32	record_align;
+	__u32	flags;
+	__u32	tsc_khz;
+	__u64	dropped;
+	__u64	reserved[4];
+	__u64	prod_pos;
+	__u64	reserved2[7];
+};
+
+#define PCB_REC_BUSY		(1U << 31)
+#define PCB_REC_DISCARD		(1U << 30)
+#define PCB_REC_LEN_MASK	(PCB_REC_DISCARD - 1)
+#define PCB_REC_ALIGN		8U
+#define PCB_REC_SIZE(len)	\
+	((((len) & PCB_REC_LEN_MASK) + PCB_REC_ALIGN - 1) & ~(PCB_REC_ALIGN - 1))
+
+/*
+ * struct pcb_record - the header of every record in the ring.
+ * @len:	see above
+ * @topic_id:	the topic the message was published to
+ * @msg_id:	hybrid-logical-clock id: max(CLOCK_REALTIME in ns, previous
+ *		id + 1), so strictly increasing and unique on the bus, close
+ *		to wall-clock time, and never going back when the clock does
+ * @seq:	per-topic sequence number, 1 for the first message
+ * @tsc:	TSC read when the publish entered the kernel
+ * @key:	the publisher's key
+ * @payload_len: bytes of payload
+ * @pid, @uid:	the publishing process (thread group id) and its effective
+ *		uid, taken by the kernel, as seen in the publisher's own pid
+ *		and user namespace
+ * @nr_deps:	number of __u64 dependency ids between the header and the
+ *		payload (0 in this version)
+ * @hdr_len:	offset of the payload from the start of the record
+ */
+struct pcb_record {
+	__u32	len;
+	__u32	topic_id;
+	__u64	msg_id;
+	__u64	seq;
+	__u64	tsc;
+	__u64	key;
+	__u32	payload_len;
+	__u32	pid;
+	__u32	uid;
+	__u16	nr_deps;
+	__u16	hdr_len;
+	__u64	reserved;
+};
+
+#define PCB_IOC_MAGIC		0xB8
+
+#define PCB_IOC_TOPIC_CREATE	_IOWR(PCB_IOC_MAGIC, 0x01, struct pcb_topic_create)
+#define PCB_IOC_TOPIC_DELETE	_IOW(PCB_IOC_MAGIC, 0x02, struct pcb_topic_name)
+#define PCB_IOC_TOPIC_INFO	_IOWR(PCB_IOC_MAGIC, 0x03, struct pcb_topic_info)
+#define PCB_IOC_TOPIC_LIST	_IOWR(PCB_IOC_MAGIC, 0x04, struct pcb_topic_list)
+#define PCB_IOC_TOPIC_OPEN	_IOWR(PCB_IOC_MAGIC, 0x05, struct pcb_topic_open)
+#define PCB_IOC_TOPIC_CLOSE	_IOW(PCB_IOC_MAGIC, 0x06, struct pcb_topic_close)
+#define PCB_IOC_PUBLISH		_IOWR(PCB_IOC_MAGIC, 0x07, struct pcb_publish)
+#define PCB_IOC_RING_SETUP	_IOWR(PCB_IOC_MAGIC, 0x08, struct pcb_ring_setup)
+#define PCB_IOC_SUBSCRIBE	_IOWR(PCB_IOC_MAGIC, 0x09, struct pcb_subscribe)
+#define PCB_IOC_UNSUBSCRIBE	_IOW(PCB_IOC_MAGIC, 0x0a, struct pcb_subscribe)
+#define PCB_IOC_WAIT		_IOW(PCB_IOC_MAGIC, 0x0b, struct pcb_wait)
+/*
+ * PCB_IOC_NOTIFY: no argument (must be 0, else EINVAL).  Tells the kernel
+ * the consumer has released records: clears PCB_RING_PUB_WAITING and wakes
+ * publishers waiting for room.  EBADFD without a ring.
+ */
+#define PCB_IOC_NOTIFY		_IO(PCB_IOC_MAGIC, 0x0c)
+
+#endif /* _UAPI_LINUX_PCB_H */
