@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later OR MIT */
+/*
+ * libpcb internals shared by the library's source files.
+ */
+#ifndef LIBPCB_INTERNAL_H
+#define LIBPCB_INTERNAL_H
+
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "libpcb.h"
+
+/* Everything else is hidden by -fvisibility=hidden. */
+#define PCB_EXPORT	__attribute__((visibility("default")))
+
+struct pcb {
+	int fd;
+
+	/* The ring, once pcb_ring_setup() has mapped it; NULL before. */
+	struct pcb_ring_consumer *cons;		/* the one writable page */
+	const struct pcb_ring_header *hdr;
+	const unsigned char *data;		/* mapped twice in a row */
+	uint64_t data_size;
+	uint64_t mask;				/* data_size - 1 */
+
+	/*
+	 * The consumer position: this library is the only writer of
+	 * cons->cons_pos, so it keeps its own copy and never reads it back.
+	 */
+	uint64_t cons_pos;
+	/* prod_pos as last loaded, to skip the load while records remain. */
+	uint64_t prod_seen;
+
+	void *cons_map;
+	size_t cons_map_len;
+	void *ro_map;
+	size_t ro_map_len;
+};
+
+/* ioctl(2) with the result as 0 or a negative errno. */
+static inline int pcb_ioctl(const struct pcb *bus, unsigned long req, void *arg)
+{
+	return ioctl(bus->fd, req, arg) < 0 ? -errno : 0;
+}
+
+/* Copy a topic name into an ABI name buffer: -ENAMETOOLONG if it won't fit. */
+static inline int pcb_copy_name(char dst[PCB_NAME_MAX], const char *name)
+{
+	size_t len;
+
+	if (!name)
+		return -EINVAL;
+	len = strnlen(name, PCB_NAME_MAX);
+	if (len == PCB_NAME_MAX)
+		return -ENAMETOOLONG;
+	memcpy(dst, name, len + 1);
+	return 0;
+}
+
+#endif /* LIBPCB_INTERNAL_H */

@@ -1,0 +1,525 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later OR MIT */
+/*
+ * libpcb - userspace library for the pcb bus (/dev/pcb).
+ *
+ * Conventions
+ * -----------
+ * Every function that can fail returns 0 (or a non-negative value where
+ * documented) on success and a negative errno on failure, like liburing.
+ * Results are never passed back through errno; errno's value after a call
+ * is unspecified.  The errors listed for each function are those the
+ * library itself produces; every ioctl error documented in <linux/pcb.h>
+ * is passed through unchanged as well.
+ *
+ * Threads
+ * -------
+ * One endpoint (struct pcb) may be shared by threads for everything except
+ * the receive side: topic management, pcb_topic_open()/pcb_topic_close()
+ * and publishing are safe to call concurrently from any number of threads.
+ * The ring (pcb_peek(), pcb_release(), pcb_wait(), pcb_receive()) has a
+ * single consumer: only one thread at a time may use it.  pcb_close() must
+ * not race with any other call on the same endpoint.
+ */
+#ifndef LIBPCB_H
+#define LIBPCB_H
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <linux/pcb.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* An endpoint: one open file description of /dev/pcb and its ring. */
+struct pcb;
+
+/**
+ * pcb_open() - open a new endpoint on /dev/pcb
+ * @out: where to store the endpoint
+ *
+ * Return: 0, or -ENOMEM, or the error of open(2) (e.g. -ENOENT when the
+ * module is not loaded, -EACCES when the device's mode denies it).
+ */
+int pcb_open(struct pcb **out);
+
+/**
+ * pcb_close() - close an endpoint
+ * @bus: the endpoint, may be NULL
+ *
+ * Unmaps the ring and closes the file; the kernel then removes every
+ * subscription and publish handle of the endpoint.  Messages viewed with
+ * pcb_peek() are no longer accessible.
+ */
+void pcb_close(struct pcb *bus);
+
+/**
+ * pcb_fd() - the endpoint's file descriptor
+ * @bus: the endpoint
+ *
+ * For the caller's own poll()/epoll: POLLIN means the ring has records,
+ * POLLERR that it is broken.  Do not close it; pcb_close() does.
+ *
+ * Return: the file descriptor (never negative for an open endpoint).
+ */
+int pcb_fd(const struct pcb *bus);
+
+/* ------------------------------------------------------------------ */
+/* Topics                                                             */
+/* ------------------------------------------------------------------ */
+
+/**
+ * struct pcb_topic_opts - attributes of a new topic
+ * @schema_id:	 schema of the messages (publishers and subscribers must
+ *		 name the same)
+ * @max_msg_size: largest payload in bytes
+ * @mode:	 permission bits (read: subscribe, write: publish)
+ * @uid, @gid:	 owner, or PCB_OWNER_CALLER
+ * @flags:	 must be 0
+ *
+ * Start from PCB_TOPIC_OPTS_DEFAULT and change what you need.
+ */
+struct pcb_topic_opts {
+	uint64_t schema_id;
+	uint32_t max_msg_size;
+	uint32_t mode;
+	uint32_t uid;
+	uint32_t gid;
+	uint32_t flags;
+};
+
+#define PCB_TOPIC_DEFAULT_MSG_SIZE	4096U
+#define PCB_TOPIC_DEFAULT_MODE		0644U
+
+#define PCB_TOPIC_OPTS_DEFAULT {				\
+	.schema_id = 0,						\
+	.max_msg_size = PCB_TOPIC_DEFAULT_MSG_SIZE,		\
+	.mode = PCB_TOPIC_DEFAULT_MODE,				\
+	.uid = PCB_OWNER_CALLER,				\
+	.gid = PCB_OWNER_CALLER,				\
+	.flags = 0,						\
+}
+
+/**
+ * pcb_topic_create() - create a topic
+ * @bus:	the endpoint
+ * @name:	the topic name (see <linux/pcb.h> for the allowed names)
+ * @opts:	its attributes, or NULL for PCB_TOPIC_OPTS_DEFAULT (schema 0,
+ *		4096-byte messages, mode 0644, owned by the caller)
+ * @topic_id:	where to store the new topic's id, may be NULL
+ *
+ * Return: 0; -EINVAL for a NULL @bus or @name, -ENAMETOOLONG for a name of
+ * PCB_NAME_MAX bytes or more; from the kernel -EEXIST, -EINVAL, -EPERM,
+ * -ENOSPC, -ENOMEM.
+ */
+int pcb_topic_create(struct pcb *bus, const char *name,
+		     const struct pcb_topic_opts *opts, uint32_t *topic_id);
+
+/**
+ * pcb_topic_delete() - delete a topic
+ * @bus:	the endpoint
+ * @name:	the topic name
+ *
+ * Subscriptions to the topic end (records already in rings stay readable)
+ * and its publish handles fail with -EIDRM from then on.
+ *
+ * Return: 0, -EINVAL, -ENAMETOOLONG; from the kernel -ENOENT, -EPERM (not
+ * the owner).
+ */
+int pcb_topic_delete(struct pcb *bus, const char *name);
+
+/**
+ * pcb_topic_info() - look a topic up by name
+ * @bus:	the endpoint
+ * @name:	the topic name
+ * @info:	filled in with the topic's attributes and counters
+ *
+ * Needs no right on the topic.
+ *
+ * Return: 0, -EINVAL, -ENAMETOOLONG; from the kernel -ENOENT.
+ */
+int pcb_topic_info(struct pcb *bus, const char *name,
+		   struct pcb_topic_info *info);
+
+/* Called by pcb_topic_list() for each topic; non-zero stops the walk. */
+typedef int (*pcb_topic_cb)(const struct pcb_topic_info *info, void *arg);
+
+/**
+ * pcb_topic_list() - call @cb for every topic, in ascending id order
+ * @bus:	the endpoint
+ * @cb:		the callback
+ * @arg:	passed to @cb
+ *
+ * Topics created or deleted during the walk may or may not be seen.
+ *
+ * Return: the number of topics @cb was called for, or the non-zero value
+ * @cb returned to stop the walk (make it negative to tell it apart), or
+ * -EINVAL for a NULL @bus or @cb, or an ioctl error.
+ */
+int pcb_topic_list(struct pcb *bus, pcb_topic_cb cb, void *arg);
+
+/**
+ * pcb_topic_open() - open a topic for publishing
+ * @bus:	the endpoint
+ * @name:	the topic name
+ * @schema_id:	must equal the topic's schema id
+ *
+ * Return: a publish handle (>= 0) for pcb_publish(), valid on this
+ * endpoint only; -EINVAL, -ENAMETOOLONG; from the kernel -ENOENT,
+ * -EACCES (no write permission), -EPROTOTYPE (other schema), -EMFILE.
+ */
+int pcb_topic_open(struct pcb *bus, const char *name, uint64_t schema_id);
+
+/**
+ * pcb_topic_close() - close a publish handle
+ * @bus:	the endpoint
+ * @handle:	from pcb_topic_open()
+ *
+ * Return: 0, -EINVAL; from the kernel -EBADF (handle not open).
+ */
+int pcb_topic_close(struct pcb *bus, int handle);
+
+/* ------------------------------------------------------------------ */
+/* Publishing                                                         */
+/* ------------------------------------------------------------------ */
+
+/**
+ * pcb_publish() - publish one message, waiting for room if needed
+ * @bus:	the endpoint
+ * @handle:	from pcb_topic_open()
+ * @buf:	the payload (may be NULL when @len is 0)
+ * @len:	payload length, at most the topic's max_msg_size
+ * @key:	a 64-bit key copied into the record
+ * @timeout_ns:	how long to wait for room in reliable subscribers' rings;
+ *		0 waits without limit
+ * @msg_id:	where to store the message id, may be NULL
+ *
+ * The message goes to every reliable subscriber or to none.
+ *
+ * Return: 0; -EINVAL for a NULL @bus; -EMSGSIZE; from the kernel -EBADF,
+ * -EIDRM (topic deleted), -ETIMEDOUT, -EINTR (nothing is published in
+ * these two cases), -EFAULT.
+ */
+int pcb_publish(struct pcb *bus, int handle, const void *buf, size_t len,
+		uint64_t key, uint64_t timeout_ns, uint64_t *msg_id);
+
+/**
+ * pcb_try_publish() - publish one message without ever sleeping
+ *
+ * As pcb_publish(), but a reliable subscriber's full ring makes it fail
+ * at once with -EAGAIN (nothing published).
+ */
+int pcb_try_publish(struct pcb *bus, int handle, const void *buf,
+		    size_t len, uint64_t key, uint64_t *msg_id);
+
+/* ------------------------------------------------------------------ */
+/* Receiving                                                          */
+/* ------------------------------------------------------------------ */
+
+/* Ring size used by pcb_ring_setup() when asked for 0. */
+#define PCB_RING_DEFAULT_SIZE	(256U * 1024)
+
+/**
+ * pcb_ring_setup() - create and map the endpoint's receive ring
+ * @bus:	the endpoint
+ * @data_size:	size of the data area: a power of two from
+ *		PCB_RING_MIN_SIZE to the module's max_ring_size, or 0 for
+ *		PCB_RING_DEFAULT_SIZE
+ *
+ * Once per endpoint.  If mapping fails after the kernel created the ring,
+ * the endpoint cannot receive; open a new one.
+ *
+ * Return: 0; -EINVAL (size not a power of two or too large), -EPROTO (the
+ * kernel's ring layout is not one this library understands), the error of
+ * mmap(2); from the kernel -EBUSY (already set up), -EINVAL, -ENOMEM.
+ */
+int pcb_ring_setup(struct pcb *bus, size_t data_size);
+
+/**
+ * pcb_subscribe() - subscribe the endpoint's ring to a topic
+ * @bus:	the endpoint
+ * @name:	the topic name
+ * @schema_id:	must equal the topic's schema id
+ * @flags:	0 for a reliable subscription, PCB_SUB_LOSSY for a lossy one
+ * @topic_id:	where to store the topic's id, may be NULL
+ *
+ * Return: 0, -EINVAL, -ENAMETOOLONG; from the kernel -EBADFD (no ring),
+ * -ENOENT, -EACCES (no read permission), -EPROTOTYPE, -EALREADY, -ENOSPC,
+ * -EPIPE (the ring is broken).
+ */
+int pcb_subscribe(struct pcb *bus, const char *name, uint64_t schema_id,
+		  uint32_t flags, uint32_t *topic_id);
+
+/**
+ * pcb_unsubscribe() - end a subscription
+ * @bus:	the endpoint
+ * @topic_id:	from pcb_subscribe()
+ *
+ * Records already in the ring stay readable.
+ *
+ * Return: 0, -EINVAL; from the kernel -ENOENT (not subscribed), -EBADFD.
+ */
+int pcb_unsubscribe(struct pcb *bus, uint32_t topic_id);
+
+/**
+ * struct pcb_msg - a received message, read in place in the ring
+ * @rec:	the record header (topic_id, msg_id, seq, tsc, key, pid, uid)
+ * @data:	the payload
+ * @len:	payload length in bytes
+ * @end:	private to the library
+ *
+ * Valid until it is passed to pcb_release().
+ */
+struct pcb_msg {
+	const struct pcb_record *rec;
+	const void *data;
+	size_t len;
+	uint64_t end;
+};
+
+/**
+ * pcb_peek() - look at the next message in the ring without consuming it
+ * @bus:	the endpoint
+ * @msg:	filled in when a message is there
+ *
+ * Never sleeps and makes no system call, except to release discarded
+ * records it skips.  Calling it again before pcb_release() gives the same
+ * message.
+ *
+ * Return: 1 and @msg filled in; 0 when no complete message is there;
+ * -EBADFD without a ring; -EPIPE when the ring is broken
+ * (PCB_RING_BROKEN); -EBADMSG when a record is malformed.
+ */
+int pcb_peek(struct pcb *bus, struct pcb_msg *msg);
+
+/**
+ * pcb_release() - consume a message, giving its ring space back
+ * @bus:	the endpoint
+ * @msg:	the message pcb_peek() returned
+ *
+ * Wakes publishers that wait for room, if there are any (one system call
+ * only then).  @msg must not be used afterwards.
+ */
+void pcb_release(struct pcb *bus, const struct pcb_msg *msg);
+
+/**
+ * pcb_wait() - wait until the ring has a record
+ * @bus:	the endpoint
+ * @timeout_ns:	how long to wait in all; 0 waits without limit
+ * @spin_ns:	how much of it to spend polling the ring before sleeping
+ *		in the kernel (lowest latency, burns a CPU); 0 to sleep at
+ *		once
+ *
+ * Return: 0 when a record is there (it may still be in the middle of
+ * being written: pcb_peek() can then return 0 for a moment); -ETIMEDOUT,
+ * -EINTR (a signal), -EPIPE (the ring is broken), -EBADFD (no ring).
+ */
+int pcb_wait(struct pcb *bus, uint64_t timeout_ns, unsigned int spin_ns);
+
+/**
+ * pcb_receive() - wait for the next message and view it
+ * @bus:	the endpoint
+ * @msg:	filled in with the message
+ * @timeout_ns:	how long to wait; 0 waits without limit
+ *
+ * pcb_wait() (without spinning) and pcb_peek() in one call.  Release the
+ * message with pcb_release().
+ *
+ * Return: 1 and @msg filled in; -ETIMEDOUT, -EINTR, -EPIPE, -EBADFD,
+ * -EBADMSG.
+ */
+int pcb_receive(struct pcb *bus, struct pcb_msg *msg, uint64_t timeout_ns);
+
+/**
+ * pcb_dropped() - messages the ring's lossy subscriptions have missed
+ * @bus:	the endpoint
+ *
+ * Return: the ring header's dropped counter, 0 without a ring.
+ */
+uint64_t pcb_dropped(const struct pcb *bus);
+
+/**
+ * pcb_tsc_khz() - the TSC frequency the kernel reports in the ring header
+ * @bus:	the endpoint
+ *
+ * Return: the frequency in kHz, 0 when the TSC is not usable as a clock
+ * or there is no ring.
+ */
+uint32_t pcb_tsc_khz(const struct pcb *bus);
+
+/**
+ * pcb_tsc() - read the TSC, ordered after earlier loads
+ *
+ * Return: the TSC, or 0 on architectures without one.
+ */
+static inline uint64_t pcb_tsc(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	uint32_t lo, hi;
+
+	/* lfence: do not read the clock before the record was read. */
+	__asm__ __volatile__("lfence; rdtsc" : "=a"(lo), "=d"(hi) :: "memory");
+	return ((uint64_t)hi << 32) | lo;
+#else
+	return 0;
+#endif
+}
+
+/**
+ * pcb_msg_latency_ns() - time from publish to now
+ * @bus:	the endpoint whose ring @msg is in
+ * @msg:	a message from pcb_peek()
+ * @ns:		where to store the nanoseconds between the publish call
+ *		entering the kernel and this call
+ *
+ * Return: 0; -EOPNOTSUPP when the kernel reports no usable TSC or the
+ * architecture has none; -ERANGE when the TSC reads earlier than the
+ * record's (TSCs of different CPUs not in sync).
+ */
+int pcb_msg_latency_ns(const struct pcb *bus, const struct pcb_msg *msg,
+		       uint64_t *ns);
+
+/* ------------------------------------------------------------------ */
+/* Typed topics                                                       */
+/* ------------------------------------------------------------------ */
+
+/*
+ * PCB_DEFINE_TOPIC(tag, type, schema_id) binds a C type and a schema id to
+ * a topic handle type, so that publishing or reading another C type is a
+ * compile error:
+ *
+ *	struct imu { float ax, ay, az; };
+ *	PCB_DEFINE_TOPIC(imu, struct imu, 0x696d7501);
+ *
+ *	struct pcb_topic_imu t;
+ *	pcb_topic_imu_create(bus, "sensors/imu", NULL);
+ *	pcb_topic_imu_open(&t, bus, "sensors/imu");
+ *	pcb_publish_typed(&t, &sample, 0, 0, NULL);	// sample: struct imu
+ *
+ *	pcb_topic_imu_subscribe(&r, rx, "sensors/imu", 0);
+ *	pcb_receive(rx, &msg, 0);
+ *	const struct imu *p = pcb_msg_typed(&r, &msg);	// NULL: not an imu
+ *
+ * It defines struct pcb_topic_<tag> and, as static inline functions:
+ *  pcb_topic_<tag>_create(bus, name, opts): pcb_topic_create() with
+ *	@schema_id and sizeof(type) as max_msg_size (the rest from @opts,
+ *	or the defaults when NULL);
+ *  pcb_topic_<tag>_open(t, bus, name): open @t for publishing;
+ *  pcb_topic_<tag>_subscribe(t, bus, name, flags): subscribe @bus's ring
+ *	and remember the topic id in @t for pcb_msg_typed();
+ *  pcb_topic_<tag>_close(t): close @t's publish handle, if open.
+ * Each returns what the function it wraps returns.
+ */
+#define PCB_DEFINE_TOPIC(tag, type, schema)				\
+struct pcb_topic_##tag {						\
+	struct pcb *bus;						\
+	int handle;							\
+	uint32_t topic_id;						\
+	type *__pcb_type[0];						\
+};									\
+									\
+static inline int pcb_topic_##tag##_create(struct pcb *bus,		\
+		const char *name, const struct pcb_topic_opts *opts)	\
+{									\
+	struct pcb_topic_opts o = PCB_TOPIC_OPTS_DEFAULT;		\
+									\
+	if (opts)							\
+		o = *opts;						\
+	o.schema_id = (schema);						\
+	o.max_msg_size = sizeof(type);					\
+	return pcb_topic_create(bus, name, &o, NULL);			\
+}									\
+									\
+static inline int pcb_topic_##tag##_open(struct pcb_topic_##tag *t,	\
+		struct pcb *bus, const char *name)			\
+{									\
+	int h = pcb_topic_open(bus, name, (schema));			\
+									\
+	t->bus = bus;							\
+	t->handle = h < 0 ? -1 : h;					\
+	return h;							\
+}									\
+									\
+static inline int pcb_topic_##tag##_subscribe(struct pcb_topic_##tag *t, \
+		struct pcb *bus, const char *name, uint32_t flags)	\
+{									\
+	t->bus = bus;							\
+	t->handle = -1;							\
+	return pcb_subscribe(bus, name, (schema), flags, &t->topic_id);	\
+}									\
+									\
+static inline int pcb_topic_##tag##_close(struct pcb_topic_##tag *t)	\
+{									\
+	int h = t->handle;						\
+									\
+	t->handle = -1;							\
+	return h < 0 ? 0 : pcb_topic_close(t->bus, h);			\
+}
+
+/* The C type bound to typed topic handle @t. */
+#define pcb_topic_type(t)	__typeof__(*(t)->__pcb_type[0])
+
+#define __pcb_assert_type(t, p)						\
+	_Static_assert(__builtin_types_compatible_p(__typeof__(*(p)),	\
+						    pcb_topic_type(t)),	\
+		       "pcb: message type does not match the topic's type")
+
+/**
+ * pcb_publish_typed() - pcb_publish() of *@msgp on typed topic @t
+ *
+ * A compile error unless *@msgp has the type bound to @t (qualifiers
+ * aside).  Returns what pcb_publish() returns.
+ */
+#define pcb_publish_typed(t, msgp, key, timeout_ns, idp) __extension__ ({ \
+	__pcb_assert_type(t, msgp);					\
+	pcb_publish((t)->bus, (t)->handle, (msgp), sizeof(*(msgp)),	\
+		    (key), (timeout_ns), (idp));			\
+})
+
+/* pcb_try_publish() of *@msgp on typed topic @t; type checked likewise. */
+#define pcb_try_publish_typed(t, msgp, key, idp) __extension__ ({	\
+	__pcb_assert_type(t, msgp);					\
+	pcb_try_publish((t)->bus, (t)->handle, (msgp), sizeof(*(msgp)),	\
+			(key), (idp));					\
+})
+
+static inline const void *__pcb_msg_typed(const struct pcb_msg *msg,
+					  uint32_t topic_id, size_t size)
+{
+	if (msg->rec->topic_id != topic_id || msg->len != size)
+		return NULL;
+	return msg->data;
+}
+
+/**
+ * pcb_msg_typed() - the payload of @msg as a pointer to @t's type
+ *
+ * Return: a const pointer into the ring (valid until pcb_release()), or
+ * NULL when @msg is not from @t's topic or does not have the type's size.
+ * The payload is 8-byte aligned.
+ */
+#define pcb_msg_typed(t, msg)						\
+	((const pcb_topic_type(t) *)					\
+	 __pcb_msg_typed((msg), (t)->topic_id, sizeof(pcb_topic_type(t))))
+
+/**
+ * pcb_msg_read_typed() - copy the payload of @msg into *@dstp
+ *
+ * A compile error unless *@dstp has the type bound to @t.
+ *
+ * Return: 0; -EPROTOTYPE when @msg is not from @t's topic or does not have
+ * the type's size.
+ */
+#define pcb_msg_read_typed(t, msg, dstp) __extension__ ({		\
+	__pcb_assert_type(t, dstp);					\
+	const void *__p = pcb_msg_typed(t, msg);			\
+	__p ? (memcpy((dstp), __p, sizeof(*(dstp))), 0) : -EPROTOTYPE;	\
+})
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LIBPCB_H */
