@@ -38,6 +38,7 @@
 #ifndef _UAPI_LINUX_PCB_H
 #define _UAPI_LINUX_PCB_H
 
+#include <linux/const.h>
 #include <linux/types.h>
 #include <linux/ioctl.h>
 
@@ -209,7 +210,7 @@ struct pcb_topic_close {
  *
  * Errors: EBADF, EIDRM, EMSGSIZE, EAGAIN, ETIMEDOUT, EINTR, EFAULT, EINVAL.
  */
-#define PCB_PUB_NONBLOCK	(1U << 0)
+#define PCB_PUB_NONBLOCK	_BITUL(0)
 #define PCB_PUB_FLAGS_ALL	(PCB_PUB_NONBLOCK)
 
 struct pcb_publish {
@@ -284,7 +285,7 @@ struct pcb_ring_setup {
  * message; header->dropped counts it and the consumer sees a gap in the
  * topic's sequence numbers.  A lossy subscriber never slows a publisher.
  */
-#define PCB_SUB_LOSSY		(1U << 0)
+#define PCB_SUB_LOSSY		_BITUL(0)
 #define PCB_SUB_FLAGS_ALL	(PCB_SUB_LOSSY)
 
 struct pcb_subscribe {
@@ -388,11 +389,11 @@ struct pcb_wait {
 #define PCB_RING_VERSION	1U
 
 /* header->flags */
-#define PCB_RING_PUB_WAITING	(1U << 0)	/* a publisher waits for room */
-#define PCB_RING_BROKEN		(1U << 1)	/* cons_pos made no sense */
+#define PCB_RING_PUB_WAITING	_BITUL(0)	/* a publisher waits for room */
+#define PCB_RING_BROKEN		_BITUL(1)	/* cons_pos made no sense */
 
 /* cons->flags */
-#define PCB_CONS_NEED_WAKEUP	(1U << 0)	/* consumer is going to sleep */
+#define PCB_CONS_NEED_WAKEUP	_BITUL(0)	/* consumer is going to sleep */
 
 struct pcb_ring_consumer {
 	__u64	cons_pos;
@@ -424,8 +425,8 @@ struct pcb_ring_header {
 	__u64	reserved2[7];
 };
 
-#define PCB_REC_BUSY		(1U << 31)
-#define PCB_REC_DISCARD		(1U << 30)
+#define PCB_REC_BUSY		_BITUL(31)
+#define PCB_REC_DISCARD		_BITUL(30)
 #define PCB_REC_LEN_MASK	(PCB_REC_DISCARD - 1)
 #define PCB_REC_ALIGN		8U
 #define PCB_REC_SIZE(len)	\

@@ -1,0 +1,294 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Endpoints: one per open file of /dev/pcb.  The file operations, the
+ * ioctl dispatch, publish handles, ring set-up and waiting.
+ */
+#include <linux/fs.h>
+#include <linux/hrtimer.h>
+#include <linux/log2.h>
+#include <linux/mm.h>
+#include <linux/poll.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/wait.h>
+
+#include "pcb.h"
+
+static struct pcb_ring *ep_ring(struct pcb_endpoint *ep)
+{
+	/* Pairs with the store-release in ring_setup(). */
+	return smp_load_acquire(&ep->ring);
+}
+
+static int pcb_open(struct inode *inode, struct file *file)
+{
+	struct pcb_endpoint *ep;
+
+	ep = kzalloc(sizeof(*ep), GFP_KERNEL_ACCOUNT);
+	if (!ep)
+		return -ENOMEM;
+	ep->bus = &pcb_bus;
+	mutex_init(&ep->ring_lock);
+	xa_init_flags(&ep->handles, XA_FLAGS_ALLOC);
+	INIT_LIST_HEAD(&ep->subs);
+	file->private_data = ep;
+	return 0;
+}
+
+/* The last fd is closed and no mapping of the ring is left. */
+static int pcb_release(struct inode *inode, struct file *file)
+{
+	struct pcb_endpoint *ep = file->private_data;
+	struct pcb_topic *t;
+	unsigned long handle;
+
+	pcb_endpoint_unsubscribe_all(ep);
+	xa_for_each(&ep->handles, handle, t)
+		pcb_topic_put(t);
+	xa_destroy(&ep->handles);
+	if (ep->ring)
+		pcb_ring_destroy(ep->ring);
+	mutex_destroy(&ep->ring_lock);
+	kfree(ep);
+	return 0;
+}
+
+static int check_ring_setup(const struct pcb_ring_setup *args)
+{
+	if (args->flags || args->reserved0 || args->reserved[0] ||
+	    args->reserved[1])
+		return -EINVAL;
+	if (!is_power_of_2(args->data_size) ||
+	    args->data_size < max_t(u32, PCB_RING_MIN_SIZE, PAGE_SIZE) ||
+	    args->data_size > pcb_max_ring_size)
+		return -EINVAL;
+	return 0;
+}
+
+static void ring_setup_result(struct pcb_ring_setup *args)
+{
+	u32 size = args->data_size;
+
+	memset(args, 0, sizeof(*args));
+	args->data_size = size;
+	args->page_size = PAGE_SIZE;
+	args->cons_offset = 0;
+	args->header_offset = PAGE_SIZE;
+	args->data_offset = 2 * PAGE_SIZE;
+	args->mmap_size = 2 * PAGE_SIZE + 2ULL * size;
+}
+
+static int ring_setup(struct pcb_endpoint *ep, void __user *arg)
+{
+	struct pcb_ring_setup args;
+	struct pcb_ring *ring;
+	int ret;
+
+	if (copy_from_user(&args, arg, sizeof(args)))
+		return -EFAULT;
+	ret = check_ring_setup(&args);
+	if (ret)
+		return ret;
+
+	mutex_lock(&ep->ring_lock);
+	if (ep->ring) {
+		ret = -EBUSY;
+		goto out_unlock;
+	}
+	ring = pcb_ring_create(args.data_size);
+	if (IS_ERR(ring)) {
+		ret = PTR_ERR(ring);
+		goto out_unlock;
+	}
+	/* The ring is complete before anyone can see it: pairs with ep_ring(). */
+	smp_store_release(&ep->ring, ring);
+out_unlock:
+	mutex_unlock(&ep->ring_lock);
+	if (ret)
+		return ret;
+	ring_setup_result(&args);
+	return copy_to_user(arg, &args, sizeof(args)) ? -EFAULT : 0;
+}
+
+static int topic_open(struct pcb_endpoint *ep, void __user *arg)
+{
+	struct pcb_topic_open args;
+	struct pcb_topic *t;
+	u32 handle;
+	int ret;
+
+	if (copy_from_user(&args, arg, sizeof(args)))
+		return -EFAULT;
+	if (args.flags || args.reserved[0] || args.reserved[1])
+		return -EINVAL;
+	ret = pcb_check_name(args.name);
+	if (ret)
+		return ret;
+
+	mutex_lock(&ep->bus->lock);
+	t = pcb_topic_find(ep->bus, args.name);
+	if (!t)
+		ret = -ENOENT;
+	else if (t->schema_id != args.schema_id)
+		ret = -EPROTOTYPE;
+	else if (!pcb_topic_permitted(t, 2))
+		ret = -EACCES;
+	else
+		pcb_topic_get(t);
+	mutex_unlock(&ep->bus->lock);
+	if (ret)
+		return ret;
+
+	ret = xa_alloc(&ep->handles, &handle, t,
+		       XA_LIMIT(0, PCB_MAX_HANDLES - 1), GFP_KERNEL_ACCOUNT);
+	if (ret) {
+		pcb_topic_put(t);
+		return ret == -EBUSY ? -EMFILE : ret;
+	}
+
+	args.handle = handle;
+	args.topic_id = t->id;
+	args.max_msg_size = t->max_msg_size;
+	if (copy_to_user(arg, &args, sizeof(args))) {
+		t = xa_erase(&ep->handles, handle);
+		if (t)
+			pcb_topic_put(t);
+		return -EFAULT;
+	}
+	return 0;
+}
+
+static int topic_close(struct pcb_endpoint *ep, void __user *arg)
+{
+	struct pcb_topic_close args;
+	struct pcb_topic *t;
+
+	if (copy_from_user(&args, arg, sizeof(args)))
+		return -EFAULT;
+	if (args.reserved0 || args.reserved[0])
+		return -EINVAL;
+	/* Publishers that loaded it under RCU keep it until they leave. */
+	t = xa_erase(&ep->handles, args.handle);
+	if (!t)
+		return -EBADF;
+	pcb_topic_put(t);
+	return 0;
+}
+
+static bool ring_ready(struct pcb_ring *ring)
+{
+	return pcb_ring_readable(ring) || pcb_ring_is_broken(ring);
+}
+
+static int ring_wait(struct pcb_endpoint *ep, void __user *arg)
+{
+	struct pcb_ring *ring = ep_ring(ep);
+	struct pcb_wait args;
+	int ret;
+
+	if (copy_from_user(&args, arg, sizeof(args)))
+		return -EFAULT;
+	if (args.flags || args.reserved0 || args.reserved[0] ||
+	    args.reserved[1])
+		return -EINVAL;
+	if (!ring)
+		return -EBADFD;
+
+	pcb_endpoint_notify(ep);
+	pcb_ring_want_wakeup(ring);
+	if (args.timeout_ns)
+		ret = wait_event_interruptible_hrtimeout(ring->data_wq,
+							 ring_ready(ring),
+							 ns_to_ktime(args.timeout_ns));
+	else
+		ret = wait_event_interruptible(ring->data_wq, ring_ready(ring));
+
+	if (ret == -ETIME)
+		return -ETIMEDOUT;
+	if (ret)
+		return -EINTR;
+	return pcb_ring_is_broken(ring) ? -EPIPE : 0;
+}
+
+static int ring_notify(struct pcb_endpoint *ep, unsigned long arg)
+{
+	if (arg)
+		return -EINVAL;
+	if (!ep_ring(ep))
+		return -EBADFD;
+	pcb_endpoint_notify(ep);
+	return 0;
+}
+
+static long pcb_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	struct pcb_endpoint *ep = file->private_data;
+	void __user *uarg = (void __user *)arg;
+
+	switch (cmd) {
+	case PCB_IOC_PUBLISH:
+		return pcb_publish(ep, uarg);
+	case PCB_IOC_TOPIC_CREATE:
+		return pcb_topic_create(ep->bus, uarg);
+	case PCB_IOC_TOPIC_DELETE:
+		return pcb_topic_delete(ep->bus, uarg);
+	case PCB_IOC_TOPIC_INFO:
+		return pcb_topic_info(ep->bus, uarg);
+	case PCB_IOC_TOPIC_LIST:
+		return pcb_topic_list(ep->bus, uarg);
+	case PCB_IOC_TOPIC_OPEN:
+		return topic_open(ep, uarg);
+	case PCB_IOC_TOPIC_CLOSE:
+		return topic_close(ep, uarg);
+	case PCB_IOC_RING_SETUP:
+		return ring_setup(ep, uarg);
+	case PCB_IOC_SUBSCRIBE:
+		return pcb_subscribe(ep, uarg);
+	case PCB_IOC_UNSUBSCRIBE:
+		return pcb_unsubscribe(ep, uarg);
+	case PCB_IOC_WAIT:
+		return ring_wait(ep, uarg);
+	case PCB_IOC_NOTIFY:
+		return ring_notify(ep, arg);
+	default:
+		return -ENOTTY;
+	}
+}
+
+static __poll_t pcb_poll(struct file *file, poll_table *wait)
+{
+	struct pcb_endpoint *ep = file->private_data;
+	struct pcb_ring *ring = ep_ring(ep);
+
+	if (!ring)
+		return EPOLLERR;
+
+	poll_wait(file, &ring->data_wq, wait);
+	/* A consumer about to sleep has presumably made room. */
+	pcb_endpoint_notify(ep);
+	pcb_ring_want_wakeup(ring);
+	if (pcb_ring_is_broken(ring))
+		return EPOLLERR;
+	return pcb_ring_readable(ring) ? EPOLLIN | EPOLLRDNORM : 0;
+}
+
+static int pcb_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	struct pcb_endpoint *ep = file->private_data;
+	struct pcb_ring *ring = ep_ring(ep);
+
+	if (!ring)
+		return -EBADFD;
+	return pcb_ring_mmap(ring, vma);
+}
+
+const struct file_operations pcb_fops = {
+	.owner		= THIS_MODULE,
+	.open		= pcb_open,
+	.release	= pcb_release,
+	.unlocked_ioctl	= pcb_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
+	.poll		= pcb_poll,
+	.mmap		= pcb_mmap,
+	.llseek		= noop_llseek,
+};

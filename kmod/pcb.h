@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * pcb internals shared by the module's files.
+ *
+ * Locking, outermost first:
+ *
+ *   pcb_bus.lock (mutex)    the topic namespace and every subscription list
+ *                           change (subscribe, unsubscribe, topic delete,
+ *                           endpoint release)
+ *   pcb_topic.lock (spin)   one publish of the topic at a time: sequence
+ *                           numbers, ids and ring reservations of a topic
+ *                           are made in one order; also held to add or
+ *                           remove a subscription, so that a publish sees
+ *                           a stable list between its passes
+ *   pcb_ring.lock (spin)    reservations in one ring (prod_pos), its
+ *                           header flags and drop counter; leaf lock
+ *
+ * RCU protects what is read without those locks: the handle table lookup
+ * of a topic, the topic's subscription list walked for wake-ups after the
+ * topic lock is dropped, and the endpoint's subscription list walked by
+ * NOTIFY.  Topics and subscriptions are freed after a grace period, rings
+ * through an rcu_work.
+ */
+#ifndef _PCB_H
+#define _PCB_H
+
+#include <linux/hashtable.h>
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/refcount.h>
+#include <linux/spinlock.h>
+#include <linux/types.h>
+#include <linux/uidgid.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+#include <linux/xarray.h>
+#include <linux/pcb.h>
+
+struct file;
+struct vm_area_struct;
+
+/* Module parameters (main.c). */
+extern unsigned int pcb_max_topics;
+extern unsigned int pcb_max_subscribers;
+extern unsigned int pcb_max_msg_size;
+extern unsigned int pcb_max_ring_size;
+
+extern struct workqueue_struct *pcb_wq;
+
+struct pcb_bus {
+	struct mutex lock;		/* see the locking table above */
+	DECLARE_HASHTABLE(names, 8);	/* name -> topic, under @lock */
+	struct xarray topics;		/* id -> topic, under @lock; RCU */
+	u32 next_topic_id;		/* under @lock */
+	unsigned int nr_topics;		/* under @lock */
+};
+
+struct pcb_ring {
+	struct pcb_ring_consumer *cons;	/* userspace-writable: hostile */
+	struct pcb_ring_header *hdr;
+	void *data;			/* data area, mapped twice in a row */
+	u32 size;
+	u32 mask;
+	u64 prod;			/* kernel copy of hdr->prod_pos */
+	spinlock_t lock;		/* see the locking table above */
+	wait_queue_head_t data_wq;	/* consumers waiting for records */
+	void *vaddr;
+	struct page **pages;
+	unsigned int nr_pages;
+	struct rcu_work free_work;
+};
+
+struct pcb_topic {
+	refcount_t ref;
+	u32 id;
+	char name[PCB_NAME_MAX];
+	u64 schema_id;
+	u32 max_msg_size;
+	u32 flags;
+	umode_t mode;
+	kuid_t uid;
+	kgid_t gid;
+	struct hlist_node name_node;	/* bus->names, under bus->lock */
+	struct rcu_head rcu;
+
+	/* Publish side, written under @lock. */
+	spinlock_t lock ____cacheline_aligned_in_smp;
+	u64 seq;
+	bool dead;			/* deleted; also read under RCU */
+	struct list_head subs;		/* RCU list; see the locking table */
+	unsigned int nr_subs;
+	/*
+	 * Publishers that found a reliable ring full sleep on @space_wq until
+	 * @space_gen moves: NOTIFY from a consumer, an unsubscribe or the
+	 * topic's deletion bump it (with WRITE_ONCE, then wake_up).
+	 */
+	wait_queue_head_t space_wq;
+	atomic_long_t space_gen;
+};
+
+struct pcb_sub {
+	struct pcb_topic *topic;	/* holds a reference */
+	struct pcb_ring *ring;		/* owned by the endpoint */
+	u32 flags;			/* PCB_SUB_* */
+	struct list_head topic_node;	/* topic->subs */
+	struct list_head ep_node;	/* endpoint->subs */
+	struct rcu_head rcu;
+	/* State of the publish in progress, valid under topic->lock only. */
+	struct pcb_record *resv;
+	bool missed;
+};
+
+struct pcb_endpoint {
+	struct pcb_bus *bus;
+	struct mutex ring_lock;		/* serializes RING_SETUP */
+	/* Set once under @ring_lock (store-release, read with acquire). */
+	struct pcb_ring *ring;
+	struct xarray handles;		/* handle -> topic (a reference) */
+	struct list_head subs;		/* RCU list, changed under bus->lock */
+};
+
+/* bus.c */
+extern struct pcb_bus pcb_bus;
+void pcb_bus_init(struct pcb_bus *bus);
+void pcb_bus_destroy(struct pcb_bus *bus);
+u64 pcb_hlc_next(void);
+
+/* topic.c */
+int pcb_topic_create(struct pcb_bus *bus, void __user *arg);
+int pcb_topic_delete(struct pcb_bus *bus, void __user *arg);
+int pcb_topic_info(struct pcb_bus *bus, void __user *arg);
+int pcb_topic_list(struct pcb_bus *bus, void __user *arg);
+struct pcb_topic *pcb_topic_find(struct pcb_bus *bus, const char *name);
+bool pcb_topic_permitted(const struct pcb_topic *t, int mask);
+void pcb_topic_get(struct pcb_topic *t);
+void pcb_topic_put(struct pcb_topic *t);
+void pcb_topic_kick_publishers(struct pcb_topic *t);
+void pcb_topic_destroy_all(struct pcb_bus *bus);
+int pcb_check_name(const char *name);
+
+/* endpoint.c */
+extern const struct file_operations pcb_fops;
+
+/* subscribe.c */
+int pcb_subscribe(struct pcb_endpoint *ep, void __user *arg);
+int pcb_unsubscribe(struct pcb_endpoint *ep, void __user *arg);
+void pcb_sub_unlink(struct pcb_sub *sub);
+void pcb_endpoint_unsubscribe_all(struct pcb_endpoint *ep);
+void pcb_endpoint_notify(struct pcb_endpoint *ep);
+
+/* ring.c */
+struct pcb_ring *pcb_ring_create(u32 data_size);
+void pcb_ring_destroy(struct pcb_ring *ring);
+int pcb_ring_mmap(struct pcb_ring *ring, struct vm_area_struct *vma);
+struct pcb_record *pcb_ring_reserve(struct pcb_ring *ring, u32 len);
+void pcb_ring_commit(struct pcb_record *rec, u32 len);
+void pcb_ring_discard(struct pcb_record *rec, u32 len);
+bool pcb_ring_has_room(struct pcb_ring *ring, u32 len, bool mark_waiting);
+bool pcb_ring_is_broken(const struct pcb_ring *ring);
+bool pcb_ring_readable(struct pcb_ring *ring);
+void pcb_ring_count_drop(struct pcb_ring *ring);
+void pcb_ring_wake_consumer(struct pcb_ring *ring);
+bool pcb_ring_clear_pub_waiting(struct pcb_ring *ring);
+void pcb_ring_want_wakeup(struct pcb_ring *ring);
+
+/* publish.c */
+int pcb_publish(struct pcb_endpoint *ep, void __user *arg);
+
+static inline u32 pcb_record_len(u32 payload_len)
+{
+	return sizeof(struct pcb_record) + payload_len;
+}
+
+#endif /* _PCB_H */

@@ -1,0 +1,300 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Publishing: the hot path.
+ *
+ * One publish of a topic runs under topic->lock, which is what gives every
+ * subscriber of the topic the same order: the sequence number, the message
+ * id and the position in each ring are all taken in one critical section.
+ * Inside it:
+ *
+ *   1. check that every reliable subscriber's ring has room (else EAGAIN
+ *      or wait, with nothing reserved anywhere);
+ *   2. reserve a record in every ring (lossy rings that are full just miss
+ *      the message); a reliable ring that filled up since 1, because another
+ *      topic wrote to it, turns every reservation into a discard record;
+ *   3. copy the payload from the caller once, into the first reservation,
+ *      with page faults disabled (the pages were faulted in beforehand; if
+ *      they went away meanwhile, discard and retry);
+ *   4. take the sequence number and the id, fill in each record, copy the
+ *      payload from the first record into the others, commit.
+ *
+ * Nothing allocates, nothing sleeps.  Wake-ups of sleeping consumers come
+ * after the lock is dropped.
+ */
+#include <linux/fs.h>
+#include <linux/hrtimer.h>
+#include <linux/ktime.h>
+#include <linux/pagemap.h>
+#include <linux/rcupdate.h>
+#include <linux/sched.h>
+#include <linux/sched/signal.h>
+#include <linux/uaccess.h>
+#include <asm/tsc.h>
+
+#include "pcb.h"
+
+/* A waiting publisher re-checks the rings this often on its own. */
+#define PCB_RECHECK_JIFFIES	max(1, msecs_to_jiffies(10))
+/* Give up on a payload whose pages keep going away under us. */
+#define PCB_FAULT_RETRIES	16
+
+struct pcb_pub {
+	const void __user *payload;
+	u32 len;
+	u64 key;
+	u64 tsc;
+	bool nonblock;
+	/* out */
+	u64 msg_id;
+	u64 seq;
+};
+
+static bool sub_is_reliable(const struct pcb_sub *sub)
+{
+	return !(sub->flags & PCB_SUB_LOSSY);
+}
+
+/* Step 1. */
+static bool reliable_rings_have_room(struct pcb_topic *t, u32 rlen,
+				     bool mark_waiting)
+{
+	struct pcb_sub *sub;
+
+	list_for_each_entry(sub, &t->subs, topic_node)
+		if (sub_is_reliable(sub) &&
+		    !pcb_ring_has_room(sub->ring, rlen, mark_waiting))
+			return false;
+	return true;
+}
+
+static void discard_reservations(struct pcb_topic *t, u32 rlen)
+{
+	struct pcb_sub *sub;
+
+	list_for_each_entry(sub, &t->subs, topic_node) {
+		if (sub->resv)
+			pcb_ring_discard(sub->resv, rlen);
+		sub->resv = NULL;
+	}
+}
+
+/* Step 2.  Returns the first reservation, or an ERR_PTR. */
+static struct pcb_record *reserve_all(struct pcb_topic *t, u32 rlen)
+{
+	struct pcb_record *first = NULL;
+	struct pcb_sub *sub;
+
+	list_for_each_entry(sub, &t->subs, topic_node) {
+		sub->missed = false;
+		sub->resv = NULL;
+		if (pcb_ring_is_broken(sub->ring))
+			continue;
+		sub->resv = pcb_ring_reserve(sub->ring, rlen);
+		if (sub->resv) {
+			first = first ?: sub->resv;
+			continue;
+		}
+		if (sub_is_reliable(sub) && !pcb_ring_is_broken(sub->ring)) {
+			discard_reservations(t, rlen);
+			return ERR_PTR(-EAGAIN);
+		}
+		sub->missed = !sub_is_reliable(sub);
+	}
+	return first;
+}
+
+static void fill_record(struct pcb_record *rec, const struct pcb_topic *t,
+			const struct pcb_pub *pub)
+{
+	rec->topic_id = t->id;
+	rec->msg_id = pub->msg_id;
+	rec->seq = pub->seq;
+	rec->tsc = pub->tsc;
+	rec->key = pub->key;
+	rec->payload_len = pub->len;
+	rec->pid = task_tgid_vnr(current);
+	rec->uid = from_kuid_munged(current_user_ns(), current_euid());
+	rec->nr_deps = 0;
+	rec->hdr_len = sizeof(*rec);
+	rec->reserved = 0;
+}
+
+/* Step 4. */
+static void commit_all(struct pcb_topic *t, struct pcb_record *first,
+		       const struct pcb_pub *pub, u32 rlen)
+{
+	struct pcb_sub *sub;
+
+	list_for_each_entry(sub, &t->subs, topic_node) {
+		if (sub->missed)
+			pcb_ring_count_drop(sub->ring);
+		if (!sub->resv)
+			continue;
+		fill_record(sub->resv, t, pub);
+		if (sub->resv != first)
+			memcpy(sub->resv + 1, first + 1, pub->len);
+		pcb_ring_commit(sub->resv, rlen);
+		sub->resv = NULL;
+	}
+}
+
+/*
+ * One attempt under topic->lock.  -EAGAIN: a reliable ring is full;
+ * -EFAULT: the payload could not be read without faulting.
+ */
+static int publish_locked(struct pcb_topic *t, struct pcb_pub *pub)
+{
+	u32 rlen = pcb_record_len(pub->len);
+	struct pcb_record *first;
+
+	if (t->dead)
+		return -EIDRM;
+	if (!reliable_rings_have_room(t, rlen, !pub->nonblock))
+		return -EAGAIN;
+
+	first = reserve_all(t, rlen);
+	if (IS_ERR(first))
+		return PTR_ERR(first);
+
+	if (first && pub->len &&
+	    copy_from_user_nofault(first + 1, pub->payload, pub->len)) {
+		discard_reservations(t, rlen);
+		return -EFAULT;
+	}
+
+	pub->seq = ++t->seq;
+	pub->msg_id = pcb_hlc_next();
+	commit_all(t, first, pub, rlen);
+	return 0;
+}
+
+static void wake_consumers(struct pcb_topic *t)
+{
+	struct pcb_sub *sub;
+
+	/* RCU: the list may change once topic->lock is dropped. */
+	list_for_each_entry_rcu(sub, &t->subs, topic_node)
+		pcb_ring_wake_consumer(sub->ring);
+}
+
+/*
+ * Publish once.  Returns 0, a negative errno, or -EAGAIN with *waitp set
+ * to the topic (a reference taken) and *genp to its space generation read
+ * before the attempt, for the caller to sleep on.
+ */
+static int publish_once(struct pcb_endpoint *ep, u32 handle,
+			struct pcb_pub *pub, struct pcb_topic **waitp,
+			unsigned long *genp)
+{
+	struct pcb_topic *t;
+	int ret;
+
+	rcu_read_lock();
+	t = xa_load(&ep->handles, handle);
+	if (!t) {
+		ret = -EBADF;
+		goto out;
+	}
+	if (pub->len > t->max_msg_size) {
+		ret = -EMSGSIZE;
+		goto out;
+	}
+
+	*genp = atomic_long_read(&t->space_gen);
+	/*
+	 * The generation before the ring positions it stands for: pairs with
+	 * the barrier before the increment in pcb_topic_kick_publishers().
+	 */
+	smp_rmb();
+
+	spin_lock(&t->lock);
+	ret = publish_locked(t, pub);
+	spin_unlock(&t->lock);
+
+	if (!ret)
+		wake_consumers(t);
+	else if (ret == -EAGAIN && !pub->nonblock && refcount_inc_not_zero(&t->ref))
+		*waitp = t;
+out:
+	rcu_read_unlock();
+	return ret;
+}
+
+/* Sleep until the topic's space generation moves, or a recheck is due. */
+static int wait_for_room(struct pcb_topic *t, unsigned long gen, ktime_t deadline)
+{
+	long timeout = PCB_RECHECK_JIFFIES;
+	long ret;
+
+	if (deadline) {
+		s64 left = ktime_to_ns(ktime_sub(deadline, ktime_get()));
+
+		if (left <= 0)
+			return -ETIMEDOUT;
+		timeout = min_t(long, timeout, nsecs_to_jiffies(left) + 1);
+	}
+
+	ret = wait_event_interruptible_timeout(t->space_wq,
+					       atomic_long_read(&t->space_gen) != gen ||
+					       READ_ONCE(t->dead),
+					       timeout);
+	return ret < 0 ? -EINTR : 0;
+}
+
+static int publish_wait(struct pcb_endpoint *ep, u32 handle,
+			struct pcb_pub *pub, u64 timeout_ns)
+{
+	ktime_t deadline = timeout_ns ? ktime_add_ns(ktime_get(), timeout_ns) : 0;
+	int faults = 0;
+	int ret;
+
+	for (;;) {
+		struct pcb_topic *wait_topic = NULL;
+		unsigned long gen;
+
+		ret = publish_once(ep, handle, pub, &wait_topic, &gen);
+		if (ret == -EFAULT && ++faults < PCB_FAULT_RETRIES &&
+		    !fault_in_readable(pub->payload, pub->len))
+			continue;
+		if (!wait_topic)
+			return ret;
+
+		ret = wait_for_room(wait_topic, gen, deadline);
+		pcb_topic_put(wait_topic);
+		if (ret)
+			return ret;
+	}
+}
+
+int pcb_publish(struct pcb_endpoint *ep, void __user *arg)
+{
+	struct pcb_publish args;
+	struct pcb_pub pub = { .tsc = rdtsc_ordered() };
+	int ret;
+
+	if (copy_from_user(&args, arg, sizeof(args)))
+		return -EFAULT;
+	if (args.flags & ~PCB_PUB_FLAGS_ALL || args.reserved0 ||
+	    args.reserved[0] || args.reserved[1])
+		return -EINVAL;
+
+	pub.payload = u64_to_user_ptr(args.payload);
+	pub.len = args.len;
+	pub.key = args.key;
+	pub.nonblock = args.flags & PCB_PUB_NONBLOCK;
+	if (pub.len > pcb_max_msg_size)
+		return -EMSGSIZE;
+	/* Fault the payload in now: the copy happens with faults disabled. */
+	if (pub.len && fault_in_readable(pub.payload, pub.len))
+		return -EFAULT;
+
+	ret = publish_wait(ep, args.handle, &pub, args.timeout_ns);
+	if (ret)
+		return ret;
+
+	args.msg_id = pub.msg_id;
+	args.seq = pub.seq;
+	if (copy_to_user(arg, &args, sizeof(args)))
+		return -EFAULT;
+	return 0;
+}

@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Subscriptions: the link between a topic and an endpoint's ring.
+ *
+ * A subscription is on two lists: its topic's (walked by publishers) and
+ * its endpoint's (walked by NOTIFY and at release).  Both change only under
+ * bus->lock; the topic's list also under topic->lock, so that a publish in
+ * progress sees the same list in each of its passes.
+ */
+#include <linux/rculist.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include "pcb.h"
+
+static struct pcb_ring *ep_ring(struct pcb_endpoint *ep)
+{
+	/* Pairs with the store-release in ring_setup(). */
+	return smp_load_acquire(&ep->ring);
+}
+
+static struct pcb_sub *ep_find_sub(struct pcb_endpoint *ep, u32 topic_id)
+{
+	struct pcb_sub *sub;
+
+	lockdep_assert_held(&ep->bus->lock);
+	list_for_each_entry(sub, &ep->subs, ep_node)
+		if (sub->topic->id == topic_id)
+			return sub;
+	return NULL;
+}
+
+static int sub_check(struct pcb_endpoint *ep, struct pcb_ring *ring,
+		     struct pcb_topic *t, const struct pcb_subscribe *args)
+{
+	if (!t)
+		return -ENOENT;
+	if (t->schema_id != args->schema_id)
+		return -EPROTOTYPE;
+	if (!pcb_topic_permitted(t, 4))
+		return -EACCES;
+	if (ep_find_sub(ep, t->id))
+		return -EALREADY;
+	if (PCB_REC_SIZE(pcb_record_len(t->max_msg_size)) > ring->size ||
+	    t->nr_subs >= pcb_max_subscribers)
+		return -ENOSPC;
+	return 0;
+}
+
+static void sub_link(struct pcb_endpoint *ep, struct pcb_sub *sub)
+{
+	struct pcb_topic *t = sub->topic;
+
+	spin_lock(&t->lock);
+	list_add_tail_rcu(&sub->topic_node, &t->subs);
+	WRITE_ONCE(t->nr_subs, t->nr_subs + 1);
+	spin_unlock(&t->lock);
+	list_add_tail_rcu(&sub->ep_node, &ep->subs);
+}
+
+/* Caller holds bus->lock. */
+void pcb_sub_unlink(struct pcb_sub *sub)
+{
+	struct pcb_topic *t = sub->topic;
+
+	spin_lock(&t->lock);
+	list_del_rcu(&sub->topic_node);
+	WRITE_ONCE(t->nr_subs, t->nr_subs - 1);
+	spin_unlock(&t->lock);
+	list_del_rcu(&sub->ep_node);
+	/* A publisher may have been waiting for room in this ring. */
+	pcb_topic_kick_publishers(t);
+	pcb_topic_put(t);
+	/* Wake-up and NOTIFY walks may still hold it. */
+	kfree_rcu(sub, rcu);
+}
+
+static int check_subscribe_args(const struct pcb_subscribe *args)
+{
+	if (args->reserved[0] || args->reserved[1] ||
+	    args->flags & ~PCB_SUB_FLAGS_ALL)
+		return -EINVAL;
+	return pcb_check_name(args->name);
+}
+
+int pcb_subscribe(struct pcb_endpoint *ep, void __user *arg)
+{
+	struct pcb_ring *ring = ep_ring(ep);
+	struct pcb_subscribe args;
+	struct pcb_sub *sub;
+	struct pcb_topic *t;
+	int ret;
+
+	if (copy_from_user(&args, arg, sizeof(args)))
+		return -EFAULT;
+	ret = check_subscribe_args(&args);
+	if (ret)
+		return ret;
+	if (!ring)
+		return -EBADFD;
+	if (pcb_ring_is_broken(ring))
+		return -EPIPE;
+
+	sub = kzalloc(sizeof(*sub), GFP_KERNEL_ACCOUNT);
+	if (!sub)
+		return -ENOMEM;
+
+	mutex_lock(&ep->bus->lock);
+	t = pcb_topic_find(ep->bus, args.name);
+	ret = sub_check(ep, ring, t, &args);
+	if (!ret) {
+		pcb_topic_get(t);
+		sub->topic = t;
+		sub->ring = ring;
+		sub->flags = args.flags;
+		sub_link(ep, sub);
+		args.topic_id = t->id;
+	}
+	mutex_unlock(&ep->bus->lock);
+	if (ret) {
+		kfree(sub);
+		return ret;
+	}
+	/*
+	 * The subscription stands even if the id cannot be written back: the
+	 * caller can look the topic up and unsubscribe by its id.
+	 */
+	return copy_to_user(arg, &args, sizeof(args)) ? -EFAULT : 0;
+}
+
+int pcb_unsubscribe(struct pcb_endpoint *ep, void __user *arg)
+{
+	struct pcb_subscribe args;
+	struct pcb_sub *sub;
+
+	if (copy_from_user(&args, arg, sizeof(args)))
+		return -EFAULT;
+	if (args.reserved[0] || args.reserved[1] || args.flags)
+		return -EINVAL;
+	if (!ep_ring(ep))
+		return -EBADFD;
+
+	mutex_lock(&ep->bus->lock);
+	sub = ep_find_sub(ep, args.topic_id);
+	if (sub)
+		pcb_sub_unlink(sub);
+	mutex_unlock(&ep->bus->lock);
+	return sub ? 0 : -ENOENT;
+}
+
+void pcb_endpoint_unsubscribe_all(struct pcb_endpoint *ep)
+{
+	struct pcb_sub *sub, *tmp;
+
+	mutex_lock(&ep->bus->lock);
+	list_for_each_entry_safe(sub, tmp, &ep->subs, ep_node)
+		pcb_sub_unlink(sub);
+	mutex_unlock(&ep->bus->lock);
+}
+
+/* The consumer made room (E): wake publishers of every subscribed topic. */
+void pcb_endpoint_notify(struct pcb_endpoint *ep)
+{
+	struct pcb_ring *ring = ep_ring(ep);
+	struct pcb_sub *sub;
+
+	if (!ring || !pcb_ring_clear_pub_waiting(ring))
+		return;
+	rcu_read_lock();
+	list_for_each_entry_rcu(sub, &ep->subs, ep_node)
+		pcb_topic_kick_publishers(sub->topic);
+	rcu_read_unlock();
+}
