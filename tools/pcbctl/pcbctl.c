@@ -1,0 +1,986 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * pcbctl - manage pcb topics, publish and subscribe from the command line.
+ *
+ * Exit status: 0 on success, 1 on an error, 2 on a usage error.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpcb.h>
+
+#define EXIT_USAGE	2
+
+static const char *prog = "pcbctl";
+
+static void __attribute__((format(printf, 1, 2))) error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* strerror() with the meaning each errno has for a topic operation. */
+static const char *topic_strerror(int err)
+{
+	switch (err) {
+	case ENOENT:
+		return "no such topic";
+	case EEXIST:
+		return "a topic of that name exists";
+	case EPROTOTYPE:
+		return "schema id does not match the topic's";
+	case EACCES:
+		return "permission denied by the topic's mode";
+	case EPERM:
+		return "not the topic's owner, or not allowed to give it away";
+	case EIDRM:
+		return "the topic has been deleted";
+	case EINVAL:
+		return "invalid argument (a topic name is 1-63 of A-Z a-z 0-9 . _ : / -, not starting with '.')";
+	case ENAMETOOLONG:
+		return "topic name too long (at most 63 characters)";
+	case EMSGSIZE:
+		return "message larger than the topic's max-size";
+	case EALREADY:
+		return "already subscribed";
+	default:
+		return strerror(err);
+	}
+}
+
+static int open_bus(struct pcb **bus)
+{
+	int ret = pcb_open(bus);
+
+	if (ret == -ENOENT)
+		error("cannot open %s: %s (is the pcb module loaded?)",
+		      PCB_DEVICE_PATH, strerror(-ret));
+	else if (ret)
+		error("cannot open %s: %s", PCB_DEVICE_PATH, strerror(-ret));
+	return ret;
+}
+
+/* Number parsing: false on anything but a whole number in range. */
+static bool parse_u64(const char *s, int base, uint64_t max, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (!*s || *s == '-' || isspace((unsigned char)*s))
+		return false;
+	errno = 0;
+	v = strtoull(s, &end, base);
+	if (errno || *end || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* A size with an optional binary suffix: 4096, 64k, 1M. */
+static bool parse_size(const char *s, uint64_t max, uint64_t *out)
+{
+	char buf[32];
+	size_t n = strlen(s);
+	unsigned int shift = 0;
+	uint64_t v;
+
+	if (!n || n >= sizeof(buf))
+		return false;
+	memcpy(buf, s, n + 1);
+	switch (buf[n - 1]) {
+	case 'k': case 'K':
+		shift = 10;
+		break;
+	case 'm': case 'M':
+		shift = 20;
+		break;
+	case 'g': case 'G':
+		shift = 30;
+		break;
+	}
+	if (shift)
+		buf[n - 1] = '\0';
+	if (!parse_u64(buf, 10, max >> shift, &v))
+		return false;
+	*out = v << shift;
+	return true;
+}
+
+static bool parse_owner(const char *s, bool group, uint32_t *out)
+{
+	uint64_t v;
+
+	if (parse_u64(s, 10, UINT32_MAX - 1, &v)) {
+		*out = (uint32_t)v;
+		return true;
+	}
+	if (group) {
+		struct group *gr = getgrnam(s);
+
+		if (gr)
+			*out = gr->gr_gid;
+		return gr;
+	} else {
+		struct passwd *pw = getpwnam(s);
+
+		if (pw)
+			*out = pw->pw_uid;
+		return pw;
+	}
+}
+
+static int bad_value(const char *opt, const char *val)
+{
+	error("invalid %s '%s'", opt, val);
+	return EXIT_USAGE;
+}
+
+static int usage_hint(const char *cmd)
+{
+	fprintf(stderr, "Try '%s %s --help'.\n", prog, cmd);
+	return EXIT_USAGE;
+}
+
+/* ------------------------------------------------------------------ */
+/* pcbctl topic ...                                                   */
+/* ------------------------------------------------------------------ */
+
+static const char topic_create_usage[] =
+"Usage: pcbctl topic create NAME [OPTION]...\n"
+"Create a topic.\n"
+"\n"
+"  --schema ID      schema id of its messages (default 0; 0x.. for hex)\n"
+"  --max-size N     largest message in bytes, k/M suffixes (default 4096)\n"
+"  --mode MODE      octal permission bits: read = subscribe, write =\n"
+"                   publish (default 0644)\n"
+"  --owner USER     owning user, name or uid (default: you)\n"
+"  --group GROUP    owning group, name or gid (default: your group)\n"
+"  -h, --help       show this help\n";
+
+static int topic_create(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "schema",   required_argument, NULL, 's' },
+		{ "max-size", required_argument, NULL, 'm' },
+		{ "mode",     required_argument, NULL, 'M' },
+		{ "owner",    required_argument, NULL, 'o' },
+		{ "group",    required_argument, NULL, 'g' },
+		{ "help",     no_argument,       NULL, 'h' },
+		{ }
+	};
+	struct pcb_topic_opts o = PCB_TOPIC_OPTS_DEFAULT;
+	struct pcb *bus;
+	uint32_t id;
+	uint64_t v;
+	int c, ret;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			if (!parse_u64(optarg, 0, UINT64_MAX, &o.schema_id))
+				return bad_value("schema id", optarg);
+			break;
+		case 'm':
+			if (!parse_size(optarg, UINT32_MAX, &v))
+				return bad_value("max-size", optarg);
+			o.max_msg_size = (uint32_t)v;
+			break;
+		case 'M':
+			if (!parse_u64(optarg, 8, PCB_MODE_MASK, &v))
+				return bad_value("mode", optarg);
+			o.mode = (uint32_t)v;
+			break;
+		case 'o':
+			if (!parse_owner(optarg, false, &o.uid))
+				return bad_value("owner", optarg);
+			break;
+		case 'g':
+			if (!parse_owner(optarg, true, &o.gid))
+				return bad_value("group", optarg);
+			break;
+		case 'h':
+			fputs(topic_create_usage, stdout);
+			return 0;
+		default:
+			return usage_hint("topic create");
+		}
+	}
+	if (argc - optind != 1) {
+		error("topic create: expected one topic NAME");
+		return usage_hint("topic create");
+	}
+	if (open_bus(&bus))
+		return 1;
+	ret = pcb_topic_create(bus, argv[optind], &o, &id);
+	pcb_close(bus);
+	if (ret) {
+		error("topic '%s': %s", argv[optind], topic_strerror(-ret));
+		return 1;
+	}
+	printf("%" PRIu32 "\n", id);
+	return 0;
+}
+
+struct topic_table {
+	struct pcb_topic_info *v;
+	size_t n, cap;
+};
+
+static int collect_topic(const struct pcb_topic_info *info, void *arg)
+{
+	struct topic_table *t = arg;
+
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? 2 * t->cap : 16;
+		void *v = realloc(t->v, cap * sizeof(*t->v));
+
+		if (!v)
+			return -ENOMEM;
+		t->v = v;
+		t->cap = cap;
+	}
+	t->v[t->n++] = *info;
+	return 0;
+}
+
+static const char topic_list_usage[] =
+"Usage: pcbctl topic list\n"
+"List every topic: id, name, schema id, max message size, mode,\n"
+"owner uid:gid, subscriptions and messages published so far.\n";
+
+static int topic_list(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ }
+	};
+	struct topic_table t = { 0 };
+	int width = 4;
+	struct pcb *bus;
+	size_t i;
+	int c, ret;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == 'h') {
+			fputs(topic_list_usage, stdout);
+			return 0;
+		}
+		return usage_hint("topic list");
+	}
+	if (optind != argc) {
+		error("topic list: unexpected argument '%s'", argv[optind]);
+		return usage_hint("topic list");
+	}
+	if (open_bus(&bus))
+		return 1;
+	ret = pcb_topic_list(bus, collect_topic, &t);
+	pcb_close(bus);
+	if (ret < 0) {
+		error("listing topics: %s", strerror(-ret));
+		free(t.v);
+		return 1;
+	}
+
+	for (i = 0; i < t.n; i++) {
+		int len = (int)strnlen(t.v[i].name, PCB_NAME_MAX);
+
+		if (len > width)
+			width = len;
+	}
+	printf("%-6s %-*s %-18s %9s %-5s %-13s %11s %12s\n", "ID", width,
+	       "NAME", "SCHEMA", "MAX-SIZE", "MODE", "OWNER", "SUBSCRIBERS",
+	       "PUBLISHED");
+	for (i = 0; i < t.n; i++) {
+		const struct pcb_topic_info *ti = &t.v[i];
+		char owner[24];
+
+		snprintf(owner, sizeof(owner), "%u:%u", ti->uid, ti->gid);
+		printf("%-6u %-*.*s 0x%016" PRIx64 " %9u %04o  %-13s %11u %12" PRIu64 "\n",
+		       ti->topic_id, width, PCB_NAME_MAX, ti->name,
+		       (uint64_t)ti->schema_id, ti->max_msg_size, ti->mode,
+		       owner, ti->nr_subscribers, (uint64_t)ti->published);
+	}
+	free(t.v);
+	return 0;
+}
+
+static const char topic_info_usage[] =
+"Usage: pcbctl topic info NAME\n"
+"Show a topic's attributes and counters.\n";
+
+static void print_id_name(const char *label, uint32_t id, bool group)
+{
+	const char *name = NULL;
+
+	if (group) {
+		struct group *gr = getgrgid(id);
+
+		name = gr ? gr->gr_name : NULL;
+	} else {
+		struct passwd *pw = getpwuid(id);
+
+		name = pw ? pw->pw_name : NULL;
+	}
+	if (name)
+		printf("%-12s %u (%s)\n", label, id, name);
+	else
+		printf("%-12s %u\n", label, id);
+}
+
+static int topic_info(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ }
+	};
+	struct pcb_topic_info ti;
+	struct pcb *bus;
+	int c, ret;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == 'h') {
+			fputs(topic_info_usage, stdout);
+			return 0;
+		}
+		return usage_hint("topic info");
+	}
+	if (argc - optind != 1) {
+		error("topic info: expected one topic NAME");
+		return usage_hint("topic info");
+	}
+	if (open_bus(&bus))
+		return 1;
+	ret = pcb_topic_info(bus, argv[optind], &ti);
+	pcb_close(bus);
+	if (ret) {
+		error("topic '%s': %s", argv[optind], topic_strerror(-ret));
+		return 1;
+	}
+	printf("%-12s %.*s\n", "name:", PCB_NAME_MAX, ti.name);
+	printf("%-12s %u\n", "id:", ti.topic_id);
+	printf("%-12s 0x%" PRIx64 " (%" PRIu64 ")\n", "schema:",
+	       (uint64_t)ti.schema_id, (uint64_t)ti.schema_id);
+	printf("%-12s %u\n", "max-size:", ti.max_msg_size);
+	printf("%-12s %04o\n", "mode:", ti.mode);
+	print_id_name("owner:", ti.uid, false);
+	print_id_name("group:", ti.gid, true);
+	printf("%-12s 0x%x\n", "flags:", ti.flags);
+	printf("%-12s %u\n", "subscribers:", ti.nr_subscribers);
+	printf("%-12s %" PRIu64 "\n", "published:", (uint64_t)ti.published);
+	return 0;
+}
+
+static const char topic_delete_usage[] =
+"Usage: pcbctl topic delete NAME\n"
+"Delete a topic (its owner or CAP_IPC_OWNER only).  Subscriptions to it\n"
+"end; messages already received stay readable.\n";
+
+static int topic_delete(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ }
+	};
+	struct pcb *bus;
+	int c, ret;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == 'h') {
+			fputs(topic_delete_usage, stdout);
+			return 0;
+		}
+		return usage_hint("topic delete");
+	}
+	if (argc - optind != 1) {
+		error("topic delete: expected one topic NAME");
+		return usage_hint("topic delete");
+	}
+	if (open_bus(&bus))
+		return 1;
+	ret = pcb_topic_delete(bus, argv[optind]);
+	pcb_close(bus);
+	if (ret) {
+		error("topic '%s': %s", argv[optind], topic_strerror(-ret));
+		return 1;
+	}
+	return 0;
+}
+
+struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *usage;
+};
+
+static const struct command topic_cmds[] = {
+	{ "create", topic_create, topic_create_usage },
+	{ "list",   topic_list,   topic_list_usage },
+	{ "info",   topic_info,   topic_info_usage },
+	{ "delete", topic_delete, topic_delete_usage },
+	{ }
+};
+
+static const char topic_usage[] =
+"Usage: pcbctl topic COMMAND [ARG]...\n"
+"\n"
+"  create NAME [OPTION]...   create a topic\n"
+"  list                      list the topics\n"
+"  info NAME                 show a topic\n"
+"  delete NAME               delete a topic\n"
+"\n"
+"'pcbctl topic COMMAND --help' describes each command.\n";
+
+static int run_command(const struct command *cmds, const char *what,
+		       const char *usage, int argc, char **argv);
+
+static int topic_main(int argc, char **argv)
+{
+	return run_command(topic_cmds, "topic", topic_usage, argc - 1, argv + 1);
+}
+
+/* ------------------------------------------------------------------ */
+/* pcbctl pub                                                         */
+/* ------------------------------------------------------------------ */
+
+static const char pub_usage[] =
+"Usage: pcbctl pub [OPTION]... TOPIC [MSG]...\n"
+"Publish each MSG as one message, or each line of standard input (without\n"
+"its newline) when no MSG is given.  Put '--' before messages that start\n"
+"with '-'.\n"
+"\n"
+"  --key K          64-bit key carried in each record (default 0)\n"
+"  --timeout MS     give up when a reliable subscriber has had no room\n"
+"                   for MS milliseconds (default 0: wait without limit)\n"
+"  --nonblock       fail at once when a reliable subscriber has no room\n"
+"  --schema ID      schema id to publish with (default: the topic's)\n"
+"  -v, --verbose    print the id of each published message\n"
+"  -h, --help       show this help\n";
+
+struct pub_ctx {
+	struct pcb *bus;
+	const char *topic;
+	int handle;
+	uint64_t key;
+	uint64_t timeout_ns;
+	bool nonblock;
+	bool verbose;
+};
+
+static int pub_one(const struct pub_ctx *p, const char *msg, size_t len)
+{
+	uint64_t id;
+	int ret;
+
+	if (p->nonblock)
+		ret = pcb_try_publish(p->bus, p->handle, msg, len, p->key, &id);
+	else
+		ret = pcb_publish(p->bus, p->handle, msg, len, p->key,
+				  p->timeout_ns, &id);
+	if (ret == -EAGAIN)
+		error("topic '%s': a reliable subscriber's ring is full", p->topic);
+	else if (ret == -ETIMEDOUT)
+		error("topic '%s': timed out waiting for room in a reliable subscriber's ring",
+		      p->topic);
+	else if (ret)
+		error("topic '%s': publish: %s", p->topic, topic_strerror(-ret));
+	else if (p->verbose)
+		printf("%" PRIu64 "\n", id);
+	return ret;
+}
+
+static int pub_stdin(const struct pub_ctx *p)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int ret = 0;
+
+	while ((n = getline(&line, &cap, stdin)) >= 0) {
+		if (n && line[n - 1] == '\n')
+			line[--n] = '\0';
+		ret = pub_one(p, line, (size_t)n);
+		if (ret)
+			break;
+	}
+	free(line);
+	return ret;
+}
+
+/* The schema id a command uses: --schema, else the topic's own. */
+static int topic_schema(struct pcb *bus, const char *topic, bool given,
+			uint64_t *schema)
+{
+	struct pcb_topic_info ti;
+	int ret;
+
+	if (given)
+		return 0;
+	ret = pcb_topic_info(bus, topic, &ti);
+	if (ret) {
+		error("topic '%s': %s", topic, topic_strerror(-ret));
+		return ret;
+	}
+	*schema = ti.schema_id;
+	return 0;
+}
+
+static int pub_main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "key",      required_argument, NULL, 'k' },
+		{ "timeout",  required_argument, NULL, 't' },
+		{ "nonblock", no_argument,       NULL, 'n' },
+		{ "schema",   required_argument, NULL, 's' },
+		{ "verbose",  no_argument,       NULL, 'v' },
+		{ "help",     no_argument,       NULL, 'h' },
+		{ }
+	};
+	struct pub_ctx p = { 0 };
+	bool schema_given = false;
+	uint64_t schema = 0, ms;
+	int c, ret, i;
+
+	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'k':
+			if (!parse_u64(optarg, 0, UINT64_MAX, &p.key))
+				return bad_value("key", optarg);
+			break;
+		case 't':
+			if (!parse_u64(optarg, 10, UINT64_MAX / 1000000, &ms))
+				return bad_value("timeout", optarg);
+			p.timeout_ns = ms * 1000000;
+			break;
+		case 'n':
+			p.nonblock = true;
+			break;
+		case 's':
+			if (!parse_u64(optarg, 0, UINT64_MAX, &schema))
+				return bad_value("schema id", optarg);
+			schema_given = true;
+			break;
+		case 'v':
+			p.verbose = true;
+			break;
+		case 'h':
+			fputs(pub_usage, stdout);
+			return 0;
+		default:
+			return usage_hint("pub");
+		}
+	}
+	if (optind >= argc) {
+		error("pub: expected a TOPIC");
+		return usage_hint("pub");
+	}
+	p.topic = argv[optind++];
+
+	if (open_bus(&p.bus))
+		return 1;
+	ret = topic_schema(p.bus, p.topic, schema_given, &schema);
+	if (ret)
+		goto out;
+	ret = pcb_topic_open(p.bus, p.topic, schema);
+	if (ret < 0) {
+		error("topic '%s': cannot publish: %s", p.topic,
+		      topic_strerror(-ret));
+		goto out;
+	}
+	p.handle = ret;
+
+	if (optind == argc)
+		ret = pub_stdin(&p);
+	else
+		for (i = optind, ret = 0; i < argc && !ret; i++)
+			ret = pub_one(&p, argv[i], strlen(argv[i]));
+out:
+	pcb_close(p.bus);
+	return ret ? 1 : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* pcbctl sub                                                         */
+/* ------------------------------------------------------------------ */
+
+static const char sub_usage[] =
+"Usage: pcbctl sub [OPTION]... TOPIC...\n"
+"Subscribe to the TOPICs and print each message as it arrives:\n"
+"  TOPIC id=MSG-ID seq=SEQ pid=PID uid=UID key=KEY lat=LATENCY len=N PAYLOAD\n"
+"LATENCY is the time since the publish call entered the kernel ('-' when\n"
+"the TSC is not usable); PAYLOAD is printed as is when it is printable\n"
+"text, else as 0x and hex digits.  Lines starting with '#' report drops\n"
+"and sequence gaps.  Runs until SIGINT/SIGTERM, or --count messages.\n"
+"\n"
+"  --lossy          lossy subscriptions: never slow publishers down, miss\n"
+"                   messages when the ring is full (default: reliable)\n"
+"  --ring-size N    ring data size in bytes, a power of two, k/M suffixes\n"
+"                   (default 256k)\n"
+"  --count N        exit after N messages\n"
+"  --timeout MS     exit when no message came for MS milliseconds (status\n"
+"                   1 when --count messages did not all come)\n"
+"  --schema ID      schema id to subscribe with (default: each topic's)\n"
+"  -h, --help       show this help\n";
+
+struct sub_topic {
+	const char *name;
+	uint32_t id;
+	uint64_t last_seq;
+};
+
+struct sub_ctx {
+	struct pcb *bus;
+	struct sub_topic *topics;
+	int nr_topics;
+	uint64_t received;
+	uint64_t gaps;
+	uint64_t dropped;
+};
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+static int setup_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+
+	/* No SA_RESTART: a signal must interrupt PCB_IOC_WAIT. */
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGINT, &sa, NULL) || sigaction(SIGTERM, &sa, NULL))
+		return -errno;
+	return 0;
+}
+
+static struct sub_topic *find_topic(struct sub_ctx *s, uint32_t id)
+{
+	int i;
+
+	for (i = 0; i < s->nr_topics; i++)
+		if (s->topics[i].id == id)
+			return &s->topics[i];
+	return NULL;
+}
+
+static void print_latency(struct sub_ctx *s, const struct pcb_msg *msg)
+{
+	uint64_t ns;
+
+	if (pcb_msg_latency_ns(s->bus, msg, &ns))
+		fputs("lat=-", stdout);
+	else if (ns < 10000)
+		printf("lat=%" PRIu64 "ns", ns);
+	else if (ns < 10000000)
+		printf("lat=%.1fus", ns / 1e3);
+	else
+		printf("lat=%.1fms", ns / 1e6);
+}
+
+#define HEX_MAX	64	/* payload bytes printed in hex before "..." */
+
+static void print_payload(const unsigned char *p, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (!isprint(p[i]) && p[i] != '\t')
+			break;
+	if (i == len) {
+		fwrite(p, 1, len, stdout);
+		return;
+	}
+	fputs("0x", stdout);
+	for (i = 0; i < len && i < HEX_MAX; i++)
+		printf("%02x", p[i]);
+	if (len > HEX_MAX)
+		fputs("...", stdout);
+}
+
+/* Report what went missing before @seq, then remember it. */
+static void check_seq(struct sub_ctx *s, struct sub_topic *t, uint64_t seq)
+{
+	if (t->last_seq && seq != t->last_seq + 1) {
+		if (seq > t->last_seq) {
+			printf("# %s: gap: %" PRIu64 " message(s) missed (seq %" PRIu64 "..%" PRIu64 ")\n",
+			       t->name, seq - t->last_seq - 1, t->last_seq + 1,
+			       seq - 1);
+			s->gaps += seq - t->last_seq - 1;
+		} else {
+			printf("# %s: out of order: seq %" PRIu64 " after %" PRIu64 "\n",
+			       t->name, seq, t->last_seq);
+		}
+	}
+	t->last_seq = seq;
+}
+
+static void check_dropped(struct sub_ctx *s)
+{
+	uint64_t dropped = pcb_dropped(s->bus);
+
+	if (dropped != s->dropped) {
+		printf("# dropped: %" PRIu64 " more, %" PRIu64 " in all\n",
+		       dropped - s->dropped, dropped);
+		s->dropped = dropped;
+	}
+}
+
+static void print_msg(struct sub_ctx *s, const struct pcb_msg *msg)
+{
+	const struct pcb_record *r = msg->rec;
+	struct sub_topic *t = find_topic(s, r->topic_id);
+
+	check_dropped(s);
+	if (t) {
+		check_seq(s, t, r->seq);
+		printf("%s ", t->name);
+	} else {
+		printf("topic#%u ", r->topic_id);
+	}
+	printf("id=%" PRIu64 " seq=%" PRIu64 " pid=%u uid=%u key=%" PRIu64 " ",
+	       (uint64_t)r->msg_id, (uint64_t)r->seq, r->pid, r->uid,
+	       (uint64_t)r->key);
+	print_latency(s, msg);
+	printf(" len=%zu ", msg->len);
+	print_payload(msg->data, msg->len);
+	putchar('\n');
+}
+
+static int subscribe_all(struct sub_ctx *s, char **names, uint32_t flags,
+			 bool schema_given, uint64_t schema)
+{
+	int i, ret;
+
+	for (i = 0; i < s->nr_topics; i++) {
+		struct sub_topic *t = &s->topics[i];
+		uint64_t sid = schema;
+
+		t->name = names[i];
+		ret = topic_schema(s->bus, t->name, schema_given, &sid);
+		if (ret)
+			return ret;
+		ret = pcb_subscribe(s->bus, t->name, sid, flags, &t->id);
+		if (ret) {
+			error("topic '%s': cannot subscribe: %s", t->name,
+			      ret == -ENOSPC ?
+			      "ring too small for its max-size, or too many subscribers" :
+			      topic_strerror(-ret));
+			return ret;
+		}
+		fprintf(stderr, "%s: subscribed to '%s' (topic id %u, %s)\n",
+			prog, t->name, t->id,
+			flags & PCB_SUB_LOSSY ? "lossy" : "reliable");
+	}
+	return 0;
+}
+
+/* How long one wait may block: short enough to notice a signal soon. */
+#define SUB_POLL_NS	(200 * 1000000ULL)
+
+/* Receive until a signal, @count messages or @idle_ns without one. */
+static int sub_loop(struct sub_ctx *s, uint64_t count, uint64_t idle_ns)
+{
+	uint64_t idle = 0;
+	struct pcb_msg msg;
+	int ret;
+
+	while (!stop_signal && (!count || s->received < count)) {
+		ret = pcb_receive(s->bus, &msg, SUB_POLL_NS);
+		if (ret == -ETIMEDOUT || ret == -EINTR) {
+			idle += SUB_POLL_NS;
+			if (idle_ns && idle >= idle_ns) {
+				if (!count)
+					return 0;
+				error("timed out after %" PRIu64 " of %" PRIu64 " messages",
+				      s->received, count);
+				return -ETIMEDOUT;
+			}
+			continue;
+		}
+		if (ret < 0) {
+			error("receiving: %s", ret == -EPIPE ?
+			      "the ring is broken" : strerror(-ret));
+			return ret;
+		}
+		idle = 0;
+		print_msg(s, &msg);
+		pcb_release(s->bus, &msg);
+		s->received++;
+	}
+	return 0;
+}
+
+static int sub_main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "lossy",     no_argument,       NULL, 'l' },
+		{ "ring-size", required_argument, NULL, 'r' },
+		{ "count",     required_argument, NULL, 'c' },
+		{ "timeout",   required_argument, NULL, 't' },
+		{ "schema",    required_argument, NULL, 's' },
+		{ "help",      no_argument,       NULL, 'h' },
+		{ }
+	};
+	struct sub_ctx s = { 0 };
+	uint64_t ring_size = PCB_RING_DEFAULT_SIZE, count = 0, idle_ns = 0;
+	uint64_t schema = 0, ms;
+	bool schema_given = false;
+	uint32_t flags = 0;
+	int c, ret;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'l':
+			flags |= PCB_SUB_LOSSY;
+			break;
+		case 'r':
+			if (!parse_size(optarg, UINT32_MAX, &ring_size) ||
+			    ring_size & (ring_size - 1) || !ring_size)
+				return bad_value("ring size (a power of two)", optarg);
+			break;
+		case 'c':
+			if (!parse_u64(optarg, 10, UINT64_MAX, &count) || !count)
+				return bad_value("count", optarg);
+			break;
+		case 't':
+			if (!parse_u64(optarg, 10, UINT64_MAX / 1000000, &ms) || !ms)
+				return bad_value("timeout", optarg);
+			idle_ns = ms * 1000000;
+			break;
+		case 's':
+			if (!parse_u64(optarg, 0, UINT64_MAX, &schema))
+				return bad_value("schema id", optarg);
+			schema_given = true;
+			break;
+		case 'h':
+			fputs(sub_usage, stdout);
+			return 0;
+		default:
+			return usage_hint("sub");
+		}
+	}
+	if (optind >= argc) {
+		error("sub: expected at least one TOPIC");
+		return usage_hint("sub");
+	}
+	s.nr_topics = argc - optind;
+	s.topics = calloc((size_t)s.nr_topics, sizeof(*s.topics));
+	if (!s.topics) {
+		error("%s", strerror(ENOMEM));
+		return 1;
+	}
+	/* Lines as they come, also into a pipe or a file. */
+	setvbuf(stdout, NULL, _IOLBF, 0);
+
+	ret = setup_signals();
+	if (ret) {
+		error("sigaction: %s", strerror(-ret));
+		goto out_free;
+	}
+	ret = open_bus(&s.bus);
+	if (ret)
+		goto out_free;
+	ret = pcb_ring_setup(s.bus, ring_size);
+	if (ret) {
+		error("cannot set up a %" PRIu64 "-byte ring: %s", ring_size,
+		      strerror(-ret));
+		goto out;
+	}
+	ret = subscribe_all(&s, argv + optind, flags, schema_given, schema);
+	if (ret)
+		goto out;
+	ret = sub_loop(&s, count, idle_ns);
+	check_dropped(&s);
+	fprintf(stderr, "%s: %" PRIu64 " message(s) received, %" PRIu64
+		" dropped, %" PRIu64 " missing in sequence gaps\n",
+		prog, s.received, s.dropped, s.gaps);
+out:
+	pcb_close(s.bus);
+out_free:
+	free(s.topics);
+	return ret ? 1 : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* main                                                               */
+/* ------------------------------------------------------------------ */
+
+static const char main_usage[] =
+"Usage: pcbctl COMMAND [ARG]...\n"
+"Manage topics of the pcb bus (" PCB_DEVICE_PATH "), publish and subscribe.\n"
+"\n"
+"  topic create NAME [OPTION]...   create a topic\n"
+"  topic list                      list the topics\n"
+"  topic info NAME                 show a topic\n"
+"  topic delete NAME               delete a topic\n"
+"  pub [OPTION]... TOPIC [MSG]...  publish messages\n"
+"  sub [OPTION]... TOPIC...        print messages as they arrive\n"
+"\n"
+"'pcbctl COMMAND --help' describes each command.  Exit status: 0 on\n"
+"success, 1 on an error, 2 on a usage error.\n";
+
+static const struct command main_cmds[] = {
+	{ "topic", topic_main, topic_usage },
+	{ "pub",   pub_main,   pub_usage },
+	{ "sub",   sub_main,   sub_usage },
+	{ }
+};
+
+static bool is_help(const char *arg)
+{
+	return !strcmp(arg, "-h") || !strcmp(arg, "--help") ||
+	       !strcmp(arg, "help");
+}
+
+/*
+ * Dispatch argv[0] (a command name) among @cmds.  The command sees argv
+ * with its own name first, as getopt expects.
+ */
+static int run_command(const struct command *cmds, const char *what,
+		       const char *usage, int argc, char **argv)
+{
+	const struct command *c;
+
+	if (argc < 1) {
+		fputs(usage, stderr);
+		return EXIT_USAGE;
+	}
+	if (is_help(argv[0])) {
+		fputs(usage, stdout);
+		return 0;
+	}
+	for (c = cmds; c->name; c++) {
+		if (!strcmp(argv[0], c->name)) {
+			optind = 1;
+			return c->run(argc, argv);
+		}
+	}
+	if (what)
+		error("unknown %s command '%s'", what, argv[0]);
+	else
+		error("unknown command '%s'", argv[0]);
+	fputs(usage, stderr);
+	return EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+	return run_command(main_cmds, NULL, main_usage, argc - 1, argv + 1);
+}
