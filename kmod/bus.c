@@ -7,7 +7,7 @@
 #include <linux/ktime.h>
 #include <linux/minmax.h>
 
-#include "pcb.h"
+#include "internal.h"
 
 struct pcb_bus pcb_bus;
 

@@ -12,7 +12,7 @@
 #include <linux/uaccess.h>
 #include <linux/wait.h>
 
-#include "pcb.h"
+#include "internal.h"
 
 static struct pcb_ring *ep_ring(struct pcb_endpoint *ep)
 {
@@ -196,7 +196,7 @@ static int ring_wait(struct pcb_endpoint *ep, void __user *arg)
 
 	pcb_endpoint_notify(ep);
 	pcb_ring_want_wakeup(ring);
-	if (args.timeout_ns)
+	if (args.timeout_ns && args.timeout_ns < KTIME_MAX)
 		ret = wait_event_interruptible_hrtimeout(ring->data_wq,
 							 ring_ready(ring),
 							 ns_to_ktime(args.timeout_ns));

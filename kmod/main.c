@@ -9,7 +9,7 @@
 #include <linux/rcupdate.h>
 #include <linux/workqueue.h>
 
-#include "pcb.h"
+#include "internal.h"
 
 unsigned int pcb_max_topics = 4096;
 module_param_named(max_topics, pcb_max_topics, uint, 0644);

@@ -31,7 +31,7 @@
 #include <linux/uaccess.h>
 #include <asm/tsc.h>
 
-#include "pcb.h"
+#include "internal.h"
 
 /* A waiting publisher re-checks the rings this often on its own. */
 #define PCB_RECHECK_JIFFIES	max(1, msecs_to_jiffies(10))
@@ -244,7 +244,9 @@ static int wait_for_room(struct pcb_topic *t, unsigned long gen, ktime_t deadlin
 static int publish_wait(struct pcb_endpoint *ep, u32 handle,
 			struct pcb_pub *pub, u64 timeout_ns)
 {
-	ktime_t deadline = timeout_ns ? ktime_add_ns(ktime_get(), timeout_ns) : 0;
+	/* Saturating: a timeout beyond KTIME_MAX waits without limit, too. */
+	ktime_t limit = ns_to_ktime(min_t(u64, timeout_ns, KTIME_MAX));
+	ktime_t deadline = timeout_ns ? ktime_add_safe(ktime_get(), limit) : 0;
 	int faults = 0;
 	int ret;
 

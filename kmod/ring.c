@@ -19,7 +19,7 @@
 #include <asm/tsc.h>
 
 #include "compat.h"
-#include "pcb.h"
+#include "internal.h"
 
 #define PCB_RING_META_PAGES	2	/* consumer page, header page */
 

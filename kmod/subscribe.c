@@ -11,7 +11,7 @@
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
-#include "pcb.h"
+#include "internal.h"
 
 static struct pcb_ring *ep_ring(struct pcb_endpoint *ep)
 {

@@ -13,7 +13,7 @@
 #include <linux/stringhash.h>
 #include <linux/uaccess.h>
 
-#include "pcb.h"
+#include "internal.h"
 
 static bool name_char_ok(char c)
 {

@@ -21,8 +21,8 @@
  * NOTIFY.  Topics and subscriptions are freed after a grace period, rings
  * through an rcu_work.
  */
-#ifndef _PCB_H
-#define _PCB_H
+#ifndef _PCB_INTERNAL_H
+#define _PCB_INTERNAL_H
 
 #include <linux/hashtable.h>
 #include <linux/list.h>
@@ -171,4 +171,4 @@ static inline u32 pcb_record_len(u32 payload_len)
 	return sizeof(struct pcb_record) + payload_len;
 }
 
-#endif /* _PCB_H */
+#endif /* _PCB_INTERNAL_H */
