@@ -686,12 +686,12 @@ static void print_latency(struct sub_ctx *s, const struct pcb_msg *msg)
 
 	if (pcb_msg_latency_ns(s->bus, msg, &ns))
 		fputs("lat=-", stdout);
-	else if (ns < 10000)
+	else if (ns < 1000)
 		printf("lat=%" PRIu64 "ns", ns);
-	else if (ns < 10000000)
+	else if (ns < 1000000)
 		printf("lat=%.1fus", ns / 1e3);
 	else
-		printf("lat=%.1fms", ns / 1e6);
+		printf("lat=%.2fms", ns / 1e6);
 }
 
 #define HEX_MAX	64	/* payload bytes printed in hex before "..." */
