@@ -327,7 +327,7 @@ static int sleep_on_ring(struct pcb *bus, uint64_t start, uint64_t timeout_ns)
 			ret = pcb_ioctl(bus, PCB_IOC_WAIT, &w);
 	}
 	/* Awake again: publishers need not pay for wake-ups. */
-	__atomic_fetch_and(&bus->cons->flags, ~PCB_CONS_NEED_WAKEUP,
+	__atomic_fetch_and(&bus->cons->flags, ~(uint32_t)PCB_CONS_NEED_WAKEUP,
 			   __ATOMIC_RELAXED);
 	return ret;
 }
