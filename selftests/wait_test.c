@@ -1,0 +1,387 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Sleeping and waking: poll(), epoll, PCB_IOC_WAIT on the consumer side,
+ * and publishers that wait for room in a full reliable ring.
+ */
+#include "pcb_util.h"
+
+#include <sys/epoll.h>
+
+#define SCHEMA		0xa11
+#define LEN		200
+
+FIXTURE(wait) {
+	int pfd;		/* publisher endpoint */
+	__u32 handle;
+	struct pcbt_ring ring;	/* reliable subscriber, 4 KiB */
+	char name[PCB_NAME_MAX];
+};
+
+FIXTURE_SETUP(wait)
+{
+	int fd;
+
+	PCBT_OPEN(self->pfd);
+	pcbt_name(self->name, "wait");
+	ASSERT_EQ(0, pcbt_create(self->pfd, self->name, SCHEMA, LEN, 0600,
+				 NULL));
+	ASSERT_EQ(0, pcbt_open_topic(self->pfd, self->name, SCHEMA,
+				     &self->handle));
+	fd = pcbt_ring_open(4096, &self->ring);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, pcbt_subscribe(fd, self->name, SCHEMA, 0, NULL));
+}
+
+FIXTURE_TEARDOWN(wait)
+{
+	pcbt_ring_close(&self->ring);
+	pcbt_cleanup();
+	if (self->pfd >= 0)
+		close(self->pfd);
+}
+
+static bool need_wakeup(const struct pcbt_ring *r)
+{
+	return pcbt_load_once(&r->cons->flags) & PCB_CONS_NEED_WAKEUP;
+}
+
+static bool pub_waiting(const struct pcbt_ring *r)
+{
+	return pcbt_ring_flags(r) & PCB_RING_PUB_WAITING;
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
+/* SIGALRM after @ms, interrupting (not restarting) a system call. */
+static void alarm_in(unsigned int ms)
+{
+	struct sigaction sa = { .sa_handler = on_alarm };
+	struct itimerval it = {
+		.it_value = {
+			.tv_sec = ms / 1000,
+			.tv_usec = (ms % 1000) * 1000,
+		},
+	};
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, NULL);
+	setitimer(ITIMER_REAL, &it, NULL);
+}
+
+/* A publisher in another thread, optionally after a delay. */
+struct bg_pub {
+	int fd;
+	__u32 handle;
+	unsigned int delay_ms;
+	__u64 timeout_ns;
+	pthread_t thread;
+	volatile int done;
+	int ret;
+	__u64 returned_at;
+};
+
+static void *bg_publish(void *p)
+{
+	struct bg_pub *b = p;
+	static const char msg[LEN];
+
+	if (b->delay_ms)
+		pcbt_sleep_ms(b->delay_ms);
+	b->ret = pcbt_publish(b->fd, b->handle, msg, LEN, 0, b->timeout_ns,
+			      NULL);
+	b->returned_at = pcbt_now_ns(CLOCK_MONOTONIC);
+	__atomic_store_n(&b->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static void bg_start(struct bg_pub *b, int fd, __u32 handle,
+		     unsigned int delay_ms, __u64 timeout_ns)
+{
+	memset(b, 0, sizeof(*b));
+	b->fd = fd;
+	b->handle = handle;
+	b->delay_ms = delay_ms;
+	b->timeout_ns = timeout_ns;
+	pthread_create(&b->thread, NULL, bg_publish, b);
+}
+
+static bool bg_done(struct bg_pub *b)
+{
+	return __atomic_load_n(&b->done, __ATOMIC_ACQUIRE);
+}
+
+/* Waits up to @ms for @b to return. */
+static bool bg_wait(struct bg_pub *b, unsigned int ms)
+{
+	while (!bg_done(b) && ms--)
+		pcbt_sleep_ms(1);
+	return bg_done(b);
+}
+
+/* Waits up to @ms for header->flags to have @flag. */
+static bool flag_within(const struct pcbt_ring *r, __u32 flag, unsigned int ms)
+{
+	while (!(pcbt_ring_flags(r) & flag) && ms--)
+		pcbt_sleep_ms(1);
+	return pcbt_ring_flags(r) & flag;
+}
+
+/* Fills the ring with NONBLOCK publishes; the number that fitted. */
+static int fill(int fd, __u32 handle)
+{
+	static const char msg[LEN];
+	int n = 0, ret;
+
+	while (!(ret = pcbt_publish(fd, handle, msg, LEN, PCB_PUB_NONBLOCK, 0,
+				    NULL)))
+		n++;
+	return ret == -EAGAIN ? n : ret;
+}
+
+static short poll_events(int fd, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	if (poll(&pfd, 1, timeout_ms) < 0)
+		return -1;
+	return pfd.revents;
+}
+
+TEST_F(wait, poll_pollin_only_with_data)
+{
+	EXPECT_EQ(0, poll_events(self->ring.fd, 0));
+	ASSERT_EQ(0, pcbt_publish(self->pfd, self->handle, "a", 1, 0, 0, NULL));
+	EXPECT_EQ(POLLIN, poll_events(self->ring.fd, 0) & (POLLIN | POLLERR));
+	EXPECT_EQ(1U, pcbt_ring_drain(&self->ring));
+	EXPECT_EQ(0, poll_events(self->ring.fd, 0));
+}
+
+TEST_F(wait, poll_sleeps_until_publish)
+{
+	struct bg_pub b;
+	__u64 t0 = pcbt_now_ns(CLOCK_MONOTONIC);
+	short ev;
+
+	bg_start(&b, self->pfd, self->handle, 200, 0);
+	ev = poll_events(self->ring.fd, 20000);
+	EXPECT_EQ(POLLIN, ev);
+	EXPECT_LT(pcbt_now_ns(CLOCK_MONOTONIC) - t0, 10 * PCBT_SEC);
+	pthread_join(b.thread, NULL);
+	EXPECT_EQ(0, b.ret);
+	EXPECT_EQ(1U, pcbt_ring_drain(&self->ring));
+}
+
+TEST_F(wait, poll_sets_need_wakeup)
+{
+	self->ring.cons->flags = 0;
+	EXPECT_EQ(0, poll_events(self->ring.fd, 10));
+	EXPECT_TRUE(need_wakeup(&self->ring));
+}
+
+TEST_F(wait, epoll)
+{
+	struct epoll_event ev = { .events = EPOLLIN }, out;
+	struct bg_pub b;
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+
+	ASSERT_LE(0, ep);
+	ASSERT_EQ(0, epoll_ctl(ep, EPOLL_CTL_ADD, self->ring.fd, &ev));
+	EXPECT_EQ(0, epoll_wait(ep, &out, 1, 0));
+
+	bg_start(&b, self->pfd, self->handle, 200, 0);
+	ASSERT_EQ(1, epoll_wait(ep, &out, 1, 20000));
+	EXPECT_TRUE(!!(out.events & EPOLLIN));
+	pthread_join(b.thread, NULL);
+
+	EXPECT_EQ(1U, pcbt_ring_drain(&self->ring));
+	EXPECT_EQ(0, epoll_wait(ep, &out, 1, 0));
+	close(ep);
+}
+
+TEST_F(wait, wait_returns_at_once_with_data)
+{
+	struct pcb_wait w = { .timeout_ns = 10 * PCBT_SEC };
+	__u64 t0;
+
+	ASSERT_EQ(0, pcbt_publish(self->pfd, self->handle, "a", 1, 0, 0, NULL));
+	t0 = pcbt_now_ns(CLOCK_MONOTONIC);
+	EXPECT_EQ(0, pcbt_ioctl(self->ring.fd, PCB_IOC_WAIT, &w));
+	EXPECT_LT(pcbt_now_ns(CLOCK_MONOTONIC) - t0, 5 * PCBT_SEC);
+	/* Still pending: WAIT consumes nothing. */
+	EXPECT_EQ(0, pcbt_ioctl(self->ring.fd, PCB_IOC_WAIT, &w));
+	EXPECT_EQ(1U, pcbt_ring_drain(&self->ring));
+}
+
+TEST_F(wait, wait_etimedout_sets_need_wakeup)
+{
+	static const __u64 timeouts[] = { 1, 20 * PCBT_MS, 150 * PCBT_MS };
+	unsigned int i;
+
+	for (i = 0; i < sizeof(timeouts) / sizeof(timeouts[0]); i++) {
+		struct pcb_wait w = { .timeout_ns = timeouts[i] };
+		__u64 t0, dt;
+
+		self->ring.cons->flags = 0;
+		t0 = pcbt_now_ns(CLOCK_MONOTONIC);
+		EXPECT_EQ(-ETIMEDOUT, pcbt_ioctl(self->ring.fd, PCB_IOC_WAIT,
+						 &w));
+		dt = pcbt_now_ns(CLOCK_MONOTONIC) - t0;
+		EXPECT_LE(timeouts[i], dt);
+		EXPECT_GT(timeouts[i] + 10 * PCBT_SEC, dt);
+		EXPECT_TRUE(need_wakeup(&self->ring));
+	}
+}
+
+TEST_F(wait, wait_woken_by_publish)
+{
+	struct pcb_wait w = { .timeout_ns = 20 * PCBT_SEC };
+	struct bg_pub b;
+	__u64 t0 = pcbt_now_ns(CLOCK_MONOTONIC);
+
+	bg_start(&b, self->pfd, self->handle, 200, 0);
+	EXPECT_EQ(0, pcbt_ioctl(self->ring.fd, PCB_IOC_WAIT, &w));
+	EXPECT_LT(pcbt_now_ns(CLOCK_MONOTONIC) - t0, 10 * PCBT_SEC);
+	pthread_join(b.thread, NULL);
+	EXPECT_EQ(0, b.ret);
+	EXPECT_NE(NULL, pcbt_ring_peek(&self->ring));
+
+	/* The same through the barrier-following consumer. */
+	pcbt_ring_drain(&self->ring);
+	bg_start(&b, self->pfd, self->handle, 100, 0);
+	EXPECT_NE(NULL, pcbt_ring_next(&self->ring, 20 * PCBT_SEC));
+	pthread_join(b.thread, NULL);
+}
+
+TEST_F(wait, wait_eintr)
+{
+	struct pcb_wait w = { .timeout_ns = 0 };
+	__u64 t0 = pcbt_now_ns(CLOCK_MONOTONIC);
+
+	alarm_in(200);
+	EXPECT_EQ(-EINTR, pcbt_ioctl(self->ring.fd, PCB_IOC_WAIT, &w));
+	EXPECT_LE(150 * PCBT_MS, pcbt_now_ns(CLOCK_MONOTONIC) - t0);
+}
+
+TEST_F(wait, blocking_publish_woken_by_notify)
+{
+	struct bg_pub b;
+	bool waiting;
+	int n;
+
+	n = fill(self->pfd, self->handle);
+	ASSERT_LT(0, n);
+	bg_start(&b, self->pfd, self->handle, 0, 0);
+
+	waiting = flag_within(&self->ring, PCB_RING_PUB_WAITING, 10000);
+	EXPECT_TRUE(waiting);
+	EXPECT_FALSE(bg_done(&b));
+
+	/* Drain and release, then NOTIFY by hand (C, E). */
+	while (pcbt_ring_peek(&self->ring))
+		pcbt_ring_pop(&self->ring);
+	pcbt_ring_store_cons(&self->ring);
+	pcbt_smp_mb();
+	EXPECT_TRUE(pub_waiting(&self->ring));
+	EXPECT_EQ(0, pcbt_ioctl_val(self->ring.fd, PCB_IOC_NOTIFY, 0));
+
+	ASSERT_TRUE(bg_wait(&b, 10000));
+	pthread_join(b.thread, NULL);
+	EXPECT_EQ(0, b.ret);
+	EXPECT_NE(NULL, pcbt_ring_next(&self->ring, PCBT_SEC));
+	EXPECT_EQ((long long)n + 1, pcbt_published(self->pfd, self->name));
+	EXPECT_FALSE(pub_waiting(&self->ring));
+}
+
+TEST_F(wait, blocking_publish_woken_by_wait)
+{
+	struct pcb_wait w = { .timeout_ns = 10 * PCBT_SEC };
+	struct bg_pub b;
+
+	ASSERT_LT(0, fill(self->pfd, self->handle));
+	bg_start(&b, self->pfd, self->handle, 0, 0);
+	ASSERT_TRUE(flag_within(&self->ring, PCB_RING_PUB_WAITING, 10000));
+
+	/* WAIT does what NOTIFY does, then sleeps until the record lands. */
+	while (pcbt_ring_peek(&self->ring))
+		pcbt_ring_pop(&self->ring);
+	pcbt_ring_store_cons(&self->ring);
+	EXPECT_EQ(0, pcbt_ioctl(self->ring.fd, PCB_IOC_WAIT, &w));
+	ASSERT_TRUE(bg_wait(&b, 10000));
+	pthread_join(b.thread, NULL);
+	EXPECT_EQ(0, b.ret);
+}
+
+TEST_F(wait, blocking_publish_etimedout)
+{
+	static const char msg[LEN];
+	__u64 t0, dt;
+	int n;
+
+	n = fill(self->pfd, self->handle);
+	ASSERT_LT(0, n);
+	t0 = pcbt_now_ns(CLOCK_MONOTONIC);
+	EXPECT_EQ(-ETIMEDOUT, pcbt_publish(self->pfd, self->handle, msg, LEN,
+					   0, 100 * PCBT_MS, NULL));
+	dt = pcbt_now_ns(CLOCK_MONOTONIC) - t0;
+	EXPECT_LE(100 * PCBT_MS, dt);
+	EXPECT_GT(10 * PCBT_SEC, dt);
+	/* Nothing published. */
+	EXPECT_EQ((long long)n, pcbt_published(self->pfd, self->name));
+	EXPECT_EQ((unsigned int)n, pcbt_ring_drain(&self->ring));
+	/* NONBLOCK ignores the timeout. */
+	n = fill(self->pfd, self->handle);
+	t0 = pcbt_now_ns(CLOCK_MONOTONIC);
+	EXPECT_EQ(-EAGAIN, pcbt_publish(self->pfd, self->handle, msg, LEN,
+					PCB_PUB_NONBLOCK, 10 * PCBT_SEC, NULL));
+	EXPECT_GT(5 * PCBT_SEC, pcbt_now_ns(CLOCK_MONOTONIC) - t0);
+}
+
+TEST_F(wait, blocking_publish_eintr)
+{
+	static const char msg[LEN];
+	int n;
+
+	n = fill(self->pfd, self->handle);
+	ASSERT_LT(0, n);
+	alarm_in(200);
+	EXPECT_EQ(-EINTR, pcbt_publish(self->pfd, self->handle, msg, LEN, 0, 0,
+				       NULL));
+	EXPECT_EQ((long long)n, pcbt_published(self->pfd, self->name));
+	EXPECT_EQ((unsigned int)n, pcbt_ring_drain(&self->ring));
+}
+
+/*
+ * A consumer that skips step E only moves cons_pos: a publisher waiting
+ * without a time limit must notice on its own, "every few milliseconds".
+ */
+TEST_F(wait, waiting_publisher_rechecks_without_notify)
+{
+	struct bg_pub b;
+	__u64 t0;
+
+	ASSERT_LT(0, fill(self->pfd, self->handle));
+	bg_start(&b, self->pfd, self->handle, 0, 0);
+	ASSERT_TRUE(flag_within(&self->ring, PCB_RING_PUB_WAITING, 10000));
+	pcbt_sleep_ms(50);
+	ASSERT_FALSE(bg_done(&b));
+
+	while (pcbt_ring_peek(&self->ring))
+		pcbt_ring_pop(&self->ring);
+	t0 = pcbt_now_ns(CLOCK_MONOTONIC);
+	pcbt_ring_store_cons(&self->ring);
+	if (!bg_wait(&b, 2000)) {
+		/* Unblock it so the test can end, then fail. */
+		pcbt_ioctl_val(self->ring.fd, PCB_IOC_NOTIFY, 0);
+		bg_wait(&b, 10000);
+		ASSERT_TRUE(false) TH_LOG("publisher still asleep after 2 s");
+	}
+	TH_LOG("publisher noticed the room after %.1f ms",
+	       (b.returned_at - t0) / 1e6);
+	pthread_join(b.thread, NULL);
+	EXPECT_EQ(0, b.ret);
+}
+
+TEST_HARNESS_MAIN
