@@ -168,6 +168,12 @@ static char pcbt_topics[PCBT_MAX_TOPICS][PCB_NAME_MAX];
 static unsigned int pcbt_nr_topics;
 static unsigned int pcbt_name_seq;
 
+static inline void pcbt_copy_name(char dst[PCB_NAME_MAX], const char *src)
+{
+	memset(dst, 0, PCB_NAME_MAX);
+	memcpy(dst, src, strnlen(src, PCB_NAME_MAX));
+}
+
 static inline void pcbt_remember(const char *name)
 {
 	unsigned int i;
@@ -176,8 +182,7 @@ static inline void pcbt_remember(const char *name)
 		if (!strcmp(pcbt_topics[i], name))
 			return;
 	if (pcbt_nr_topics < PCBT_MAX_TOPICS)
-		snprintf(pcbt_topics[pcbt_nr_topics++], PCB_NAME_MAX, "%s",
-			 name);
+		pcbt_copy_name(pcbt_topics[pcbt_nr_topics++], name);
 }
 
 static inline void pcbt_name(char name[PCB_NAME_MAX], const char *tag)
@@ -185,12 +190,6 @@ static inline void pcbt_name(char name[PCB_NAME_MAX], const char *tag)
 	snprintf(name, PCB_NAME_MAX, "pcbt-%d-%u-%s", (int)getpid(),
 		 pcbt_name_seq++, tag);
 	pcbt_remember(name);
-}
-
-static inline void pcbt_copy_name(char dst[PCB_NAME_MAX], const char *src)
-{
-	memset(dst, 0, PCB_NAME_MAX);
-	memcpy(dst, src, strnlen(src, PCB_NAME_MAX));
 }
 
 static inline int pcbt_delete(int fd, const char *name)
