@@ -464,7 +464,7 @@ static inline int pcb_topic_##tag##_close(struct pcb_topic_##tag *t)	\
 #define __pcb_assert_type(t, p)						\
 	_Static_assert(__builtin_types_compatible_p(__typeof__(*(p)),	\
 						    pcb_topic_type(t)),	\
-		       "pcb: message type does not match the topic's type")
+		       "pcb: message type does not match the type of the topic")
 
 /**
  * pcb_publish_typed() - pcb_publish() of *@msgp on typed topic @t
