@@ -131,7 +131,7 @@ deps:
 	tools/deps.sh
 
 check:
-	@tools/vm/check-all
+	@MAKE="$(MAKE)" tools/vm/check-all
 
 demo:
 	@tools/vm/demo
