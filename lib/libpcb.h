@@ -386,8 +386,8 @@ int pcb_msg_latency_ns(const struct pcb *bus, const struct pcb_msg *msg,
 /* ------------------------------------------------------------------ */
 
 /*
- * PCB_DEFINE_TOPIC(tag, type, schema_id) binds a C type and a schema id to
- * a topic handle type, so that publishing or reading another C type is a
+ * PCB_DEFINE_TOPIC(tag, type, schema_id) binds a C type and a schema id (a
+ * constant expression) to a topic handle type, so that publishing or reading another C type is a
  * compile error:
  *
  *	struct imu { float ax, ay, az; };
@@ -473,16 +473,20 @@ static inline int pcb_topic_##tag##_close(struct pcb_topic_##tag *t)	\
  * aside).  Returns what pcb_publish() returns.
  */
 #define pcb_publish_typed(t, msgp, key, timeout_ns, idp) __extension__ ({ \
-	__pcb_assert_type(t, msgp);					\
-	pcb_publish((t)->bus, (t)->handle, (msgp), sizeof(*(msgp)),	\
-		    (key), (timeout_ns), (idp));			\
+	__typeof__(t) __pcb_t = (t);					\
+									\
+	__pcb_assert_type(__pcb_t, msgp);				\
+	pcb_publish(__pcb_t->bus, __pcb_t->handle, (msgp),		\
+		    sizeof(*(msgp)), (key), (timeout_ns), (idp));	\
 })
 
 /* pcb_try_publish() of *@msgp on typed topic @t; type checked likewise. */
 #define pcb_try_publish_typed(t, msgp, key, idp) __extension__ ({	\
-	__pcb_assert_type(t, msgp);					\
-	pcb_try_publish((t)->bus, (t)->handle, (msgp), sizeof(*(msgp)),	\
-			(key), (idp));					\
+	__typeof__(t) __pcb_t = (t);					\
+									\
+	__pcb_assert_type(__pcb_t, msgp);				\
+	pcb_try_publish(__pcb_t->bus, __pcb_t->handle, (msgp),		\
+			sizeof(*(msgp)), (key), (idp));			\
 })
 
 static inline const void *__pcb_msg_typed(const struct pcb_msg *msg,
@@ -513,9 +517,10 @@ static inline const void *__pcb_msg_typed(const struct pcb_msg *msg,
  * the type's size.
  */
 #define pcb_msg_read_typed(t, msg, dstp) __extension__ ({		\
+	const void *__pcb_p = pcb_msg_typed(t, msg);			\
+									\
 	__pcb_assert_type(t, dstp);					\
-	const void *__p = pcb_msg_typed(t, msg);			\
-	__p ? (memcpy((dstp), __p, sizeof(*(dstp))), 0) : -EPROTOTYPE;	\
+	__pcb_p ? (memcpy((dstp), __pcb_p, sizeof(*(dstp))), 0) : -EPROTOTYPE; \
 })
 
 #ifdef __cplusplus

@@ -77,7 +77,8 @@ static void unmap_ring(struct pcb *bus)
 		munmap(bus->ro_map, bus->ro_map_len);
 	if (bus->cons_map)
 		munmap(bus->cons_map, bus->cons_map_len);
-	bus->ro_map = bus->cons_map = NULL;
+	bus->ro_map = NULL;
+	bus->cons_map = NULL;
 	bus->cons = NULL;
 	bus->hdr = NULL;
 	bus->data = NULL;
