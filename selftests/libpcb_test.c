@@ -35,7 +35,8 @@ FIXTURE_SETUP(lib)
 {
 	struct pcb_topic_opts opts = PCB_TOPIC_OPTS_DEFAULT;
 
-	self->pub = self->sub = NULL;
+	self->pub = NULL;
+	self->sub = NULL;
 	LIBPCB_OPEN(self->pub);
 	LIBPCB_OPEN(self->sub);
 	pcbt_name(self->name, "lib");
@@ -338,8 +339,7 @@ TEST_F(lib, ring_wraps)
 	int i;
 
 	/* Sizes that are no divisor of the ring, so records cross its end. */
-	ring_and_subscribe(_metadata, self, self->sub,
-					PCB_RING_MIN_SIZE, 0);
+	ring_and_subscribe(_metadata, self, self->sub, PCB_RING_MIN_SIZE, 0);
 	for (i = 0; i < 200; i++) {
 		size_t len = 37 + (size_t)(i * 13) % 200;
 
@@ -360,8 +360,7 @@ TEST_F(lib, try_publish_full_ring_eagain)
 	struct pcb_msg msg;
 	int n;
 
-	ring_and_subscribe(_metadata, self, self->sub,
-					PCB_RING_MIN_SIZE, 0);
+	ring_and_subscribe(_metadata, self, self->sub, PCB_RING_MIN_SIZE, 0);
 	n = fill_ring(self);
 	EXPECT_EQ((int)(PCB_RING_MIN_SIZE /
 			PCB_REC_SIZE(FILL_LEN + sizeof(struct pcb_record))), n);
@@ -381,8 +380,7 @@ TEST_F(lib, publish_timeout)
 {
 	uint64_t start, spent;
 
-	ring_and_subscribe(_metadata, self, self->sub,
-					PCB_RING_MIN_SIZE, 0);
+	ring_and_subscribe(_metadata, self, self->sub, PCB_RING_MIN_SIZE, 0);
 	ASSERT_LT(0, fill_ring(self));
 	start = pcbt_now_ns(CLOCK_MONOTONIC);
 	EXPECT_EQ(-ETIMEDOUT, pcb_publish(self->pub, self->handle, fill_buf,
@@ -415,8 +413,7 @@ TEST_F(lib, release_wakes_blocked_publisher)
 	struct pcb_msg msg;
 	pthread_t t;
 
-	ring_and_subscribe(_metadata, self, self->sub,
-					PCB_RING_MIN_SIZE, 0);
+	ring_and_subscribe(_metadata, self, self->sub, PCB_RING_MIN_SIZE, 0);
 	ASSERT_LT(0, fill_ring(self));
 	ASSERT_EQ(0, pthread_create(&t, NULL, blocked_publisher, &b));
 	pcbt_sleep_ms(200);
@@ -547,8 +544,7 @@ TEST_F(lib, threads_share_an_endpoint)
 	pthread_t t[MT_THREADS];
 	int i, n;
 
-	ring_and_subscribe(_metadata, self, self->sub,
-					PCB_RING_MIN_SIZE, 0);
+	ring_and_subscribe(_metadata, self, self->sub, PCB_RING_MIN_SIZE, 0);
 	for (i = 0; i < MT_THREADS; i++) {
 		pubs[i] = (struct mt_pub){ .self = self, .index = (uint32_t)i };
 		ASSERT_EQ(0, pthread_create(&t[i], NULL, mt_publisher, &pubs[i]));
@@ -582,8 +578,7 @@ TEST_F(lib, lossy_drops_are_counted)
 	struct pcb_msg msg;
 	int received = 0, i;
 
-	ring_and_subscribe(_metadata, self, self->sub,
-					PCB_RING_MIN_SIZE, PCB_SUB_LOSSY);
+	ring_and_subscribe(_metadata, self, self->sub, PCB_RING_MIN_SIZE, PCB_SUB_LOSSY);
 	/* A lossy subscriber never holds a publisher back. */
 	for (i = 0; i < 100; i++)
 		ASSERT_EQ(0, pcb_try_publish(self->pub, self->handle, buf,

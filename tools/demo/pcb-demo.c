@@ -347,22 +347,21 @@ static int fail(const char *what, int err)
 
 static int parse_args(int argc, char **argv)
 {
+	static const char usage[] = "Usage: pcb-demo [-n MESSAGES_PER_PUBLISHER]\n";
 	int c;
 
 	while ((c = getopt(argc, argv, "n:h")) != -1) {
-		switch (c) {
-		case 'n':
-			msgs_per_pub = strtoull(optarg, NULL, 10);
-			if (msgs_per_pub && msgs_per_pub <= 100000000)
-				break;
-			/* fall through */
-		default:
-			fprintf(stderr, "Usage: pcb-demo [-n MESSAGES_PER_PUBLISHER]\n");
-			return 2;
-		case 'h':
-			printf("Usage: pcb-demo [-n MESSAGES_PER_PUBLISHER]\n");
+		if (c == 'h') {
+			fputs(usage, stdout);
 			exit(0);
 		}
+		if (c == 'n') {
+			msgs_per_pub = strtoull(optarg, NULL, 10);
+			if (msgs_per_pub && msgs_per_pub <= 100000000)
+				continue;
+		}
+		fputs(usage, stderr);
+		return 2;
 	}
 	return 0;
 }
@@ -448,8 +447,9 @@ int main(int argc, char **argv)
 		pcb_close(ctl);
 		return fail("creating the topic", ret);
 	}
-	printf("topic '%s': %d publishers x %" PRIu64 " messages, one reliable and one lossy subscriber\n",
-	       name, NR_PUBLISHERS, msgs_per_pub);
+	printf("topic '%s': %d publishers x %" PRIu64 " messages, ", name,
+	       NR_PUBLISHERS, msgs_per_pub);
+	printf("one reliable and one lossy subscriber\n");
 
 	ret = run(ctl);
 

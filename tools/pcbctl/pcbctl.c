@@ -52,7 +52,7 @@ static const char *topic_strerror(int err)
 	case EIDRM:
 		return "the topic has been deleted";
 	case EINVAL:
-		return "invalid argument (a topic name is 1-63 of A-Z a-z 0-9 . _ : / -, not starting with '.')";
+		return "invalid argument (names: 1-63 of A-Za-z0-9._:/-, no leading '.')";
 	case ENAMETOOLONG:
 		return "topic name too long (at most 63 characters)";
 	case EMSGSIZE:
@@ -124,6 +124,8 @@ static bool parse_size(const char *s, uint64_t max, uint64_t *out)
 
 static bool parse_owner(const char *s, bool group, uint32_t *out)
 {
+	struct passwd *pw;
+	struct group *gr;
 	uint64_t v;
 
 	if (parse_u64(s, 10, UINT32_MAX - 1, &v)) {
@@ -131,18 +133,15 @@ static bool parse_owner(const char *s, bool group, uint32_t *out)
 		return true;
 	}
 	if (group) {
-		struct group *gr = getgrnam(s);
-
+		gr = getgrnam(s);
 		if (gr)
 			*out = gr->gr_gid;
 		return gr;
-	} else {
-		struct passwd *pw = getpwnam(s);
-
-		if (pw)
-			*out = pw->pw_uid;
-		return pw;
 	}
+	pw = getpwnam(s);
+	if (pw)
+		*out = pw->pw_uid;
+	return pw;
 }
 
 static int bad_value(const char *opt, const char *val)
@@ -717,18 +716,21 @@ static void print_payload(const unsigned char *p, size_t len)
 /* Report what went missing before @seq, then remember it. */
 static void check_seq(struct sub_ctx *s, struct sub_topic *t, uint64_t seq)
 {
-	if (t->last_seq && seq != t->last_seq + 1) {
-		if (seq > t->last_seq) {
-			printf("# %s: gap: %" PRIu64 " message(s) missed (seq %" PRIu64 "..%" PRIu64 ")\n",
-			       t->name, seq - t->last_seq - 1, t->last_seq + 1,
-			       seq - 1);
-			s->gaps += seq - t->last_seq - 1;
-		} else {
-			printf("# %s: out of order: seq %" PRIu64 " after %" PRIu64 "\n",
-			       t->name, seq, t->last_seq);
-		}
-	}
+	uint64_t last = t->last_seq;
+
 	t->last_seq = seq;
+	/* The first message: whatever came before is not ours to miss. */
+	if (!last || seq == last + 1)
+		return;
+	if (seq < last) {
+		printf("# %s: out of order: seq %" PRIu64 " after %" PRIu64 "\n",
+		       t->name, seq, last);
+		return;
+	}
+	printf("# %s: gap: %" PRIu64 " message(s) missed", t->name,
+	       seq - last - 1);
+	printf(" (seq %" PRIu64 "..%" PRIu64 ")\n", last + 1, seq - 1);
+	s->gaps += seq - last - 1;
 }
 
 static void check_dropped(struct sub_ctx *s)
