@@ -134,7 +134,7 @@ check:
 	@MAKE="$(MAKE)" tools/vm/check-all
 
 demo:
-	@tools/vm/demo
+	@MAKE="$(MAKE)" tools/vm/demo
 
 style: $(CHECKPATCH_FILES)
 	$(CHECKPATCH) --strict --no-tree --show-types -f $(STYLE_FILES)
