@@ -32,14 +32,22 @@ FIXTURE_TEARDOWN(life)
 		close(self->pfd);
 }
 
-/* nr_subscribers once it reaches @want, or what it is after @ms. */
+/*
+ * nr_subscribers once it reaches @want, or what it is after @ms.  The
+ * header implies the release is immediate; a delay is worth a note.
+ */
 static long long subs_within(int fd, const char *name, long long want,
 			     unsigned int ms)
 {
+	__u64 t0 = pcbt_now_ns(CLOCK_MONOTONIC), dt;
 	long long n;
 
 	while ((n = pcbt_nr_subs(fd, name)) != want && ms--)
 		pcbt_sleep_ms(1);
+	dt = pcbt_now_ns(CLOCK_MONOTONIC) - t0;
+	if (dt > 50 * PCBT_MS)
+		fprintf(stderr, "# nr_subscribers took %.1f ms to become %lld\n",
+			dt / 1e6, n);
 	return n;
 }
 

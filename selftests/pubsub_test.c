@@ -526,6 +526,7 @@ TEST_F(pubsub, lossy_accounting)
 TEST_F(pubsub, reliable_full_ring_eagain_publishes_nothing)
 {
 	enum { LEN = 200 };
+	static const char buf[LEN];
 	struct pcbt_ring small, lossy;
 	struct pcb_publish p;
 	int fs, fl, n, eagain;
@@ -548,9 +549,9 @@ TEST_F(pubsub, reliable_full_ring_eagain_publishes_nothing)
 
 	prod_big = pcbt_prod_pos(&self->ring);
 	prod_lossy = pcbt_prod_pos(&lossy);
-	EXPECT_EQ(-EAGAIN, pcbt_publish(self->fd, self->handle, "z", 1,
+	EXPECT_EQ(-EAGAIN, pcbt_publish(self->fd, self->handle, buf, LEN,
 					PCB_PUB_NONBLOCK, 0, NULL));
-	EXPECT_EQ(-EAGAIN, pcbt_publish(self->fd, self->handle, "z", 1,
+	EXPECT_EQ(-EAGAIN, pcbt_publish(self->fd, self->handle, buf, LEN,
 					PCB_PUB_NONBLOCK, 0, NULL));
 	/* All or none: the others got nothing either. */
 	EXPECT_EQ(prod_big, pcbt_prod_pos(&self->ring));
@@ -562,7 +563,7 @@ TEST_F(pubsub, reliable_full_ring_eagain_publishes_nothing)
 
 	/* Room again: the sequence goes on without a hole. */
 	EXPECT_EQ((unsigned int)n, pcbt_ring_drain(&small));
-	ASSERT_EQ(0, pcbt_publish(self->fd, self->handle, "z", 1,
+	ASSERT_EQ(0, pcbt_publish(self->fd, self->handle, buf, LEN,
 				  PCB_PUB_NONBLOCK, 0, &p));
 	EXPECT_EQ((__u64)n + 1, p.seq);
 	pcbt_ring_close(&small);
