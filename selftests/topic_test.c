@@ -298,6 +298,11 @@ TEST_F(topic, info_errors)
 	EXPECT_EQ(-ENAMETOOLONG, pcbt_ioctl(self->fd, PCB_IOC_TOPIC_INFO, &info));
 
 	EXPECT_EQ(-EFAULT, pcbt_ioctl(self->fd, PCB_IOC_TOPIC_INFO, NULL));
+
+	/* The name rules hold for lookups too. */
+	EXPECT_EQ(-EINVAL, pcbt_info(self->fd, "", &info));
+	EXPECT_EQ(-EINVAL, pcbt_info(self->fd, ".dot", &info));
+	EXPECT_EQ(-EINVAL, pcbt_info(self->fd, "a b", &info));
 }
 
 /* Lists every topic from @start, @cap at a time, into @out; -errno or count. */
@@ -666,6 +671,54 @@ TEST_F(topic, bad_argument_pointers_efault)
 		for (j = 0; j < sizeof(ptrs) / sizeof(ptrs[0]); j++)
 			EXPECT_EQ(-EFAULT, pcbt_ioctl(self->fd, cmds[i], ptrs[j]))
 				TH_LOG("cmd %#lx arg %p", cmds[i], ptrs[j]);
+}
+
+/* A page holding @len bytes of @src, then made read-only. */
+static void *read_only_copy(const void *src, size_t len)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	void *p = mmap(NULL, page, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	memcpy(p, src, len);
+	if (mprotect(p, page, PROT_READ)) {
+		munmap(p, page);
+		return NULL;
+	}
+	return p;
+}
+
+/*
+ * An argument that can be read but not written back: the call fails with
+ * EFAULT and, as for any failure, leaves nothing behind.
+ */
+TEST_F(topic, read_only_argument_efault_no_effect)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	struct pcb_topic_create tc;
+	struct pcb_topic_open to = { .schema_id = 42 };
+	void *ro;
+	__u32 h;
+
+	fill_create(&tc, self->name);
+	ro = read_only_copy(&tc, sizeof(tc));
+	ASSERT_NE(NULL, ro);
+	EXPECT_EQ(-EFAULT, pcbt_ioctl(self->fd, PCB_IOC_TOPIC_CREATE, ro));
+	munmap(ro, page);
+	EXPECT_EQ(-ENOENT, pcbt_nr_subs(self->fd, self->name));
+	ASSERT_EQ(0, pcbt_create_raw(self->fd, &tc));
+
+	pcbt_copy_name(to.name, self->name);
+	ro = read_only_copy(&to, sizeof(to));
+	ASSERT_NE(NULL, ro);
+	EXPECT_EQ(-EFAULT, pcbt_ioctl(self->fd, PCB_IOC_TOPIC_OPEN, ro));
+	munmap(ro, page);
+	/* No handle was left open by the failed call. */
+	ASSERT_EQ(0, pcbt_open_topic(self->fd, self->name, 42, &h));
+	EXPECT_EQ(0, pcbt_close_topic(self->fd, h));
+	EXPECT_EQ(-EBADF, pcbt_close_topic(self->fd, h == 0 ? 1 : 0));
 }
 
 TEST_F(topic, create_enospc_at_max_topics)
