@@ -143,6 +143,25 @@ TEST_F(ring, setup_einval_flags_reserved)
 	EXPECT_EQ(0, pcbt_ring_setup(self->fd, 4096, &rs));
 }
 
+/*
+ * RING_SETUP whose result cannot be written back fails with EFAULT; like
+ * TOPIC_CREATE and TOPIC_OPEN in that case, it must leave nothing behind,
+ * or the endpoint can never learn its offsets (a retry would be EBUSY).
+ */
+TEST_F(ring, setup_read_only_argument)
+{
+	struct pcb_ring_setup rs = { .data_size = 4096 }, *ro;
+
+	ro = mmap(NULL, self->page, PROT_READ | PROT_WRITE,
+		  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, ro);
+	*ro = rs;
+	ASSERT_EQ(0, mprotect(ro, self->page, PROT_READ));
+	EXPECT_EQ(-EFAULT, pcbt_ioctl(self->fd, PCB_IOC_RING_SETUP, ro));
+	munmap(ro, self->page);
+	EXPECT_EQ(0, pcbt_ring_setup(self->fd, 4096, &rs));
+}
+
 TEST_F(ring, setup_twice_ebusy)
 {
 	struct pcb_ring_setup rs;
