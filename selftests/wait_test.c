@@ -265,6 +265,31 @@ TEST_F(wait, wait_eintr)
 	EXPECT_LE(150 * PCBT_MS, pcbt_now_ns(CLOCK_MONOTONIC) - t0);
 }
 
+/* Timeouts too large for ktime wait without limit; they do not wrap. */
+TEST_F(wait, huge_timeouts_mean_forever)
+{
+	struct pcb_wait w = { .timeout_ns = ~0ULL };
+	static const char msg[LEN];
+	__u64 t0 = pcbt_now_ns(CLOCK_MONOTONIC);
+
+	alarm_in(300);
+	EXPECT_EQ(-EINTR, pcbt_ioctl(self->ring.fd, PCB_IOC_WAIT, &w));
+	EXPECT_LE(250 * PCBT_MS, pcbt_now_ns(CLOCK_MONOTONIC) - t0);
+
+	w.timeout_ns = 1ULL << 63;
+	t0 = pcbt_now_ns(CLOCK_MONOTONIC);
+	alarm_in(300);
+	EXPECT_EQ(-EINTR, pcbt_ioctl(self->ring.fd, PCB_IOC_WAIT, &w));
+	EXPECT_LE(250 * PCBT_MS, pcbt_now_ns(CLOCK_MONOTONIC) - t0);
+
+	ASSERT_LT(0, fill(self->pfd, self->handle));
+	t0 = pcbt_now_ns(CLOCK_MONOTONIC);
+	alarm_in(300);
+	EXPECT_EQ(-EINTR, pcbt_publish(self->pfd, self->handle, msg, LEN, 0,
+				       ~0ULL, NULL));
+	EXPECT_LE(250 * PCBT_MS, pcbt_now_ns(CLOCK_MONOTONIC) - t0);
+}
+
 TEST_F(wait, blocking_publish_woken_by_notify)
 {
 	struct bg_pub b;
