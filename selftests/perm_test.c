@@ -385,6 +385,51 @@ TEST_F(perm, unprivileged_user_owns_its_topics)
 	ASSERT_EQ(0, ret);
 }
 
+struct group_args {
+	int fd;
+	const char *name;
+};
+
+/*
+ * As chown(2): a user may name one of its own groups as a topic's group.
+ * (The header says "any other owner than the caller needs CAP_CHOWN";
+ * the caller's supplementary groups are read as the caller's.)
+ */
+static int own_group(void *arg)
+{
+	const struct group_args *a = arg;
+	struct pcb_topic_info info;
+	char other[PCB_NAME_MAX + 8];
+	int fd = pcbt_child_fd(a->fd);
+
+	PCBT_CHILD_EXPECT(0, create_owned(fd, a->name, 0660, PCB_OWNER_CALLER,
+					  GROUP));
+	PCBT_CHILD_EXPECT(0, pcbt_info(fd, a->name, &info));
+	PCBT_CHILD_EXPECT(GROUP, info.gid);
+	PCBT_CHILD_EXPECT((__u32)geteuid(), info.uid);
+	snprintf(other, sizeof(other), "%s-x", a->name);
+	PCBT_CHILD_EXPECT(-EPERM, create_owned(fd, other, 0660,
+					       PCB_OWNER_CALLER, GROUP + 1));
+	return 0;
+}
+
+TEST_F(perm, supplementary_group_as_topic_group)
+{
+	struct group_args a = { self->fd, self->name };
+	struct pcbt_creds c = {
+		.uid = PCBT_NOBODY,
+		.gid = PCBT_NOBODY,
+		.nr_groups = 1,
+		.groups = { GROUP },
+	};
+	char other[PCB_NAME_MAX + 8];
+
+	NEED_ROOT();
+	snprintf(other, sizeof(other), "%s-x", self->name);
+	pcbt_remember(other);
+	ASSERT_EQ(0, pcbt_run_as(&c, own_group, &a));
+}
+
 TEST_F(perm, unprivileged_user_cannot_override)
 {
 	struct ops o = OPS(-EACCES, -EACCES, -EPERM);
