@@ -34,8 +34,10 @@ KERNELS		:= $(shell tools/vm/kernels)
 RUNNING		:= $(shell uname -r)
 
 ifdef KDIR
-KVER		?= $(shell cat $(KDIR)/include/config/kernel.release 2>/dev/null || \
-			   $(MAKE) -s -C $(KDIR) kernelrelease)
+# The release the headers were built for, as the module's vermagic names it
+# (Debian's include/config/kernel.release says 6.1.123, not 6.1.0-NN-amd64).
+KVER		:= $(or $(KVER),$(shell sed -n 's/^\#define UTS_RELEASE "\(.*\)"/\1/p' \
+			   $(KDIR)/include/generated/utsrelease.h 2>/dev/null))
 else
 ifndef KVER
 KVER		:= $(if $(wildcard /lib/modules/$(RUNNING)/build/Makefile),$(RUNNING),$(lastword $(KERNELS)))
@@ -178,6 +180,11 @@ install: lib tools
 		fi; \
 	fi
 
+uninstall:
+	$(MAKE) -C lib uninstall PREFIX=$(PREFIX) LIBDIR=$(LIBDIR) \
+		INCLUDEDIR=$(INCLUDEDIR) DESTDIR=$(DESTDIR)
+	rm -f $(DESTDIR)$(BINDIR)/pcbctl $(DESTDIR)$(UDEVRULESDIR)/99-pcb.rules
+
 # Kernels to build for under DKMS: the running one when its headers are
 # installed, otherwise every supported kernel installed.
 DKMS_KERNELS	?= $(if $(wildcard /lib/modules/$(RUNNING)/build/Makefile),$(RUNNING),$(KERNELS))
@@ -217,5 +224,5 @@ distclean: clean
 	rm -rf build
 
 .PHONY: all module modules-all lib tools selftests kselftest-headers deps \
-	check demo style sparse w1 install dkms-install dkms-uninstall clean \
+	check demo style sparse w1 install uninstall dkms-install dkms-uninstall clean \
 	distclean
