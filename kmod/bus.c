@@ -19,7 +19,8 @@ struct pcb_bus pcb_bus;
  */
 static atomic64_t pcb_hlc_last;
 
-u64 pcb_hlc_next(void)
+/* Take @n consecutive ids; returns the first. */
+u64 pcb_hlc_next_n(u32 n)
 {
 	u64 now = ktime_get_real_ns();
 	s64 last = atomic64_read(&pcb_hlc_last);
@@ -28,8 +29,13 @@ u64 pcb_hlc_next(void)
 	/* Full ordering: an id taken after another is always greater. */
 	do {
 		next = max_t(u64, now, (u64)last + 1);
-	} while (!atomic64_try_cmpxchg(&pcb_hlc_last, &last, next));
+	} while (!atomic64_try_cmpxchg(&pcb_hlc_last, &last, next + n - 1));
 	return next;
+}
+
+u64 pcb_hlc_next(void)
+{
+	return pcb_hlc_next_n(1);
 }
 
 void pcb_bus_init(struct pcb_bus *bus)

@@ -8,6 +8,13 @@
 #define _PCB_COMPAT_H
 
 #include <linux/mm.h>
+#include <linux/fs.h>
+
+#ifdef PCB_HAVE_IO_URING_CMD_H
+#include <linux/io_uring/cmd.h>
+#else
+#include <linux/io_uring.h>
+#endif
 
 #ifdef PCB_HAVE_VM_FLAGS_CLEAR
 static inline void pcb_vma_clear_maywrite(struct vm_area_struct *vma)
@@ -21,5 +28,32 @@ static inline void pcb_vma_clear_maywrite(struct vm_area_struct *vma)
 	vma->vm_flags &= ~VM_MAYWRITE;
 }
 #endif
+
+/*
+ * The command area of the SQE: io_uring_cmd carries a pointer to the SQE
+ * from 6.4 on, a pointer to the command area before.
+ */
+#ifdef PCB_HAVE_IO_URING_SQE_CMD
+static inline const void *pcb_uring_cmd_data(const struct io_uring_cmd *cmd)
+{
+	return io_uring_sqe_cmd(cmd->sqe);
+}
+#else
+static inline const void *pcb_uring_cmd_data(const struct io_uring_cmd *cmd)
+{
+	return cmd->cmd;
+}
+#endif
+
+static inline struct file *pcb_uring_cmd_file(const struct io_uring_cmd *cmd)
+{
+	return cmd->file;
+}
+
+/* The SQE named a registered buffer (IORING_URING_CMD_FIXED). */
+static inline bool pcb_uring_cmd_fixed(const struct io_uring_cmd *cmd)
+{
+	return cmd->flags & IORING_URING_CMD_FIXED;
+}
 
 #endif /* _PCB_COMPAT_H */

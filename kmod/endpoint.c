@@ -250,6 +250,8 @@ static long pcb_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return ring_wait(ep, uarg);
 	case PCB_IOC_NOTIFY:
 		return ring_notify(ep, arg);
+	case PCB_IOC_PUBLISH_BATCH:
+		return pcb_publish_batch(ep, uarg);
 	default:
 		return -ENOTTY;
 	}
@@ -290,5 +292,6 @@ const struct file_operations pcb_fops = {
 	.compat_ioctl	= compat_ptr_ioctl,
 	.poll		= pcb_poll,
 	.mmap		= pcb_mmap,
+	.uring_cmd	= pcb_uring_cmd,
 	.llseek		= noop_llseek,
 };

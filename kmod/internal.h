@@ -25,6 +25,7 @@
 #define _PCB_INTERNAL_H
 
 #include <linux/hashtable.h>
+#include <linux/ktime.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/refcount.h>
@@ -124,6 +125,7 @@ extern struct pcb_bus pcb_bus;
 void pcb_bus_init(struct pcb_bus *bus);
 void pcb_bus_destroy(struct pcb_bus *bus);
 u64 pcb_hlc_next(void);
+u64 pcb_hlc_next_n(u32 n);
 
 /* topic.c */
 int pcb_topic_create(struct pcb_bus *bus, void __user *arg);
@@ -164,7 +166,36 @@ bool pcb_ring_clear_pub_waiting(struct pcb_ring *ring);
 void pcb_ring_want_wakeup(struct pcb_ring *ring);
 
 /* publish.c */
+struct iov_iter;
+
+/* One message on its way in. */
+struct pcb_pub {
+	const void __user *payload;
+	struct iov_iter *iter;		/* a registered buffer, else NULL */
+	u32 len;
+	u64 key;
+	u64 tsc;
+	bool nonblock;
+	/* out */
+	u64 msg_id;
+	u64 seq;
+};
+
 int pcb_publish(struct pcb_endpoint *ep, void __user *arg);
+int pcb_publish_one(struct pcb_endpoint *ep, u32 handle, struct pcb_pub *pub,
+		    ktime_t deadline);
+ktime_t pcb_deadline(u64 timeout_ns);
+int pcb_wait_for_room(struct pcb_topic *t, unsigned long gen,
+		      ktime_t deadline);
+bool pcb_sub_is_reliable(const struct pcb_sub *sub);
+void pcb_topic_wake_consumers(struct pcb_topic *t);
+
+/* batch.c */
+int pcb_publish_batch(struct pcb_endpoint *ep, void __user *arg);
+
+/* uring.c */
+struct io_uring_cmd;
+int pcb_uring_cmd(struct io_uring_cmd *cmd, unsigned int issue_flags);
 
 static inline u32 pcb_record_len(u32 payload_len)
 {

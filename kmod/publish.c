@@ -29,6 +29,7 @@
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
 #include <linux/uaccess.h>
+#include <linux/uio.h>
 #include <asm/tsc.h>
 
 #include "internal.h"
@@ -38,18 +39,7 @@
 /* Give up on a payload whose pages keep going away under us. */
 #define PCB_FAULT_RETRIES	16
 
-struct pcb_pub {
-	const void __user *payload;
-	u32 len;
-	u64 key;
-	u64 tsc;
-	bool nonblock;
-	/* out */
-	u64 msg_id;
-	u64 seq;
-};
-
-static bool sub_is_reliable(const struct pcb_sub *sub)
+bool pcb_sub_is_reliable(const struct pcb_sub *sub)
 {
 	return !(sub->flags & PCB_SUB_LOSSY);
 }
@@ -61,7 +51,7 @@ static bool reliable_rings_have_room(struct pcb_topic *t, u32 rlen,
 	struct pcb_sub *sub;
 
 	list_for_each_entry(sub, &t->subs, topic_node)
-		if (sub_is_reliable(sub) &&
+		if (pcb_sub_is_reliable(sub) &&
 		    !pcb_ring_has_room(sub->ring, rlen, mark_waiting))
 			return false;
 	return true;
@@ -94,13 +84,22 @@ static struct pcb_record *reserve_all(struct pcb_topic *t, u32 rlen)
 			first = first ?: sub->resv;
 			continue;
 		}
-		if (sub_is_reliable(sub) && !pcb_ring_is_broken(sub->ring)) {
+		if (pcb_sub_is_reliable(sub) && !pcb_ring_is_broken(sub->ring)) {
 			discard_reservations(t, rlen);
 			return ERR_PTR(-EAGAIN);
 		}
-		sub->missed = !sub_is_reliable(sub);
+		sub->missed = !pcb_sub_is_reliable(sub);
 	}
 	return first;
+}
+
+/* With faults disabled (topic->lock is held); the caller retries. */
+static int copy_payload(void *dst, struct pcb_pub *pub)
+{
+	if (pub->iter)	/* pinned pages of a registered buffer: cannot fault */
+		return copy_from_iter(dst, pub->len, pub->iter) == pub->len ?
+		       0 : -EFAULT;
+	return copy_from_user_nofault(dst, pub->payload, pub->len) ? -EFAULT : 0;
 }
 
 static void fill_record(struct pcb_record *rec, const struct pcb_topic *t,
@@ -156,8 +155,7 @@ static int publish_locked(struct pcb_topic *t, struct pcb_pub *pub)
 	if (IS_ERR(first))
 		return PTR_ERR(first);
 
-	if (first && pub->len &&
-	    copy_from_user_nofault(first + 1, pub->payload, pub->len)) {
+	if (first && pub->len && copy_payload(first + 1, pub)) {
 		discard_reservations(t, rlen);
 		return -EFAULT;
 	}
@@ -168,7 +166,7 @@ static int publish_locked(struct pcb_topic *t, struct pcb_pub *pub)
 	return 0;
 }
 
-static void wake_consumers(struct pcb_topic *t)
+void pcb_topic_wake_consumers(struct pcb_topic *t)
 {
 	struct pcb_sub *sub;
 
@@ -212,7 +210,7 @@ static int publish_once(struct pcb_endpoint *ep, u32 handle,
 	spin_unlock(&t->lock);
 
 	if (!ret)
-		wake_consumers(t);
+		pcb_topic_wake_consumers(t);
 	else if (ret == -EAGAIN && !pub->nonblock && refcount_inc_not_zero(&t->ref))
 		*waitp = t;
 out:
@@ -221,7 +219,7 @@ out:
 }
 
 /* Sleep until the topic's space generation moves, or a recheck is due. */
-static int wait_for_room(struct pcb_topic *t, unsigned long gen, ktime_t deadline)
+int pcb_wait_for_room(struct pcb_topic *t, unsigned long gen, ktime_t deadline)
 {
 	long timeout = PCB_RECHECK_JIFFIES;
 	long ret;
@@ -241,27 +239,59 @@ static int wait_for_room(struct pcb_topic *t, unsigned long gen, ktime_t deadlin
 	return ret < 0 ? -EINTR : 0;
 }
 
-static int publish_wait(struct pcb_endpoint *ep, u32 handle,
-			struct pcb_pub *pub, u64 timeout_ns)
+/* The topic's largest message, or -EBADF for a handle not open. */
+static long handle_max_len(struct pcb_endpoint *ep, u32 handle)
+{
+	struct pcb_topic *t;
+	long max = -EBADF;
+
+	rcu_read_lock();
+	t = xa_load(&ep->handles, handle);
+	if (t)
+		max = t->max_msg_size;
+	rcu_read_unlock();
+	return max;
+}
+
+ktime_t pcb_deadline(u64 timeout_ns)
 {
 	/* Saturating: a timeout beyond KTIME_MAX waits without limit, too. */
 	ktime_t limit = ns_to_ktime(min_t(u64, timeout_ns, KTIME_MAX));
-	ktime_t deadline = timeout_ns ? ktime_add_safe(ktime_get(), limit) : 0;
+
+	return timeout_ns ? ktime_add_safe(ktime_get(), limit) : 0;
+}
+
+/*
+ * Publish one message through @handle, waiting for room until @deadline
+ * (0: no limit) unless pub->nonblock.
+ */
+int pcb_publish_one(struct pcb_endpoint *ep, u32 handle, struct pcb_pub *pub,
+		    ktime_t deadline)
+{
+	long max = handle_max_len(ep, handle);
 	int faults = 0;
 	int ret;
+
+	if (max < 0)
+		return max;
+	if (pub->len > max)
+		return -EMSGSIZE;
+	/* Fault the payload in now: the copy happens with faults disabled. */
+	if (!pub->iter && pub->len && fault_in_readable(pub->payload, pub->len))
+		return -EFAULT;
 
 	for (;;) {
 		struct pcb_topic *wait_topic = NULL;
 		unsigned long gen;
 
 		ret = publish_once(ep, handle, pub, &wait_topic, &gen);
-		if (ret == -EFAULT && ++faults < PCB_FAULT_RETRIES &&
+		if (ret == -EFAULT && !pub->iter && ++faults < PCB_FAULT_RETRIES &&
 		    !fault_in_readable(pub->payload, pub->len))
 			continue;
 		if (!wait_topic)
 			return ret;
 
-		ret = wait_for_room(wait_topic, gen, deadline);
+		ret = pcb_wait_for_room(wait_topic, gen, deadline);
 		pcb_topic_put(wait_topic);
 		if (ret)
 			return ret;
@@ -270,8 +300,8 @@ static int publish_wait(struct pcb_endpoint *ep, u32 handle,
 
 int pcb_publish(struct pcb_endpoint *ep, void __user *arg)
 {
-	struct pcb_publish args;
 	struct pcb_pub pub = { .tsc = rdtsc_ordered() };
+	struct pcb_publish args;
 	int ret;
 
 	if (copy_from_user(&args, arg, sizeof(args)))
@@ -284,13 +314,8 @@ int pcb_publish(struct pcb_endpoint *ep, void __user *arg)
 	pub.len = args.len;
 	pub.key = args.key;
 	pub.nonblock = args.flags & PCB_PUB_NONBLOCK;
-	if (pub.len > pcb_max_msg_size)
-		return -EMSGSIZE;
-	/* Fault the payload in now: the copy happens with faults disabled. */
-	if (pub.len && fault_in_readable(pub.payload, pub.len))
-		return -EFAULT;
-
-	ret = publish_wait(ep, args.handle, &pub, args.timeout_ns);
+	ret = pcb_publish_one(ep, args.handle, &pub,
+			      pcb_deadline(args.timeout_ns));
 	if (ret)
 		return ret;
 

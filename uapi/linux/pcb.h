@@ -34,11 +34,11 @@
  *  EBADF        a publish handle that this endpoint has not opened
  *  EBADFD       the endpoint has no ring (RING_SETUP not done yet)
  *  EIDRM        the topic behind a publish handle has been deleted
+ *  E2BIG        a batch too big to be published all at once (PCB_PUB_ATOMIC)
  */
 #ifndef _UAPI_LINUX_PCB_H
 #define _UAPI_LINUX_PCB_H
 
-#include <linux/const.h>
 #include <linux/types.h>
 #include <linux/ioctl.h>
 
@@ -210,7 +210,7 @@ struct pcb_topic_close {
  *
  * Errors: EBADF, EIDRM, EMSGSIZE, EAGAIN, ETIMEDOUT, EINTR, EFAULT, EINVAL.
  */
-#define PCB_PUB_NONBLOCK	_BITUL(0)
+#define PCB_PUB_NONBLOCK	0x00000001U
 #define PCB_PUB_FLAGS_ALL	(PCB_PUB_NONBLOCK)
 
 struct pcb_publish {
@@ -224,6 +224,117 @@ struct pcb_publish {
 	__u64	msg_id;
 	__u64	seq;
 	__u64	reserved[2];
+};
+
+/*
+ * struct pcb_batch_entry - one message of PCB_IOC_PUBLISH_BATCH
+ * @handle, @payload, @len, @key: in, as in struct pcb_publish
+ * @flags:	in: none defined, must be 0
+ * @result:	out: 0, or the negative errno this message failed with
+ * @msg_id, @seq: out, when @result is 0
+ */
+struct pcb_batch_entry {
+	__u32	handle;
+	__u32	flags;
+	__u64	payload;
+	__u32	len;
+	__s32	result;
+	__u64	key;
+	__u64	msg_id;
+	__u64	seq;
+};
+
+/*
+ * struct pcb_publish_batch - PCB_IOC_PUBLISH_BATCH: many messages, to one
+ * or several topics, in one system call.
+ * @entries:	in: user pointer to @count struct pcb_batch_entry, readable
+ *		and writable
+ * @count:	in: 1 .. PCB_BATCH_MAX, else EINVAL
+ * @flags:	in: PCB_PUB_NONBLOCK, PCB_PUB_ATOMIC
+ * @timeout_ns:	in: as in struct pcb_publish, for the whole batch
+ * @published:	out: number of entries published
+ *
+ * Entries are published in array order, each with the rules of a single
+ * publish (order, all-or-nothing across reliable subscribers, waiting or
+ * EAGAIN), so their message ids increase in array order.
+ *
+ * Without PCB_PUB_ATOMIC an entry that fails does not stop the others: its
+ * @result says why.  The ioctl returns 0 once every entry has a result,
+ * even if some failed; a signal stops it, the entries not tried get
+ * -EINTR.
+ *
+ * With PCB_PUB_ATOMIC every entry is published or none is.  Ids still
+ * increase in array order and each topic keeps its order, but a ring
+ * subscribed to several topics of the batch receives the batch's records
+ * grouped by topic (in ascending topic id): sort by msg_id to see them in
+ * the batch's order.  Entries may
+ * name at most PCB_BATCH_ATOMIC_TOPICS distinct topics (else E2BIG), and
+ * for each topic its entries' records together must fit every reliable
+ * subscriber's ring (else E2BIG).  If one entry is invalid (EBADF, EINVAL,
+ * EMSGSIZE, EFAULT, or E2BIG for a topic too many), it gets that error and
+ * all the others -ECANCELED, and the ioctl fails with that error; if the
+ * batch cannot be published as a whole (EAGAIN, ETIMEDOUT, EINTR, E2BIG,
+ * EIDRM), every entry gets that error and so does the ioctl.
+ *
+ * Errors of the ioctl itself: EFAULT (@entries not readable and writable),
+ * EINVAL (flags, reserved words, @count), and with PCB_PUB_ATOMIC those
+ * above.  If results cannot be written back after messages were published,
+ * EFAULT, and @published is not updated either.
+ */
+#define PCB_PUB_ATOMIC		0x00000002U
+#define PCB_BATCH_FLAGS_ALL	(PCB_PUB_NONBLOCK | PCB_PUB_ATOMIC)
+#define PCB_BATCH_MAX		4096
+#define PCB_BATCH_ATOMIC_TOPICS	8
+
+struct pcb_publish_batch {
+	__u64	entries;
+	__u32	count;
+	__u32	flags;
+	__u64	timeout_ns;
+	__u32	published;
+	__u32	reserved0;
+	__u64	reserved[2];
+};
+
+/*
+ * io_uring: IORING_OP_URING_CMD on a /dev/pcb fd, on a ring set up with
+ * IORING_SETUP_SQE128 (else the command completes with EINVAL).
+ *
+ * cmd_op PCB_URING_CMD_PUBLISH publishes one message; the SQE's command
+ * area holds struct pcb_uring_publish.  The completion's res is 0 or a
+ * negative errno as for PCB_IOC_PUBLISH.  The message id goes to the
+ * first extra word of the CQE when the ring has IORING_SETUP_CQE32, and
+ * to *@msg_id_addr when it is not 0 (EFAULT if it cannot be written; the
+ * message is published all the same).
+ *
+ * Backpressure: with PCB_PUB_NONBLOCK a full reliable ring completes the
+ * command with EAGAIN.  Without it, the command waits for room (in an
+ * io_uring worker; up to @timeout_ns, 0 without limit) and is cancelled,
+ * completing with EINTR, when the ring is torn down or its task exits.
+ *
+ * Registered buffers: with IORING_URING_CMD_FIXED in the SQE's
+ * uring_cmd_flags and buf_index naming a registered buffer, @payload is an
+ * address inside that buffer.  Its pages are already pinned, so the
+ * kernel copies from them directly, without faulting them in or walking
+ * the page tables of the caller; EFAULT when @payload and @len are not
+ * inside the buffer.
+ *
+ * With IORING_SETUP_SQPOLL, the polling thread submits: a publisher that
+ * keeps it busy makes no system call at all.  The record's pid is the
+ * process's, the uid that of the ring's creator.
+ */
+#define PCB_URING_CMD_PUBLISH	0x01
+
+struct pcb_uring_publish {
+	__u32	handle;
+	__u32	flags;
+	__u64	payload;
+	__u32	len;
+	__u32	reserved0;
+	__u64	key;
+	__u64	timeout_ns;
+	__u64	msg_id_addr;
+	__u64	reserved[3];
 };
 
 /*
@@ -285,7 +396,7 @@ struct pcb_ring_setup {
  * message; header->dropped counts it and the consumer sees a gap in the
  * topic's sequence numbers.  A lossy subscriber never slows a publisher.
  */
-#define PCB_SUB_LOSSY		_BITUL(0)
+#define PCB_SUB_LOSSY		0x00000001U
 #define PCB_SUB_FLAGS_ALL	(PCB_SUB_LOSSY)
 
 struct pcb_subscribe {
@@ -377,6 +488,14 @@ struct pcb_wait {
  *
  * A consumer that skips D and E still works: it can always poll(), and a
  * waiting publisher re-checks the ring every few milliseconds on its own.
+ * poll() and PCB_IOC_WAIT set NEED_WAKEUP and leave it set: a consumer that
+ * lives in epoll_wait() is woken by every publish, the price of sleeping.
+ * One that goes back to spinning clears it, and publishers stop paying.
+ *
+ * A record takes PCB_REC_SIZE(sizeof(struct pcb_record) + payload length)
+ * bytes of ring (64 bytes of header in this version, more with causal
+ * dependencies): a ring can subscribe to a topic only if one record of the
+ * topic's max_msg_size fits in it.
  *
  * A cons_pos that makes no sense (ahead of prod_pos, or more than
  * data_size behind it) breaks only this ring: the kernel sets
@@ -389,11 +508,11 @@ struct pcb_wait {
 #define PCB_RING_VERSION	1U
 
 /* header->flags */
-#define PCB_RING_PUB_WAITING	_BITUL(0)	/* a publisher waits for room */
-#define PCB_RING_BROKEN		_BITUL(1)	/* cons_pos made no sense */
+#define PCB_RING_PUB_WAITING	0x00000001U	/* a publisher waits for room */
+#define PCB_RING_BROKEN		0x00000002U	/* cons_pos made no sense */
 
 /* cons->flags */
-#define PCB_CONS_NEED_WAKEUP	_BITUL(0)	/* consumer is going to sleep */
+#define PCB_CONS_NEED_WAKEUP	0x00000001U	/* consumer is going to sleep */
 
 struct pcb_ring_consumer {
 	__u64	cons_pos;
@@ -425,8 +544,8 @@ struct pcb_ring_header {
 	__u64	reserved2[7];
 };
 
-#define PCB_REC_BUSY		_BITUL(31)
-#define PCB_REC_DISCARD		_BITUL(30)
+#define PCB_REC_BUSY		0x80000000U
+#define PCB_REC_DISCARD		0x40000000U
 #define PCB_REC_LEN_MASK	(PCB_REC_DISCARD - 1)
 #define PCB_REC_ALIGN		8U
 #define PCB_REC_SIZE(len)	\
@@ -484,5 +603,6 @@ struct pcb_record {
  * publishers waiting for room.  EBADFD without a ring.
  */
 #define PCB_IOC_NOTIFY		_IO(PCB_IOC_MAGIC, 0x0c)
+#define PCB_IOC_PUBLISH_BATCH	_IOWR(PCB_IOC_MAGIC, 0x0d, struct pcb_publish_batch)
 
 #endif /* _UAPI_LINUX_PCB_H */

@@ -1,0 +1,539 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * PCB_IOC_PUBLISH_BATCH: many messages in one system call.
+ *
+ * Without PCB_PUB_ATOMIC a batch is a loop of single publishes sharing one
+ * deadline, each entry getting its own result.
+ *
+ * With PCB_PUB_ATOMIC all entries are published or none, even across
+ * topics.  The topics' locks are all taken (in id order, at most
+ * PCB_BATCH_ATOMIC_TOPICS of them), then each ring subscribed to a topic of
+ * the batch gets one reservation, a *chunk*, big enough for all of that
+ * topic's records.  Records inside a chunk are written BUSY before the one
+ * in front of them is committed, so a consumer never reads past a record
+ * that is not complete.  When a reliable ring has no room for its chunk, or
+ * a payload cannot be read, every chunk becomes one DISCARD record and
+ * nothing is published: no sequence number is taken.
+ */
+#include <linux/pagemap.h>
+#include <linux/rcupdate.h>
+#include <linux/sched.h>
+#include <linux/sched/signal.h>
+#include <linux/uaccess.h>
+#include <asm/tsc.h>
+
+#include "internal.h"
+
+#define PCB_BATCH_RETRIES	16
+
+struct batch_topic {
+	struct pcb_topic *t;		/* a reference */
+	u32 total;			/* bytes of its records in one ring */
+	u32 nr;				/* its entries */
+	u32 done;			/* entries written so far */
+	struct pcb_record *first;	/* its chunk in the first ring */
+	void *cursor;			/* next record in @first */
+	unsigned long gen;		/* t->space_gen before the attempt */
+};
+
+struct batch {
+	struct pcb_batch_entry __user *uents;
+	u32 count;
+	bool nonblock;
+	u64 tsc;
+	unsigned int nr_topics;
+	struct batch_topic topics[PCB_BATCH_ATOMIC_TOPICS];
+	int full;			/* index of a topic with a full ring */
+	u32 bad;			/* the entry that failed validation */
+};
+
+static int check_batch(const struct pcb_publish_batch *args)
+{
+	if (args->flags & ~PCB_BATCH_FLAGS_ALL || args->reserved0 ||
+	    args->reserved[0] || args->reserved[1])
+		return -EINVAL;
+	if (!args->count || args->count > PCB_BATCH_MAX)
+		return -EINVAL;
+	return 0;
+}
+
+static int put_result(struct pcb_batch_entry __user *ue, int result,
+		      u64 msg_id, u64 seq)
+{
+	if (put_user(result, &ue->result) || put_user(msg_id, &ue->msg_id) ||
+	    put_user(seq, &ue->seq))
+		return -EFAULT;
+	return 0;
+}
+
+static int publish_each(struct pcb_endpoint *ep, struct batch *b,
+			ktime_t deadline, u32 *published)
+{
+	struct pcb_batch_entry e;
+	u32 i;
+	int ret = 0;
+
+	for (i = 0; i < b->count; i++) {
+		struct pcb_pub pub = { .tsc = b->tsc, .nonblock = b->nonblock };
+
+		if (ret != -EINTR) {
+			if (copy_from_user(&e, &b->uents[i], sizeof(e)))
+				return -EFAULT;
+			pub.payload = u64_to_user_ptr(e.payload);
+			pub.len = e.len;
+			pub.key = e.key;
+			ret = e.flags ? -EINVAL :
+			      pcb_publish_one(ep, e.handle, &pub, deadline);
+		}
+		if (put_result(&b->uents[i], ret, pub.msg_id, pub.seq))
+			return -EFAULT;
+		*published += !ret;
+	}
+	return 0;
+}
+
+/* Atomic batches: validation, outside every lock. */
+
+static struct batch_topic *batch_topic_of(struct batch *b, struct pcb_topic *t)
+{
+	unsigned int i;
+
+	for (i = 0; i < b->nr_topics; i++)
+		if (b->topics[i].t == t)
+			return &b->topics[i];
+	return NULL;
+}
+
+static void batch_put_topics(struct batch *b)
+{
+	while (b->nr_topics)
+		pcb_topic_put(b->topics[--b->nr_topics].t);
+}
+
+/* Find or add the topic behind @handle, a reference taken. */
+static struct batch_topic *batch_add_handle(struct pcb_endpoint *ep,
+					    struct batch *b, u32 handle)
+{
+	struct batch_topic *bt = ERR_PTR(-EBADF);
+	struct pcb_topic *t;
+
+	rcu_read_lock();
+	t = xa_load(&ep->handles, handle);
+	if (!t)
+		goto out;
+	bt = batch_topic_of(b, t);
+	if (bt)
+		goto out;
+	bt = ERR_PTR(-E2BIG);
+	if (b->nr_topics == PCB_BATCH_ATOMIC_TOPICS ||
+	    !refcount_inc_not_zero(&t->ref))
+		goto out;
+	bt = &b->topics[b->nr_topics++];
+	memset(bt, 0, sizeof(*bt));
+	bt->t = t;
+out:
+	rcu_read_unlock();
+	return bt;
+}
+
+static int batch_add_entry(struct pcb_endpoint *ep, struct batch *b,
+			   const struct pcb_batch_entry *e)
+{
+	struct batch_topic *bt;
+
+	if (e->flags)
+		return -EINVAL;
+	bt = batch_add_handle(ep, b, e->handle);
+	if (IS_ERR(bt))
+		return PTR_ERR(bt);
+	if (e->len > bt->t->max_msg_size)
+		return -EMSGSIZE;
+	if (e->len && fault_in_readable(u64_to_user_ptr(e->payload), e->len))
+		return -EFAULT;
+	bt->total += PCB_REC_SIZE(pcb_record_len(e->len));
+	bt->nr++;
+	return 0;
+}
+
+static void batch_sort_topics(struct batch *b)
+{
+	unsigned int i, j;
+
+	/* Lock order between topics: ascending id. */
+	for (i = 1; i < b->nr_topics; i++)
+		for (j = i; j && b->topics[j - 1].t->id > b->topics[j].t->id; j--)
+			swap(b->topics[j - 1], b->topics[j]);
+}
+
+/*
+ * Check every entry, take a reference on each topic and fault in every
+ * page the locked part will touch.  On an entry's error, b->bad says which.
+ */
+static int batch_prepare(struct pcb_endpoint *ep, struct batch *b)
+{
+	struct pcb_batch_entry e;
+	size_t size = (size_t)b->count * sizeof(e);
+	int ret;
+
+	b->bad = b->count;
+	/* Not fault_in_writeable(): that one writes zeroes into the pages. */
+	if (fault_in_safe_writeable((const char __user *)b->uents, size))
+		return -EFAULT;
+	for (b->bad = 0; b->bad < b->count; b->bad++) {
+		if (copy_from_user(&e, &b->uents[b->bad], sizeof(e)))
+			return -EFAULT;
+		ret = batch_add_entry(ep, b, &e);
+		if (ret)
+			return ret;
+	}
+	batch_sort_topics(b);
+	return 0;
+}
+
+/* Atomic batches: the locked part. */
+
+static void batch_lock(struct batch *b)
+{
+	unsigned int i;
+
+	for (i = 0; i < b->nr_topics; i++) {
+		b->topics[i].gen = atomic_long_read(&b->topics[i].t->space_gen);
+		/* As in publish_once(): the generation before the rings. */
+		smp_rmb();
+		/* Ascending topic id: see batch_sort_topics(). */
+		spin_lock_nested(&b->topics[i].t->lock, i);
+		/* Sparse cannot count locks taken in a loop; batch_unlock() pairs. */
+		__release(&b->topics[i].t->lock);
+	}
+}
+
+static void batch_unlock(struct batch *b)
+{
+	unsigned int i = b->nr_topics;
+
+	while (i--) {
+		__acquire(&b->topics[i].t->lock);	/* see batch_lock() */
+		spin_unlock(&b->topics[i].t->lock);
+	}
+}
+
+static void batch_discard(struct batch *b)
+{
+	struct pcb_sub *sub;
+	unsigned int i;
+
+	for (i = 0; i < b->nr_topics; i++) {
+		list_for_each_entry(sub, &b->topics[i].t->subs, topic_node) {
+			if (sub->resv)
+				pcb_ring_discard(sub->resv, b->topics[i].total);
+			sub->resv = NULL;
+		}
+	}
+}
+
+/* Room for the chunk in every reliable ring?  Nothing reserved yet. */
+static int batch_check_room(struct batch *b, struct batch_topic *bt)
+{
+	struct pcb_sub *sub;
+
+	if (bt->t->dead)
+		return -EIDRM;
+	list_for_each_entry(sub, &bt->t->subs, topic_node) {
+		if (!pcb_sub_is_reliable(sub) || pcb_ring_is_broken(sub->ring))
+			continue;
+		if (bt->total > sub->ring->size)
+			return -E2BIG;
+		if (!pcb_ring_has_room(sub->ring, bt->total, !b->nonblock))
+			return -EAGAIN;
+	}
+	return 0;
+}
+
+static int batch_reserve_topic(struct batch_topic *bt)
+{
+	struct pcb_sub *sub;
+
+	bt->first = NULL;
+	bt->done = 0;
+	list_for_each_entry(sub, &bt->t->subs, topic_node) {
+		sub->missed = false;
+		sub->resv = NULL;
+		if (pcb_ring_is_broken(sub->ring))
+			continue;
+		/* A chunk is one reservation, BUSY, of all the records. */
+		sub->resv = pcb_ring_reserve(sub->ring, bt->total);
+		if (sub->resv) {
+			bt->first = bt->first ?: sub->resv;
+			continue;
+		}
+		if (pcb_sub_is_reliable(sub) && !pcb_ring_is_broken(sub->ring))
+			return -EAGAIN;
+		sub->missed = !pcb_sub_is_reliable(sub);
+	}
+	bt->cursor = bt->first;
+	return 0;
+}
+
+static int batch_reserve(struct batch *b)
+{
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < b->nr_topics; i++) {
+		b->full = i;
+		ret = batch_check_room(b, &b->topics[i]);
+		if (ret)
+			return ret;
+	}
+	for (i = 0; i < b->nr_topics; i++) {
+		b->full = i;
+		ret = batch_reserve_topic(&b->topics[i]);
+		if (ret) {
+			batch_discard(b);
+			return ret;
+		}
+	}
+	return 0;
+}
+
+static void batch_fill(struct pcb_record *rec, const struct batch_topic *bt,
+		       const struct pcb_batch_entry *e, u64 tsc)
+{
+	u32 rlen = pcb_record_len(e->len);
+
+	/* Not visible until the record in front of it is committed. */
+	WRITE_ONCE(rec->len, rlen | PCB_REC_BUSY);
+	rec->topic_id = bt->t->id;
+	rec->msg_id = e->msg_id;
+	rec->seq = e->seq;
+	rec->tsc = tsc;
+	rec->key = e->key;
+	rec->payload_len = e->len;
+	rec->pid = task_tgid_vnr(current);
+	rec->uid = from_kuid_munged(current_user_ns(), current_euid());
+	rec->nr_deps = 0;
+	rec->hdr_len = sizeof(*rec);
+	rec->reserved = 0;
+}
+
+/*
+ * Write entry @i into its topic's first chunk and its result to the
+ * caller, all with faults disabled (everything was faulted in).
+ */
+static int batch_write_entry(struct pcb_endpoint *ep, struct batch *b, u32 i,
+			     u64 msg_id)
+{
+	struct pcb_batch_entry __user *ue = &b->uents[i];
+	struct pcb_batch_entry e;
+	struct batch_topic *bt;
+	struct pcb_record *rec;
+	u32 size;
+
+	if (copy_from_user_nofault(&e, ue, sizeof(e)))
+		return -EFAULT;
+	/*
+	 * Another thread may have closed or reused the handle, or changed
+	 * the entry, since batch_prepare(): then start over rather than
+	 * write past the chunk.
+	 */
+	bt = batch_topic_of(b, xa_load(&ep->handles, e.handle));
+	if (!bt || e.len > bt->t->max_msg_size || e.flags ||
+	    bt->done == bt->nr)
+		return -EFAULT;
+	size = PCB_REC_SIZE(pcb_record_len(e.len));
+	if (bt->cursor && bt->cursor + size > (void *)bt->first + bt->total)
+		return -EFAULT;
+
+	e.result = 0;
+	e.msg_id = msg_id;
+	e.seq = bt->t->seq + 1 + bt->done++;
+	rec = bt->cursor;
+	if (rec) {
+		if (e.len && copy_from_user_nofault(rec + 1,
+						    u64_to_user_ptr(e.payload),
+						    e.len))
+			return -EFAULT;
+		batch_fill(rec, bt, &e, b->tsc);
+		bt->cursor += size;
+	}
+	return copy_to_user_nofault(ue, &e, sizeof(e)) ? -EFAULT : 0;
+}
+
+/* Commit the records of one chunk in order. */
+static void commit_chunk(struct pcb_record *chunk, u32 total)
+{
+	void *pos = chunk;
+	void *end = pos + total;
+
+	while (pos < end) {
+		struct pcb_record *rec = pos;
+		u32 rlen = pcb_record_len(rec->payload_len);
+
+		pos += PCB_REC_SIZE(rlen);
+		pcb_ring_commit(rec, rlen);
+	}
+}
+
+static void batch_commit(struct batch *b)
+{
+	struct pcb_sub *sub;
+	unsigned int i;
+
+	for (i = 0; i < b->nr_topics; i++) {
+		struct batch_topic *bt = &b->topics[i];
+
+		list_for_each_entry(sub, &bt->t->subs, topic_node) {
+			if (sub->missed) {
+				u32 n;
+
+				for (n = 0; n < bt->nr; n++)
+					pcb_ring_count_drop(sub->ring);
+			}
+			if (!sub->resv)
+				continue;
+			if (sub->resv != bt->first)
+				memcpy(sub->resv, bt->first, bt->total);
+			commit_chunk(sub->resv, bt->total);
+			sub->resv = NULL;
+		}
+		bt->t->seq += bt->nr;
+	}
+}
+
+/* Every chunk filled exactly, as batch_prepare() counted? */
+static bool batch_complete(const struct batch *b)
+{
+	unsigned int i;
+
+	for (i = 0; i < b->nr_topics; i++) {
+		const struct batch_topic *bt = &b->topics[i];
+
+		if (bt->done != bt->nr ||
+		    (bt->first && bt->cursor != (void *)bt->first + bt->total))
+			return false;
+	}
+	return true;
+}
+
+static int batch_publish_locked(struct pcb_endpoint *ep, struct batch *b)
+{
+	int ret;
+	u64 id0;
+	u32 i;
+
+	ret = batch_reserve(b);
+	if (ret)
+		return ret;
+
+	id0 = pcb_hlc_next_n(b->count);
+	for (i = 0; i < b->count && !ret; i++)
+		ret = batch_write_entry(ep, b, i, id0 + i);
+	if (!ret && !batch_complete(b))
+		ret = -EFAULT;	/* entries changed under us: start over */
+	if (ret) {
+		batch_discard(b);
+		return ret;
+	}
+	batch_commit(b);
+	return 0;
+}
+
+static void batch_wake(struct batch *b)
+{
+	unsigned int i;
+
+	rcu_read_lock();
+	for (i = 0; i < b->nr_topics; i++)
+		pcb_topic_wake_consumers(b->topics[i].t);
+	rcu_read_unlock();
+}
+
+/* Every entry gets @err, but for entry @bad that gets @bad_err. */
+static int batch_fail(struct batch *b, int err, u32 bad, int bad_err)
+{
+	u32 i;
+
+	for (i = 0; i < b->count; i++)
+		if (put_user(i == bad ? bad_err : err, &b->uents[i].result))
+			return -EFAULT;
+	return bad_err;
+}
+
+/* One try: 0, or an error with b->full naming the topic to wait for. */
+static int batch_try(struct pcb_endpoint *ep, struct batch *b)
+{
+	int ret;
+
+	ret = batch_prepare(ep, b);
+	if (ret) {
+		ret = batch_fail(b, -ECANCELED, b->bad, ret);
+		batch_put_topics(b);
+		return ret;
+	}
+
+	rcu_read_lock();
+	batch_lock(b);
+	ret = batch_publish_locked(ep, b);
+	batch_unlock(b);
+	rcu_read_unlock();
+	if (!ret)
+		batch_wake(b);
+	return ret;
+}
+
+static int publish_atomic(struct pcb_endpoint *ep, struct batch *b,
+			  ktime_t deadline, u32 *published)
+{
+	int tries = 0;
+	int ret;
+
+	for (;;) {
+		ret = batch_try(ep, b);
+		if (!ret) {
+			batch_put_topics(b);
+			*published = b->count;
+			return 0;
+		}
+		if (!b->nr_topics)	/* batch_try() failed an entry */
+			return ret;
+		if (ret == -EAGAIN && !b->nonblock) {
+			struct batch_topic *bt = &b->topics[b->full];
+
+			ret = pcb_wait_for_room(bt->t, bt->gen, deadline);
+		} else if (ret == -EFAULT && ++tries < PCB_BATCH_RETRIES) {
+			ret = 0;	/* fault everything in again */
+		}
+		batch_put_topics(b);
+		if (ret)
+			return batch_fail(b, ret, b->count, ret);
+	}
+}
+
+int pcb_publish_batch(struct pcb_endpoint *ep, void __user *arg)
+{
+	struct pcb_publish_batch args;
+	struct batch b = { .tsc = rdtsc_ordered() };
+	u32 published = 0;
+	ktime_t deadline;
+	int ret;
+
+	if (copy_from_user(&args, arg, sizeof(args)))
+		return -EFAULT;
+	ret = check_batch(&args);
+	if (ret)
+		return ret;
+
+	b.uents = u64_to_user_ptr(args.entries);
+	b.count = args.count;
+	b.nonblock = args.flags & PCB_PUB_NONBLOCK;
+	deadline = pcb_deadline(args.timeout_ns);
+	if (args.flags & PCB_PUB_ATOMIC)
+		ret = publish_atomic(ep, &b, deadline, &published);
+	else
+		ret = publish_each(ep, &b, deadline, &published);
+	if (ret)
+		return ret;
+
+	args.published = published;
+	return copy_to_user(arg, &args, sizeof(args)) ? -EFAULT : 0;
+}
