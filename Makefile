@@ -80,7 +80,7 @@ endef
 # $(call kbuild,KVER,KDIR,DIR,ARGS)
 define kbuild
 	$(call link-tree,$(3))
-	$(MAKE) -C $(2) M=$(CURDIR)/$(3) $(4) modules
+	+$(MAKE) -C $(2) M=$(CURDIR)/$(3) $(4) modules
 endef
 
 module:
