@@ -138,8 +138,10 @@ check:
 demo:
 	@MAKE="$(MAKE)" tools/vm/demo
 
+# checkpatch leaves a CamelCase cache (.checkpatch-camelcase.*) behind.
 style: $(CHECKPATCH_FILES)
-	$(CHECKPATCH) --strict --no-tree --show-types -f $(STYLE_FILES)
+	@rc=0; $(CHECKPATCH) --strict --no-tree --show-types -f $(STYLE_FILES) || rc=$$?; \
+	rm -f .checkpatch-camelcase.*; exit $$rc
 
 # sparse over every file (C=2 checks files that are already built too) and
 # W=1 in a scratch tree that is rebuilt from nothing, so that a warning can
