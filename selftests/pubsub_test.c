@@ -223,6 +223,32 @@ TEST_F(pubsub, record_fields)
 	EXPECT_EQ(2LL, pcbt_published(self->fd, self->name));
 }
 
+/*
+ * "never going back when the clock does": step CLOCK_REALTIME back between
+ * two publishes.  That disturbs the whole machine, so only when asked to
+ * (PCB_TEST_STEP_CLOCK=1, as the test VM does).
+ */
+TEST_F(pubsub, ids_do_not_follow_the_clock_back)
+{
+	const char *ok = getenv("PCB_TEST_STEP_CLOCK");
+	struct pcb_publish p1, p2, p3;
+	struct timespec ts;
+
+	if (!pcbt_is_root() || !ok || strcmp(ok, "1"))
+		SKIP(return, "PCB_TEST_STEP_CLOCK=1 and root let it step the clock");
+	ASSERT_EQ(0, pcbt_publish(self->fd, self->handle, "a", 1, 0, 0, &p1));
+	ASSERT_EQ(0, clock_gettime(CLOCK_REALTIME, &ts));
+	ts.tv_sec -= 10;
+	ASSERT_EQ(0, clock_settime(CLOCK_REALTIME, &ts));
+	EXPECT_EQ(0, pcbt_publish(self->fd, self->handle, "b", 1, 0, 0, &p2));
+	EXPECT_EQ(0, pcbt_publish(self->fd, self->handle, "c", 1, 0, 0, &p3));
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 10;
+	ASSERT_EQ(0, clock_settime(CLOCK_REALTIME, &ts));
+	EXPECT_LT(p1.msg_id, p2.msg_id);
+	EXPECT_LT(p2.msg_id, p3.msg_id);
+}
+
 TEST_F(pubsub, payload_sizes)
 {
 	unsigned char buf[MAX_MSG + 1];
