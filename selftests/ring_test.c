@@ -67,6 +67,10 @@ TEST_F(ring, setup_outputs)
 	EXPECT_EQ(0U, hdr->flags);
 	EXPECT_EQ(0ULL, hdr->dropped);
 	EXPECT_EQ(0ULL, hdr->prod_pos);
+	/* 0 (no usable TSC) or a frequency between 100 MHz and 20 GHz. */
+	EXPECT_TRUE(!hdr->tsc_khz ||
+		    (hdr->tsc_khz >= 100000 && hdr->tsc_khz <= 20000000))
+		TH_LOG("tsc_khz %u", hdr->tsc_khz);
 
 	cons = pcbt_mmap(self->fd, page, PROT_READ, MAP_SHARED,
 			 rs.cons_offset);
