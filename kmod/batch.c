@@ -249,7 +249,21 @@ static int batch_check_room(struct batch *b, struct batch_topic *bt)
 	return 0;
 }
 
-static int batch_reserve_topic(struct batch_topic *bt)
+/* Bytes this batch has reserved in @ring so far, for all its topics. */
+static u64 batch_ring_need(struct batch *b, struct pcb_ring *ring)
+{
+	struct pcb_sub *sub;
+	unsigned int i;
+	u64 need = 0;
+
+	for (i = 0; i < b->nr_topics; i++)
+		list_for_each_entry(sub, &b->topics[i].t->subs, topic_node)
+			if (sub->ring == ring && sub->resv)
+				need += b->topics[i].total;
+	return need;
+}
+
+static int batch_reserve_topic(struct batch *b, struct batch_topic *bt)
 {
 	struct pcb_sub *sub;
 
@@ -266,8 +280,13 @@ static int batch_reserve_topic(struct batch_topic *bt)
 			bt->first = bt->first ?: sub->resv;
 			continue;
 		}
-		if (pcb_sub_is_reliable(sub) && !pcb_ring_is_broken(sub->ring))
+		if (pcb_sub_is_reliable(sub) && !pcb_ring_is_broken(sub->ring)) {
+			/* Chunks of several topics may never fit together. */
+			if (batch_ring_need(b, sub->ring) + bt->total >
+			    sub->ring->size)
+				return -E2BIG;
 			return -EAGAIN;
+		}
 		sub->missed = !pcb_sub_is_reliable(sub);
 	}
 	bt->cursor = bt->first;
@@ -287,7 +306,7 @@ static int batch_reserve(struct batch *b)
 	}
 	for (i = 0; i < b->nr_topics; i++) {
 		b->full = i;
-		ret = batch_reserve_topic(&b->topics[i]);
+		ret = batch_reserve_topic(b, &b->topics[i]);
 		if (ret) {
 			batch_discard(b);
 			return ret;

@@ -90,6 +90,14 @@ static int ring_setup(struct pcb_endpoint *ep, void __user *arg)
 	if (ret)
 		return ret;
 
+	/*
+	 * The answer depends on the size alone: write it before the ring
+	 * exists, so that a caller who cannot read it gets no ring either.
+	 */
+	ring_setup_result(&args);
+	if (copy_to_user(arg, &args, sizeof(args)))
+		return -EFAULT;
+
 	mutex_lock(&ep->ring_lock);
 	if (ep->ring) {
 		ret = -EBUSY;
@@ -104,10 +112,7 @@ static int ring_setup(struct pcb_endpoint *ep, void __user *arg)
 	smp_store_release(&ep->ring, ring);
 out_unlock:
 	mutex_unlock(&ep->ring_lock);
-	if (ret)
-		return ret;
-	ring_setup_result(&args);
-	return copy_to_user(arg, &args, sizeof(args)) ? -EFAULT : 0;
+	return ret;
 }
 
 static int topic_open(struct pcb_endpoint *ep, void __user *arg)
