@@ -268,7 +268,7 @@ TEST_F(hostile, consumer_flag_garbage_is_harmless)
 
 struct bg_pub {
 	FIXTURE_DATA(hostile) *self;
-	volatile int done;
+	int done;		/* atomic */
 	int ret;
 };
 
@@ -336,8 +336,10 @@ static __u64 xorshift(__u64 *s)
 	return *s;
 }
 
-/* Random positions, near and far, against fresh rings; nothing may break
- * except the abused ring itself. */
+/*
+ * Random positions, near and far, against fresh rings: nothing may break
+ * but the abused ring itself.
+ */
 TEST_F_TIMEOUT(hostile, random_cons_pos, 120)
 {
 	__u64 seed = 0x9e3779b97f4a7c15ULL ^ (__u64)getpid();

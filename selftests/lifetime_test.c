@@ -65,10 +65,10 @@ struct bg_pubs {
 	__u32 handle;
 	unsigned int n;
 	__u64 timeout_ns;
-	volatile unsigned int sent;
+	unsigned int sent;	/* atomic */
 	int err;
 	unsigned int err_at;
-	volatile int done;
+	int done;		/* atomic */
 };
 
 static void *publish_many(void *p)

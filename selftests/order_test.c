@@ -37,7 +37,7 @@ struct sub_arg {
 	struct pcbt_ring ring;
 	bool lossy;
 	__u64 total;		/* messages that will be published */
-	const volatile int *pubs_done;
+	const int *pubs_done;	/* atomic */
 	__u64 *msg_ids;		/* indexed by seq - 1 */
 	__u64 got;
 	__u64 gaps;		/* missing sequence numbers seen */
@@ -143,7 +143,7 @@ static void *subscriber(void *p)
 		pcbt_ring_release(&s->ring);
 		if (expect_seq > s->total)
 			return NULL;
-		if (s->lossy && *s->pubs_done) {
+		if (s->lossy && __atomic_load_n(s->pubs_done, __ATOMIC_ACQUIRE)) {
 			/* Publishers are gone: what is not there never will be. */
 			if (!pcbt_ring_peek(&s->ring) && !s->ring.corrupt)
 				return NULL;
@@ -168,7 +168,7 @@ FIXTURE(order) {
 	struct pub_arg pubs[NR_PUB];
 	struct sub_arg subs[NR_SUB_MAX];
 	int nr_subs;
-	volatile int pubs_done;
+	int pubs_done;		/* atomic */
 	__u64 msgs;
 };
 
@@ -235,7 +235,7 @@ static double run(FIXTURE_DATA(order) *self)
 	}
 	for (i = 0; i < NR_PUB; i++)
 		pthread_join(pt[i], NULL);
-	self->pubs_done = 1;
+	__atomic_store_n(&self->pubs_done, 1, __ATOMIC_RELEASE);
 	for (i = 0; i < self->nr_subs; i++)
 		pthread_join(st[i], NULL);
 	return (pcbt_now_ns(CLOCK_MONOTONIC) - start) / 1e9;

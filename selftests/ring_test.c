@@ -87,7 +87,7 @@ TEST_F(ring, setup_sizes)
 				      1 << 20 };
 	unsigned int i;
 
-	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(good); i++) {
 		struct pcbt_ring r;
 		int fd = pcbt_ring_open(good[i], &r);
 
@@ -107,7 +107,7 @@ TEST_F(ring, setup_einval_sizes)
 	struct pcb_ring_setup rs;
 	unsigned int i;
 
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
 		if (!bad[i] && i)
 			continue;	/* max * 2 overflowed */
 		EXPECT_EQ(-EINVAL, pcbt_ring_setup(self->fd, bad[i], &rs))

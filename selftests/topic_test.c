@@ -129,7 +129,7 @@ TEST_F(topic, name_characters)
 	char good[PCB_NAME_MAX];
 	unsigned int i;
 
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
 		fill_create(&tc, bad[i]);
 		EXPECT_EQ(-EINVAL, pcbt_create_raw(self->fd, &tc))
 			TH_LOG("name \"%s\"", bad[i]);
@@ -169,7 +169,7 @@ TEST_F(topic, mode_bits)
 	struct pcb_topic_create tc;
 	unsigned int i;
 
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
 		fill_create(&tc, self->name);
 		tc.mode = bad[i];
 		EXPECT_EQ(-EINVAL, pcbt_create_raw(self->fd, &tc))
@@ -667,8 +667,8 @@ TEST_F(topic, bad_argument_pointers_efault)
 	};
 	unsigned int i, j;
 
-	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-		for (j = 0; j < sizeof(ptrs) / sizeof(ptrs[0]); j++)
+	for (i = 0; i < ARRAY_SIZE(cmds); i++)
+		for (j = 0; j < ARRAY_SIZE(ptrs); j++)
 			EXPECT_EQ(-EFAULT, pcbt_ioctl(self->fd, cmds[i], ptrs[j]))
 				TH_LOG("cmd %#lx arg %p", cmds[i], ptrs[j]);
 }

@@ -386,8 +386,7 @@ TEST_F(uring, sqpoll)
 	ASSERT_EQ(0, publish(&u, self->fd, &cmd, NULL));
 	rec = pcbt_ring_peek(&self->ring);
 	ASSERT_NE(NULL, rec);
-	/* "The record's pid is the process's, the uid that of the ring's
-	 * creator." */
+	/* "The record's pid is the process's, the uid that of the ring's creator." */
 	EXPECT_EQ((__u32)getpid(), rec->pid);
 	EXPECT_EQ((__u32)geteuid(), rec->uid);
 	io_uring_queue_exit(&u);

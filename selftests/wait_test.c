@@ -78,7 +78,7 @@ struct bg_pub {
 	unsigned int delay_ms;
 	__u64 timeout_ns;
 	pthread_t thread;
-	volatile int done;
+	int done;		/* atomic */
 	int ret;
 	__u64 returned_at;
 };
@@ -220,7 +220,7 @@ TEST_F(wait, wait_etimedout_sets_need_wakeup)
 	static const __u64 timeouts[] = { 1, 20 * PCBT_MS, 150 * PCBT_MS };
 	unsigned int i;
 
-	for (i = 0; i < sizeof(timeouts) / sizeof(timeouts[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(timeouts); i++) {
 		struct pcb_wait w = { .timeout_ns = timeouts[i] };
 		__u64 t0, dt;
 
