@@ -214,6 +214,73 @@ int pcb_publish(struct pcb *bus, int handle, const void *buf, size_t len,
 int pcb_try_publish(struct pcb *bus, int handle, const void *buf,
 		    size_t len, uint64_t key, uint64_t *msg_id);
 
+/**
+ * pcb_batch_entry_prep() - fill in one message of a batch
+ * @e:		the entry
+ * @handle:	from pcb_topic_open(); entries of a batch may name different
+ *		topics
+ * @buf:	the payload (may be NULL when @len is 0); it must stay valid
+ *		until pcb_publish_batch() returns
+ * @len:	payload length, at most the topic's max_msg_size
+ * @key:	a 64-bit key copied into the record
+ *
+ * Clears everything else, the entry's results included.
+ */
+static inline void pcb_batch_entry_prep(struct pcb_batch_entry *e,
+					int handle, const void *buf,
+					uint32_t len, uint64_t key)
+{
+	memset(e, 0, sizeof(*e));
+	e->handle = (__u32)handle;
+	e->payload = (__u64)(uintptr_t)buf;
+	e->len = len;
+	e->key = key;
+}
+
+/**
+ * pcb_publish_batch() - publish many messages in one system call
+ * @bus:	the endpoint the entries' handles belong to
+ * @entries:	@count entries from pcb_batch_entry_prep(); the kernel
+ *		writes each entry's @result, and @msg_id and @seq when
+ *		@result is 0
+ * @count:	1 .. PCB_BATCH_MAX
+ * @flags:	0, or PCB_PUB_NONBLOCK and/or PCB_PUB_ATOMIC
+ * @timeout_ns:	how long the whole batch may wait for room in reliable
+ *		subscribers' rings; 0 waits without limit.  Ignored with
+ *		PCB_PUB_NONBLOCK
+ *
+ * Entries are published in array order, each like pcb_publish() (or like
+ * pcb_try_publish() with PCB_PUB_NONBLOCK: a full reliable ring fails it
+ * with -EAGAIN at once), so message ids increase in array order.
+ *
+ * Without PCB_PUB_ATOMIC an entry that fails does not stop the others:
+ * its @result is the negative errno it failed with (-EBADF, -EIDRM,
+ * -EMSGSIZE, -EINVAL, -EFAULT, -EAGAIN, -ETIMEDOUT).  A signal stops the
+ * batch: the entries not tried get -EINTR.  The return value says how
+ * many were published; look at each @result to see which.
+ *
+ * With PCB_PUB_ATOMIC every entry is published or none is, and the
+ * return value is @count or a negative errno; on failure every @result is
+ * set too.  If one entry is invalid (-EBADF, -EINVAL, -EMSGSIZE, -EFAULT,
+ * or -E2BIG for naming a topic beyond the first PCB_BATCH_ATOMIC_TOPICS
+ * distinct ones), it gets that error, the others -ECANCELED, and the call
+ * returns that error.  If the batch cannot be published as a whole
+ * (-EAGAIN, -ETIMEDOUT, -EINTR, -EIDRM, or -E2BIG when one topic's records
+ * together do not fit a reliable subscriber's ring), every entry and the
+ * call get that error.  A ring subscribed to several topics of an atomic
+ * batch receives its records grouped by topic (in ascending topic id);
+ * sort by msg_id to see them in the batch's order.
+ *
+ * Return: the number of entries published (0 .. @count); -EINVAL for a
+ * NULL @bus; from the kernel -EINVAL (@flags, @count), -EFAULT (@entries
+ * not readable and writable, or the results could not be written back
+ * after messages were published), and with PCB_PUB_ATOMIC the errors
+ * above.
+ */
+int pcb_publish_batch(struct pcb *bus, struct pcb_batch_entry *entries,
+		      unsigned int count, uint32_t flags,
+		      uint64_t timeout_ns);
+
 /* ------------------------------------------------------------------ */
 /* Receiving                                                          */
 /* ------------------------------------------------------------------ */

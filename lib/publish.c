@@ -43,3 +43,22 @@ PCB_EXPORT int pcb_try_publish(struct pcb *bus, int handle, const void *buf,
 	return publish(bus, handle, buf, len, key, 0, PCB_PUB_NONBLOCK,
 		       msg_id);
 }
+
+PCB_EXPORT int pcb_publish_batch(struct pcb *bus, struct pcb_batch_entry *entries,
+				 unsigned int count, uint32_t flags,
+				 uint64_t timeout_ns)
+{
+	struct pcb_publish_batch arg = { 0 };
+	int ret;
+
+	if (!bus)
+		return -EINVAL;
+	arg.entries = (uintptr_t)entries;
+	arg.count = count;
+	arg.flags = flags;
+	arg.timeout_ns = timeout_ns;
+
+	ret = pcb_ioctl(bus, PCB_IOC_PUBLISH_BATCH, &arg);
+	/* At most PCB_BATCH_MAX: always fits. */
+	return ret ? ret : (int)arg.published;
+}
