@@ -18,7 +18,8 @@
  * and publishing are safe to call concurrently from any number of threads.
  * The ring (pcb_peek(), pcb_release(), pcb_wait(), pcb_receive()) has a
  * single consumer: only one thread at a time may use it.  pcb_close() must
- * not race with any other call on the same endpoint.
+ * not race with any other call on the same endpoint.  An io_uring
+ * publisher (struct pcb_uring_pub) has a single submitter likewise.
  */
 #ifndef LIBPCB_H
 #define LIBPCB_H
@@ -280,6 +281,190 @@ static inline void pcb_batch_entry_prep(struct pcb_batch_entry *e,
 int pcb_publish_batch(struct pcb *bus, struct pcb_batch_entry *entries,
 		      unsigned int count, uint32_t flags,
 		      uint64_t timeout_ns);
+
+/* ------------------------------------------------------------------ */
+/* Publishing through io_uring                                        */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A publisher that queues PCB_URING_CMD_PUBLISH commands on an io_uring
+ * of its own (IORING_SETUP_SQE128 | IORING_SETUP_CQE32), so that many
+ * messages cost one system call, or none with PCB_URING_SQPOLL:
+ *
+ *	struct pcb_uring_pub *up;
+ *	struct pcb_uring_result res[64];
+ *
+ *	pcb_uring_pub_create(&up, bus, 64, 0);
+ *	for (i = 0; i < n; i++)
+ *		pcb_uring_pub_queue(up, handle, msg[i], len[i], 0, 0, i);
+ *	pcb_uring_pub_submit(up);
+ *	got = pcb_uring_pub_reap(up, res, 64, PCB_URING_WAIT_FOREVER);
+ *
+ * Every queued message gives exactly one result, in completion order:
+ * its user_data, its result (0 or the negative errno of pcb_publish()) and
+ * its message id.
+ *
+ * Order: commands issued at once are published in the order they were
+ * queued.  A command that has to wait for room in a reliable subscriber's
+ * ring (no PCB_PUB_NONBLOCK) waits in an io_uring worker, and commands
+ * queued after it may be published before it, unless the publisher was
+ * created with PCB_URING_ORDERED.
+ *
+ * Threads: a publisher has one submitter.  Its functions must not be
+ * called concurrently on the same publisher; other threads may keep using
+ * the endpoint itself.  The endpoint must stay open until the publisher
+ * is destroyed.
+ */
+struct pcb_uring_pub;
+
+/*
+ * Creation flags.
+ *
+ * PCB_URING_SQPOLL: a kernel thread (IORING_SETUP_SQPOLL) polls the
+ * submission queue, so a publisher that keeps it busy makes no system
+ * call at all; it sleeps after PCB_URING_SQPOLL_IDLE_MS without work and
+ * pcb_uring_pub_submit() then wakes it.
+ *
+ * PCB_URING_ORDERED: the commands queued between two submits are linked
+ * (IOSQE_IO_LINK): each is issued only once the one before completed, so
+ * they are published in queue order even when they have to wait for
+ * room.  A command that fails ends the chain: the rest of it completes
+ * with -ECANCELED, unpublished.  Costs some speed.
+ */
+#define PCB_URING_SQPOLL	0x00000001U
+#define PCB_URING_ORDERED	0x00000002U
+#define PCB_URING_FLAGS_ALL	(PCB_URING_SQPOLL | PCB_URING_ORDERED)
+
+#define PCB_URING_DEFAULT_DEPTH	64U
+#define PCB_URING_SQPOLL_IDLE_MS 100U
+
+/* pcb_uring_pub_reap(): wait until a result is there, however long. */
+#define PCB_URING_WAIT_FOREVER	UINT64_MAX
+
+/**
+ * struct pcb_uring_result - the outcome of one queued message
+ * @user_data:	as given to pcb_uring_pub_queue()
+ * @msg_id:	the message id when @res is 0
+ * @res:	0, or the negative errno the publish failed with
+ */
+struct pcb_uring_result {
+	uint64_t user_data;
+	uint64_t msg_id;
+	int32_t res;
+};
+
+/**
+ * pcb_uring_pub_create() - create an io_uring publisher on an endpoint
+ * @out:	where to store the publisher
+ * @bus:	the endpoint whose publish handles it uses
+ * @depth:	how many messages may be queued or unreaped at once (rounded
+ *		up to a power of two); 0 for PCB_URING_DEFAULT_DEPTH
+ * @flags:	PCB_URING_SQPOLL, PCB_URING_ORDERED
+ *
+ * Return: 0; -EINVAL (NULL @out or @bus, unknown @flags, @depth too
+ * large), -ENOMEM, -EOPNOTSUPP (the kernel's io_uring lacks a feature the
+ * publisher needs); the errors of io_uring_setup(2), among them -ENOSYS
+ * (no io_uring in the kernel) and -EPERM (io_uring disabled by sysctl or
+ * a security policy).
+ */
+int pcb_uring_pub_create(struct pcb_uring_pub **out, struct pcb *bus,
+			 unsigned int depth, uint32_t flags);
+
+/**
+ * pcb_uring_pub_destroy() - tear a publisher down
+ * @p:		the publisher, may be NULL
+ *
+ * Commands that were submitted but have not completed are cancelled if
+ * they wait for room (and are not published), else they may still
+ * complete; their results are lost either way.  Queued commands that were
+ * never submitted are dropped.
+ */
+void pcb_uring_pub_destroy(struct pcb_uring_pub *p);
+
+/**
+ * pcb_uring_pub_register_buffer() - register a buffer to publish from
+ * @p:		the publisher
+ * @buf:	the buffer: anonymous memory (malloc() or an anonymous
+ *		mmap()), not a file mapping
+ * @len:	its length
+ *
+ * Messages whose payload lies wholly inside the buffer are then published
+ * from it as a registered buffer (IORING_URING_CMD_FIXED): its pages stay
+ * pinned, so the kernel copies the payload without faulting it in or
+ * walking the page tables.  Other messages are published as usual.  The
+ * buffer stays registered until the publisher is destroyed; its pages
+ * count against RLIMIT_MEMLOCK unless the caller has CAP_IPC_LOCK.
+ *
+ * Return: 0; -EINVAL (NULL @p or @buf, @len 0), -EBUSY (a buffer is
+ * registered already); from io_uring_register(2) -ENOMEM (over
+ * RLIMIT_MEMLOCK), -EOPNOTSUPP (file-backed memory, refused by some
+ * kernels), -EFAULT.
+ */
+int pcb_uring_pub_register_buffer(struct pcb_uring_pub *p, void *buf,
+				  size_t len);
+
+/**
+ * pcb_uring_pub_set_timeout() - bound the wait for room of later messages
+ * @p:		the publisher
+ * @timeout_ns:	how long each message queued from now on may wait for room
+ *		in reliable subscribers' rings before it fails with
+ *		-ETIMEDOUT; 0 (the default) waits without limit
+ */
+void pcb_uring_pub_set_timeout(struct pcb_uring_pub *p, uint64_t timeout_ns);
+
+/**
+ * pcb_uring_pub_queue() - queue one message, to be sent by the next submit
+ * @p:		the publisher
+ * @handle:	from pcb_topic_open() on the publisher's endpoint
+ * @buf:	the payload (may be NULL when @len is 0); it must stay
+ *		unchanged until the message's result has been reaped
+ * @len:	payload length, at most the topic's max_msg_size
+ * @key:	a 64-bit key copied into the record
+ * @pub_flags:	0, or PCB_PUB_NONBLOCK: fail with -EAGAIN rather than wait
+ *		when a reliable subscriber's ring is full
+ * @user_data:	returned with the result
+ *
+ * Nothing reaches the kernel before pcb_uring_pub_submit().  Errors of the
+ * message itself (a bad handle, flags or size) come back as its result.
+ *
+ * Return: 0; -EINVAL (NULL @p), -EMSGSIZE (@len beyond 32 bits), -EBUSY
+ * (the publisher's depth of messages are queued or unreaped: submit,
+ * reap results, then try again).
+ */
+int pcb_uring_pub_queue(struct pcb_uring_pub *p, int handle, const void *buf,
+			size_t len, uint64_t key, uint32_t pub_flags,
+			uint64_t user_data);
+
+/**
+ * pcb_uring_pub_submit() - hand the queued messages to the kernel
+ * @p:		the publisher
+ *
+ * Without PCB_URING_SQPOLL, one io_uring_enter(2) that issues them.  With
+ * it, no system call unless the polling thread sleeps and must be woken.
+ *
+ * Return: the number of messages handed over (0 when none were queued);
+ * -EINVAL (NULL @p); the errors of io_uring_enter(2).
+ */
+int pcb_uring_pub_submit(struct pcb_uring_pub *p);
+
+/**
+ * pcb_uring_pub_reap() - collect the results of submitted messages
+ * @p:		the publisher
+ * @res:	room for @max results
+ * @max:	how many results to collect at most
+ * @wait_ns:	when no result is there yet: 0 returns at once,
+ *		PCB_URING_WAIT_FOREVER waits until one is, anything else
+ *		waits up to that many nanoseconds
+ *
+ * Does not submit: messages queued since the last submit give no result.
+ * Makes no system call when results are there already.
+ *
+ * Return: the number of results stored (0 when none came in time); -EINVAL
+ * (NULL @p, or NULL @res with @max > 0); -EINTR (a signal came while
+ * waiting); the errors of io_uring_enter(2).
+ */
+int pcb_uring_pub_reap(struct pcb_uring_pub *p, struct pcb_uring_result *res,
+		       unsigned int max, uint64_t wait_ns);
 
 /* ------------------------------------------------------------------ */
 /* Receiving                                                          */
