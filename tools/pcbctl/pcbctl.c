@@ -461,15 +461,31 @@ static const char pub_usage[] =
 "Usage: pcbctl pub [OPTION]... TOPIC [MSG]...\n"
 "Publish each MSG as one message, or each line of standard input (without\n"
 "its newline) when no MSG is given.  Put '--' before messages that start\n"
-"with '-'.\n"
+"with '-'.  Stops after the first message, or batch, with a failure.\n"
 "\n"
 "  --key K          64-bit key carried in each record (default 0)\n"
 "  --timeout MS     give up when a reliable subscriber has had no room\n"
 "                   for MS milliseconds (default 0: wait without limit)\n"
 "  --nonblock       fail at once when a reliable subscriber has no room\n"
+"  --batch N        publish N messages (at most 4096) per system call;\n"
+"                   standard input is read N lines at a time.  A message\n"
+"                   that fails does not stop the rest of its batch\n"
+"  --atomic         with --batch: publish each batch whole or not at all\n"
+"  --uring[=sqpoll] publish through io_uring, N messages (--batch, else\n"
+"                   64) per submission, in order: a message that fails\n"
+"                   cancels the rest of its submission.  sqpoll: a kernel\n"
+"                   thread takes them, without system calls while busy\n"
 "  --schema ID      schema id to publish with (default: the topic's)\n"
 "  -v, --verbose    print the id of each published message\n"
 "  -h, --help       show this help\n";
+
+/* One message to publish: an argument, or a line of standard input. */
+struct pub_msg {
+	const char *data;
+	size_t len;
+	char *line;		/* getline() buffer, reused for each group */
+	size_t cap;
+};
 
 struct pub_ctx {
 	struct pcb *bus;
@@ -479,6 +495,19 @@ struct pub_ctx {
 	uint64_t timeout_ns;
 	bool nonblock;
 	bool verbose;
+	bool atomic;
+	bool uring;
+	uint32_t uring_flags;
+	unsigned int batch;		/* --batch N, 0 without */
+
+	char **args;			/* the MSGs, NULL for standard input */
+	int nr_args;
+	unsigned int group;		/* messages handed over at once */
+	uint64_t done;			/* messages of earlier groups */
+	struct pub_msg *msgs;		/* the group */
+	struct pcb_batch_entry *ents;	/* their results */
+	struct pcb_uring_result *res;	/* with --uring */
+	struct pcb_uring_pub *up;
 };
 
 static int pub_one(const struct pub_ctx *p, const char *msg, size_t len)
@@ -503,22 +532,232 @@ static int pub_one(const struct pub_ctx *p, const char *msg, size_t len)
 	return ret;
 }
 
-static int pub_stdin(const struct pub_ctx *p)
+/* Why one message of a batch or of a submission failed. */
+static const char *msg_strerror(int err)
 {
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
+	switch (err) {
+	case EAGAIN:
+		return "a reliable subscriber's ring is full";
+	case ETIMEDOUT:
+		return "timed out waiting for room in a reliable subscriber's ring";
+	case ECANCELED:
+		return "not published: another message of its batch failed";
+	case E2BIG:
+		return "the batch does not fit a reliable subscriber's ring";
+	case EINTR:
+		return "interrupted";
+	default:
+		return topic_strerror(err);
+	}
+}
+
+/*
+ * Report the group's failures, a run of messages that failed alike as one
+ * line, and with -v print the ids.  Returns the first failure, else 0.
+ */
+static int report_group(const struct pub_ctx *p, unsigned int n)
+{
+	const struct pcb_batch_entry *e = p->ents;
+	unsigned int i, j;
 	int ret = 0;
 
-	while ((n = getline(&line, &cap, stdin)) >= 0) {
-		if (n && line[n - 1] == '\n')
-			line[--n] = '\0';
-		ret = pub_one(p, line, (size_t)n);
-		if (ret)
-			break;
+	for (i = 0; i < n; i = j) {
+		for (j = i + 1; j < n && e[j].result == e[i].result; j++)
+			;
+		if (!e[i].result) {
+			while (p->verbose && i < j)
+				printf("%" PRIu64 "\n", (uint64_t)e[i++].msg_id);
+			continue;
+		}
+		ret = ret ?: e[i].result;
+		if (j - i == 1)
+			error("topic '%s': message %" PRIu64 ": %s", p->topic,
+			      p->done + i + 1, msg_strerror(-e[i].result));
+		else
+			error("topic '%s': messages %" PRIu64 "-%" PRIu64 ": %s",
+			      p->topic, p->done + i + 1, p->done + j,
+			      msg_strerror(-e[i].result));
 	}
-	free(line);
 	return ret;
+}
+
+/* Not an errno: marks an entry the kernel has not answered. */
+#define NO_RESULT	1
+
+static int pub_batch(struct pub_ctx *p, unsigned int n)
+{
+	uint32_t flags = (p->nonblock ? PCB_PUB_NONBLOCK : 0) |
+			 (p->atomic ? PCB_PUB_ATOMIC : 0);
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < n; i++) {
+		pcb_batch_entry_prep(&p->ents[i], p->handle, p->msgs[i].data,
+				     (uint32_t)p->msgs[i].len, p->key);
+		p->ents[i].result = NO_RESULT;
+	}
+	ret = pcb_publish_batch(p->bus, p->ents, n, flags, p->timeout_ns);
+	/* The call itself failed, before any message had a result. */
+	if (ret < 0 && p->ents[0].result == NO_RESULT) {
+		error("topic '%s': publish batch: %s", p->topic,
+		      strerror(-ret));
+		return ret;
+	}
+	return report_group(p, n);
+}
+
+static int uring_submit_all(struct pub_ctx *p, unsigned int n)
+{
+	unsigned int sent = 0;
+	int ret;
+
+	/* The kernel may take fewer than queued when memory is short. */
+	while (sent < n) {
+		ret = pcb_uring_pub_submit(p->up);
+		if (ret <= 0) {
+			error("io_uring: submit: %s", strerror(ret ? -ret : EAGAIN));
+			return ret ? ret : -EAGAIN;
+		}
+		sent += (unsigned int)ret;
+	}
+	return 0;
+}
+
+static int uring_reap_all(struct pub_ctx *p, unsigned int n)
+{
+	unsigned int got = 0, i;
+	int ret;
+
+	while (got < n) {
+		ret = pcb_uring_pub_reap(p->up, p->res, n - got,
+					 PCB_URING_WAIT_FOREVER);
+		if (ret == -EINTR)
+			continue;
+		if (ret < 0) {
+			error("io_uring: reap: %s", strerror(-ret));
+			return ret;
+		}
+		for (i = 0; i < (unsigned int)ret; i++) {
+			struct pcb_batch_entry *e = &p->ents[p->res[i].user_data];
+
+			e->result = p->res[i].res;
+			e->msg_id = p->res[i].msg_id;
+		}
+		got += (unsigned int)ret;
+	}
+	return 0;
+}
+
+static int pub_uring(struct pub_ctx *p, unsigned int n)
+{
+	uint32_t flags = p->nonblock ? PCB_PUB_NONBLOCK : 0;
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < n; i++) {
+		ret = pcb_uring_pub_queue(p->up, p->handle, p->msgs[i].data,
+					  p->msgs[i].len, p->key, flags, i);
+		if (ret) {
+			error("io_uring: queue: %s", strerror(-ret));
+			return ret;
+		}
+	}
+	ret = uring_submit_all(p, n);
+	if (!ret)
+		ret = uring_reap_all(p, n);
+	return ret ? ret : report_group(p, n);
+}
+
+/* Up to p->group messages: the next MSGs, else lines of standard input. */
+static int next_group(struct pub_ctx *p)
+{
+	unsigned int n;
+
+	for (n = 0; n < p->group; n++) {
+		struct pub_msg *m = &p->msgs[n];
+		ssize_t len;
+
+		if (p->args) {
+			if (!p->nr_args)
+				break;
+			m->data = *p->args++;
+			m->len = strlen(m->data);
+			p->nr_args--;
+			continue;
+		}
+		len = getline(&m->line, &m->cap, stdin);
+		if (len < 0)
+			break;
+		if (len && m->line[len - 1] == '\n')
+			m->line[--len] = '\0';
+		/* Batch entries have 32-bit lengths; no topic takes more. */
+		if ((size_t)len > UINT32_MAX) {
+			error("topic '%s': %s", p->topic, topic_strerror(EMSGSIZE));
+			return -EMSGSIZE;
+		}
+		m->data = m->line;
+		m->len = (size_t)len;
+	}
+	return (int)n;
+}
+
+static int pub_loop(struct pub_ctx *p)
+{
+	int n, ret = 0;
+
+	while (!ret && (n = next_group(p)) > 0) {
+		if (p->uring)
+			ret = pub_uring(p, (unsigned int)n);
+		else if (p->batch)
+			ret = pub_batch(p, (unsigned int)n);
+		else
+			ret = pub_one(p, p->msgs[0].data, p->msgs[0].len);
+		p->done += (uint64_t)n;
+	}
+	return n < 0 ? n : ret;
+}
+
+static int pub_alloc(struct pub_ctx *p)
+{
+	p->group = p->batch ? p->batch :
+		   p->uring ? PCB_URING_DEFAULT_DEPTH : 1;
+	p->msgs = calloc(p->group, sizeof(*p->msgs));
+	p->ents = calloc(p->group, sizeof(*p->ents));
+	p->res = calloc(p->group, sizeof(*p->res));
+	if (!p->msgs || !p->ents || !p->res) {
+		error("%s", strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void pub_free(struct pub_ctx *p)
+{
+	unsigned int i;
+
+	pcb_uring_pub_destroy(p->up);
+	for (i = 0; p->msgs && i < p->group; i++)
+		free(p->msgs[i].line);
+	free(p->msgs);
+	free(p->ents);
+	free(p->res);
+}
+
+static int pub_uring_setup(struct pub_ctx *p)
+{
+	int ret;
+
+	if (!p->uring)
+		return 0;
+	ret = pcb_uring_pub_create(&p->up, p->bus, p->group, p->uring_flags);
+	if (ret) {
+		error("io_uring%s: %s", p->uring_flags & PCB_URING_SQPOLL ?
+		      " with SQPOLL" : "", ret == -ENOSYS || ret == -EPERM ?
+		      "not available in this system" : strerror(-ret));
+		return ret;
+	}
+	pcb_uring_pub_set_timeout(p->up, p->timeout_ns);
+	return 0;
 }
 
 /* The schema id a command uses: --schema, else the topic's own. */
@@ -539,12 +778,41 @@ static int topic_schema(struct pcb *bus, const char *topic, bool given,
 	return 0;
 }
 
+static bool parse_uring(const char *arg, struct pub_ctx *p)
+{
+	p->uring = true;
+	/* In order: a message that must wait for room holds the rest back. */
+	p->uring_flags = PCB_URING_ORDERED;
+	if (!arg)
+		return true;
+	if (strcmp(arg, "sqpoll"))
+		return false;
+	p->uring_flags |= PCB_URING_SQPOLL;
+	return true;
+}
+
+static int check_pub_opts(const struct pub_ctx *p)
+{
+	if (p->atomic && !p->batch) {
+		error("pub: --atomic needs --batch");
+		return EXIT_USAGE;
+	}
+	if (p->atomic && p->uring) {
+		error("pub: --atomic does not go with --uring");
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
 static int pub_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "key",      required_argument, NULL, 'k' },
 		{ "timeout",  required_argument, NULL, 't' },
 		{ "nonblock", no_argument,       NULL, 'n' },
+		{ "batch",    required_argument, NULL, 'b' },
+		{ "atomic",   no_argument,       NULL, 'a' },
+		{ "uring",    optional_argument, NULL, 'u' },
 		{ "schema",   required_argument, NULL, 's' },
 		{ "verbose",  no_argument,       NULL, 'v' },
 		{ "help",     no_argument,       NULL, 'h' },
@@ -552,8 +820,8 @@ static int pub_main(int argc, char **argv)
 	};
 	struct pub_ctx p = { 0 };
 	bool schema_given = false;
-	uint64_t schema = 0, ms;
-	int c, ret, i;
+	uint64_t schema = 0, ms, v;
+	int c, ret;
 
 	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
 		switch (c) {
@@ -568,6 +836,18 @@ static int pub_main(int argc, char **argv)
 			break;
 		case 'n':
 			p.nonblock = true;
+			break;
+		case 'b':
+			if (!parse_u64(optarg, 10, PCB_BATCH_MAX, &v) || !v)
+				return bad_value("batch size (1-4096)", optarg);
+			p.batch = (unsigned int)v;
+			break;
+		case 'a':
+			p.atomic = true;
+			break;
+		case 'u':
+			if (!parse_uring(optarg, &p))
+				return bad_value("io_uring mode (only 'sqpoll')", optarg);
 			break;
 		case 's':
 			if (!parse_u64(optarg, 0, UINT64_MAX, &schema))
@@ -584,14 +864,23 @@ static int pub_main(int argc, char **argv)
 			return usage_hint("pub");
 		}
 	}
+	ret = check_pub_opts(&p);
+	if (ret)
+		return usage_hint("pub");
 	if (optind >= argc) {
 		error("pub: expected a TOPIC");
 		return usage_hint("pub");
 	}
 	p.topic = argv[optind++];
+	if (optind < argc) {
+		p.args = argv + optind;
+		p.nr_args = argc - optind;
+	}
 
-	if (open_bus(&p.bus))
+	if (pub_alloc(&p) || open_bus(&p.bus)) {
+		pub_free(&p);
 		return 1;
+	}
 	ret = topic_schema(p.bus, p.topic, schema_given, &schema);
 	if (ret)
 		goto out;
@@ -602,13 +891,12 @@ static int pub_main(int argc, char **argv)
 		goto out;
 	}
 	p.handle = ret;
-
-	if (optind == argc)
-		ret = pub_stdin(&p);
-	else
-		for (i = optind, ret = 0; i < argc && !ret; i++)
-			ret = pub_one(&p, argv[i], strlen(argv[i]));
+	ret = pub_uring_setup(&p);
+	if (!ret)
+		ret = pub_loop(&p);
 out:
+	/* The publisher first: it uses the endpoint. */
+	pub_free(&p);
 	pcb_close(p.bus);
 	return ret ? 1 : 0;
 }
