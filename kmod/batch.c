@@ -231,6 +231,25 @@ static void batch_discard(struct batch *b)
 	}
 }
 
+/*
+ * Bytes the batch needs in @sub's ring: the chunks of every topic of the
+ * batch that the ring subscribes to.  The endpoint's list is walked under
+ * RCU (the caller holds rcu_read_lock()).
+ */
+static u64 batch_ring_total(struct batch *b, struct pcb_sub *sub)
+{
+	struct batch_topic *bt;
+	struct pcb_sub *s;
+	u64 total = 0;
+
+	list_for_each_entry_rcu(s, &sub->ep->subs, ep_node) {
+		bt = batch_topic_of(b, s->topic);
+		if (bt)
+			total += bt->total;
+	}
+	return total;
+}
+
 /* Room for the chunk in every reliable ring?  Nothing reserved yet. */
 static int batch_check_room(struct batch *b, struct batch_topic *bt)
 {
@@ -241,7 +260,8 @@ static int batch_check_room(struct batch *b, struct batch_topic *bt)
 	list_for_each_entry(sub, &bt->t->subs, topic_node) {
 		if (!pcb_sub_is_reliable(sub) || pcb_ring_is_broken(sub->ring))
 			continue;
-		if (bt->total > sub->ring->size)
+		/* However empty the ring, the batch would never fit. */
+		if (batch_ring_total(b, sub) > sub->ring->size)
 			return -E2BIG;
 		if (!pcb_ring_has_room(sub->ring, bt->total, !b->nonblock))
 			return -EAGAIN;
@@ -249,21 +269,7 @@ static int batch_check_room(struct batch *b, struct batch_topic *bt)
 	return 0;
 }
 
-/* Bytes this batch has reserved in @ring so far, for all its topics. */
-static u64 batch_ring_need(struct batch *b, struct pcb_ring *ring)
-{
-	struct pcb_sub *sub;
-	unsigned int i;
-	u64 need = 0;
-
-	for (i = 0; i < b->nr_topics; i++)
-		list_for_each_entry(sub, &b->topics[i].t->subs, topic_node)
-			if (sub->ring == ring && sub->resv)
-				need += b->topics[i].total;
-	return need;
-}
-
-static int batch_reserve_topic(struct batch *b, struct batch_topic *bt)
+static int batch_reserve_topic(struct batch_topic *bt)
 {
 	struct pcb_sub *sub;
 
@@ -280,13 +286,8 @@ static int batch_reserve_topic(struct batch *b, struct batch_topic *bt)
 			bt->first = bt->first ?: sub->resv;
 			continue;
 		}
-		if (pcb_sub_is_reliable(sub) && !pcb_ring_is_broken(sub->ring)) {
-			/* Chunks of several topics may never fit together. */
-			if (batch_ring_need(b, sub->ring) + bt->total >
-			    sub->ring->size)
-				return -E2BIG;
+		if (pcb_sub_is_reliable(sub) && !pcb_ring_is_broken(sub->ring))
 			return -EAGAIN;
-		}
 		sub->missed = !pcb_sub_is_reliable(sub);
 	}
 	bt->cursor = bt->first;
@@ -306,7 +307,7 @@ static int batch_reserve(struct batch *b)
 	}
 	for (i = 0; i < b->nr_topics; i++) {
 		b->full = i;
-		ret = batch_reserve_topic(b, &b->topics[i]);
+		ret = batch_reserve_topic(&b->topics[i]);
 		if (ret) {
 			batch_discard(b);
 			return ret;

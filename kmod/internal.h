@@ -101,7 +101,8 @@ struct pcb_topic {
 
 struct pcb_sub {
 	struct pcb_topic *topic;	/* holds a reference */
-	struct pcb_ring *ring;		/* owned by the endpoint */
+	struct pcb_ring *ring;		/* owned by @ep */
+	struct pcb_endpoint *ep;	/* whose ring it is */
 	u32 flags;			/* PCB_SUB_* */
 	struct list_head topic_node;	/* topic->subs */
 	struct list_head ep_node;	/* endpoint->subs */

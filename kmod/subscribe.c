@@ -112,6 +112,7 @@ int pcb_subscribe(struct pcb_endpoint *ep, void __user *arg)
 		pcb_topic_get(t);
 		sub->topic = t;
 		sub->ring = ring;
+		sub->ep = ep;
 		sub->flags = args.flags;
 		sub_link(ep, sub);
 		args.topic_id = t->id;

@@ -269,8 +269,9 @@ struct pcb_batch_entry {
  * grouped by topic (in ascending topic id): sort by msg_id to see them in
  * the batch's order.  Entries may
  * name at most PCB_BATCH_ATOMIC_TOPICS distinct topics (else E2BIG), and
- * for each topic its entries' records together must fit every reliable
- * subscriber's ring (else E2BIG).  If one entry is invalid (EBADF, EINVAL,
+ * every reliable subscriber's ring must be big enough for all the batch's
+ * records of the topics it subscribes to (else E2BIG, however empty the
+ * ring is).  If one entry is invalid (EBADF, EINVAL,
  * EMSGSIZE, EFAULT, or E2BIG for a topic too many), it gets that error and
  * all the others -ECANCELED, and the ioctl fails with that error; if the
  * batch cannot be published as a whole (EAGAIN, ETIMEDOUT, EINTR, E2BIG,
