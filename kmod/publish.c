@@ -310,6 +310,13 @@ int pcb_publish(struct pcb_endpoint *ep, void __user *arg)
 	    args.reserved[0] || args.reserved[1])
 		return -EINVAL;
 
+	/*
+	 * Probe the output before publishing: a message must not go out to
+	 * a caller who then gets EFAULT and cannot tell it went.
+	 */
+	if (put_user(0, &((struct pcb_publish __user *)arg)->msg_id))
+		return -EFAULT;
+
 	pub.payload = u64_to_user_ptr(args.payload);
 	pub.len = args.len;
 	pub.key = args.key;
@@ -321,7 +328,5 @@ int pcb_publish(struct pcb_endpoint *ep, void __user *arg)
 
 	args.msg_id = pub.msg_id;
 	args.seq = pub.seq;
-	if (copy_to_user(arg, &args, sizeof(args)))
-		return -EFAULT;
-	return 0;
+	return copy_to_user(arg, &args, sizeof(args)) ? -EFAULT : 0;
 }

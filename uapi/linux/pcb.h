@@ -73,8 +73,9 @@
  * @max_msg_size: in: largest payload in bytes, 1 .. module parameter
  *		 max_msg_size (default 1 MiB), else EINVAL
  * @mode:	 in: permission bits (PCB_MODE_MASK), others EINVAL
- * @uid, @gid:	 in: owner, or PCB_OWNER_CALLER.  Any other owner than
- *		 the caller needs CAP_CHOWN, else EPERM
+ * @uid, @gid:	 in: owner, or PCB_OWNER_CALLER.  As with chown(2), a uid
+ *		 other than the caller's fsuid, or a gid the caller is not a
+ *		 member of, needs CAP_CHOWN, else EPERM
  * @flags:	 in: none defined, must be 0
  * @topic_id:	 out: the new topic's id (never 0, never reused while the
  *		 module is loaded)
@@ -209,6 +210,8 @@ struct pcb_topic_close {
  * (it gets an id and a sequence number and reaches nobody).
  *
  * Errors: EBADF, EIDRM, EMSGSIZE, EAGAIN, ETIMEDOUT, EINTR, EFAULT, EINVAL.
+ * The struct must be writable: the kernel checks that before publishing,
+ * so EFAULT always means nothing was published.
  */
 #define PCB_PUB_NONBLOCK	0x00000001U
 #define PCB_PUB_FLAGS_ALL	(PCB_PUB_NONBLOCK)
@@ -503,6 +506,12 @@ struct pcb_wait {
  * PCB_RING_BROKEN in header->flags, stops delivering to it, and WAIT,
  * poll (POLLERR) and new subscriptions (EPIPE) report it.  The only way
  * out is a new endpoint.
+ */
+
+/*
+ * poll(): POLLIN | POLLRDNORM while prod_pos != cons_pos, POLLERR for a
+ * broken ring or an endpoint without a ring.  Writability is not reported:
+ * whether a publish would wait depends on the topic, not on the endpoint.
  */
 
 #define PCB_RING_MAGIC		0x50434231U	/* "PCB1" */
