@@ -138,6 +138,11 @@ check:
 demo:
 	@MAKE="$(MAKE)" tools/vm/demo
 
+# System calls per message and rates of each publish path, in the VM for
+# every supported kernel (bench/PUBLISH-MODES.md says what they mean).
+publish-modes: modules-all tools
+	tools/pubmodes/run.sh
+
 # checkpatch leaves a CamelCase cache (.checkpatch-camelcase.*) behind.
 style: $(CHECKPATCH_FILES)
 	@rc=0; $(CHECKPATCH) --strict --no-tree --show-types -f $(STYLE_FILES) || rc=$$?; \
@@ -226,5 +231,6 @@ distclean: clean
 	rm -rf build
 
 .PHONY: all module modules-all lib tools selftests kselftest-headers deps \
+	publish-modes \
 	check demo style sparse w1 install uninstall dkms-install dkms-uninstall clean \
 	distclean
