@@ -336,6 +336,7 @@ struct pcb_uring_pub;
 #define PCB_URING_FLAGS_ALL	(PCB_URING_SQPOLL | PCB_URING_ORDERED)
 
 #define PCB_URING_DEFAULT_DEPTH	64U
+#define PCB_URING_MAX_DEPTH	4096U
 #define PCB_URING_SQPOLL_IDLE_MS 100U
 
 /* pcb_uring_pub_reap(): wait until a result is there, however long. */
@@ -358,7 +359,8 @@ struct pcb_uring_result {
  * @out:	where to store the publisher
  * @bus:	the endpoint whose publish handles it uses
  * @depth:	how many messages may be queued or unreaped at once (rounded
- *		up to a power of two); 0 for PCB_URING_DEFAULT_DEPTH
+ *		up to a power of two), at most PCB_URING_MAX_DEPTH; 0 for
+ *		PCB_URING_DEFAULT_DEPTH
  * @flags:	PCB_URING_SQPOLL, PCB_URING_ORDERED
  *
  * Return: 0; -EINVAL (NULL @out or @bus, unknown @flags, @depth too
@@ -442,8 +444,10 @@ int pcb_uring_pub_queue(struct pcb_uring_pub *p, int handle, const void *buf,
  * Without PCB_URING_SQPOLL, one io_uring_enter(2) that issues them.  With
  * it, no system call unless the polling thread sleeps and must be woken.
  *
- * Return: the number of messages handed over (0 when none were queued);
- * -EINVAL (NULL @p); the errors of io_uring_enter(2).
+ * Return: the number of messages handed over (0 when none were queued):
+ * all those queued, except without PCB_URING_SQPOLL when the kernel ran
+ * short of memory (call again for the rest); -EINVAL (NULL @p); the
+ * errors of io_uring_enter(2).
  */
 int pcb_uring_pub_submit(struct pcb_uring_pub *p);
 

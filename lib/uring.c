@@ -5,9 +5,14 @@
  *
  * The ring has SQE128, because struct pcb_uring_publish does not fit the
  * 16 command bytes of a plain SQE, and CQE32, so that the message id comes
- * back in the completion itself.  At most sq_entries messages are queued
- * or unreaped at once, and the kernel makes the completion queue twice as
- * big, so completions never overflow it.
+ * back in the completion itself.
+ *
+ * At most @depth messages are queued or unreaped at once, in a submission
+ * queue of twice that: an SQPOLL thread posts the completions of a batch
+ * of SQEs before it releases their slots (advances the SQ head), so up to
+ * a batch of slots, at most @depth, may still be held by messages already
+ * reaped.  The completion queue is twice the submission queue and never
+ * overflows.
  */
 #include <stdbool.h>
 #include <stdlib.h>
@@ -26,7 +31,7 @@ struct pcb_uring_pub {
 	struct io_uring ring;
 	int fd;				/* the endpoint's */
 	uint32_t flags;			/* PCB_URING_* */
-	unsigned int depth;		/* sq_entries */
+	unsigned int depth;		/* sq_entries / 2 */
 	unsigned int inflight;		/* queued or submitted, not reaped */
 	unsigned int queued;		/* queued since the last submit */
 	uint64_t timeout_ns;
@@ -49,6 +54,8 @@ PCB_EXPORT int pcb_uring_pub_create(struct pcb_uring_pub **out,
 		return -EINVAL;
 	if (!depth)
 		depth = PCB_URING_DEFAULT_DEPTH;
+	if (depth > PCB_URING_MAX_DEPTH)
+		return -EINVAL;
 	if (flags & PCB_URING_SQPOLL) {
 		params.flags |= IORING_SETUP_SQPOLL;
 		params.sq_thread_idle = PCB_URING_SQPOLL_IDLE_MS;
@@ -56,7 +63,7 @@ PCB_EXPORT int pcb_uring_pub_create(struct pcb_uring_pub **out,
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
-	ret = io_uring_queue_init_params(depth, &p->ring, &params);
+	ret = io_uring_queue_init_params(2 * depth, &p->ring, &params);
 	if (ret) {
 		free(p);
 		return ret;
@@ -71,7 +78,7 @@ PCB_EXPORT int pcb_uring_pub_create(struct pcb_uring_pub **out,
 	}
 	p->fd = bus->fd;
 	p->flags = flags;
-	p->depth = params.sq_entries;
+	p->depth = params.sq_entries / 2;
 	*out = p;
 	return 0;
 }
@@ -183,8 +190,16 @@ PCB_EXPORT int pcb_uring_pub_submit(struct pcb_uring_pub *p)
 	}
 	/* With SQPOLL, enters the kernel only to wake a sleeping poller. */
 	ret = io_uring_submit(&p->ring);
-	if (ret >= 0)
-		p->queued = 0;
+	if (ret < 0)
+		return ret;
+	/*
+	 * The poller takes every SQE behind the tail just published; the
+	 * count liburing returns then is only a guess, made while it runs.
+	 * Without SQPOLL the kernel says how many it took.
+	 */
+	if (p->flags & PCB_URING_SQPOLL || (unsigned int)ret > p->queued)
+		ret = (int)p->queued;
+	p->queued -= (unsigned int)ret;
 	return ret;
 }
 
