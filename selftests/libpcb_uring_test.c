@@ -86,7 +86,9 @@ static size_t payload_of(uint64_t key, char buf[32])
 /*
  * Receives exactly @n messages on @bus and checks each against the
  * published ones, in order: message @i has id @ids[i], key @keys[i] (the
- * index when @keys is NULL) and the payload of its key.
+ * index when @keys is NULL) and the payload of its key, and names this
+ * process and its uid as the publisher (also when an io_uring worker or
+ * polling thread published it).
  */
 static void expect_msgs(struct __test_metadata *_metadata, struct pcb *bus,
 			const uint64_t *ids, const uint64_t *keys,
@@ -107,6 +109,8 @@ static void expect_msgs(struct __test_metadata *_metadata, struct pcb *bus,
 			TH_LOG("message %u", i);
 		}
 		EXPECT_EQ(key, msg.rec->key);
+		EXPECT_EQ((uint32_t)getpid(), msg.rec->pid);
+		EXPECT_EQ((uint32_t)geteuid(), msg.rec->uid);
 		ASSERT_EQ(len, msg.len);
 		EXPECT_EQ(0, memcmp(buf, msg.data, len));
 		pcb_release(bus, &msg);
@@ -127,9 +131,10 @@ static uint64_t published(struct __test_metadata *_metadata, struct pcb *bus,
 /*
  * A reliable SMALL_RING subscriber, filled until no message fits: with
  * FILL_LEN-byte messages, then with empty ones (the smallest records).
+ * Returns how many it published (all of them in the ring if it was empty).
  */
-static void fill_small(struct __test_metadata *_metadata,
-		       FIXTURE_DATA(pub) *self)
+static unsigned int fill_small(struct __test_metadata *_metadata,
+			       FIXTURE_DATA(pub) *self)
 {
 	static const char fill[FILL_LEN];
 	int n = 0, ret;
@@ -147,8 +152,21 @@ static void fill_small(struct __test_metadata *_metadata,
 	ASSERT_LT(0, n);
 	while (!(ret = pcb_try_publish(self->pub, self->handle, NULL, 0, 0,
 				       NULL)))
-		;
+		n++;
 	ASSERT_EQ(-EAGAIN, ret);
+	return (unsigned int)n;
+}
+
+/* Consumes exactly @n messages of @bus, waking publishers that wait. */
+static void consume(struct __test_metadata *_metadata, struct pcb *bus,
+		    unsigned int n)
+{
+	struct pcb_msg msg;
+
+	while (n--) {
+		ASSERT_EQ(1, pcb_receive(bus, &msg, WAIT));
+		pcb_release(bus, &msg);
+	}
 }
 
 /* Consumes everything @bus has, waking publishers that wait for room. */
@@ -650,6 +668,8 @@ TEST_F(pub, uring_api_errors)
 	EXPECT_EQ(-EINVAL, pcb_uring_pub_create(NULL, self->pub, 4, 0));
 	EXPECT_EQ(-EINVAL, pcb_uring_pub_create(&bad, NULL, 4, 0));
 	EXPECT_EQ(-EINVAL, pcb_uring_pub_create(&bad, self->pub, 4, 0x80));
+	EXPECT_EQ(-EINVAL, pcb_uring_pub_create(&bad, self->pub,
+						PCB_URING_MAX_DEPTH + 1, 0));
 	EXPECT_EQ(NULL, bad);
 	EXPECT_EQ(-EINVAL, pcb_uring_pub_queue(NULL, 0, "x", 1, 0, 0, 0));
 	EXPECT_EQ(-EINVAL, pcb_uring_pub_submit(NULL));
@@ -683,15 +703,16 @@ TEST_F(pub, uring_wait_for_room)
 	struct pcb_uring_pub *up;
 	struct pcb_msg msg;
 	uint64_t t0, before;
+	unsigned int filled;
 	int i;
 
 	URING_CREATE(up, self->pub, 4, 0);
 	/* Nothing submitted: no result can come, however long one waits. */
 	EXPECT_EQ(0, pcb_uring_pub_reap(up, &res, 1, PCB_URING_WAIT_FOREVER));
 
-	fill_small(_metadata, self);
+	filled = fill_small(_metadata, self);
 	before = published(_metadata, self->pub, self->name);
-	drain(self->sub);
+	consume(_metadata, self->sub, filled);
 	ASSERT_EQ(0, pcb_uring_pub_queue(up, self->handle, "waits", 5, 1, 0, 1));
 	ASSERT_EQ(1, pcb_uring_pub_submit(up));
 	/* It waits: no result at once, none within the timeout. */
@@ -702,14 +723,20 @@ TEST_F(pub, uring_wait_for_room)
 	EXPECT_EQ(before, published(_metadata, self->pub, self->name));
 
 	/* Room: it goes. */
-	EXPECT_LT(0U, drain(self->small));
+	consume(_metadata, self->small, filled);
 	ASSERT_EQ(1, pcb_uring_pub_reap(up, &res, 1, WAIT));
 	EXPECT_EQ(1ULL, res.user_data);
 	EXPECT_EQ(0, res.res);
 	ASSERT_EQ(1, pcb_receive(self->sub, &msg, WAIT));
 	EXPECT_EQ(res.msg_id, msg.rec->msg_id);
+	/* Published by an io_uring worker, on behalf of this process. */
+	EXPECT_EQ((uint32_t)getpid(), msg.rec->pid);
+	EXPECT_EQ((uint32_t)geteuid(), msg.rec->uid);
 	pcb_release(self->sub, &msg);
-	EXPECT_EQ(1U, drain(self->small));
+	/* Each ring's copy becomes visible on its own: wait for this one. */
+	ASSERT_EQ(1, pcb_receive(self->small, &msg, WAIT));
+	EXPECT_EQ(res.msg_id, msg.rec->msg_id);
+	pcb_release(self->small, &msg);
 
 	/* Full again: a timeout, and PCB_PUB_NONBLOCK. */
 	fill_small(_metadata, self);
