@@ -97,7 +97,7 @@ module-%:
 # --- userspace --------------------------------------------------------------
 
 lib:
-	$(MAKE) -C lib
+	$(MAKE) -C lib PKG_VERSION=$(VERSION)
 
 tools: lib
 	@[ -n "$(TOOL_DIRS)" ] || { echo "no tools found" >&2; exit 1; }
@@ -174,7 +174,7 @@ w1-%:
 # --- installing -------------------------------------------------------------
 
 install: lib tools
-	$(MAKE) -C lib install PREFIX=$(PREFIX) LIBDIR=$(LIBDIR) \
+	$(MAKE) -C lib install PKG_VERSION=$(VERSION) PREFIX=$(PREFIX) LIBDIR=$(LIBDIR) \
 		INCLUDEDIR=$(INCLUDEDIR) DESTDIR=$(DESTDIR)
 	install -D -m 755 tools/pcbctl/pcbctl $(DESTDIR)$(BINDIR)/pcbctl
 	install -D -m 644 packaging/99-pcb.rules $(DESTDIR)$(UDEVRULESDIR)/99-pcb.rules
