@@ -658,7 +658,9 @@ int pcb_msg_latency_ns(const struct pcb *bus, const struct pcb_msg *msg,
  *	pcb_receive(rx, &msg, 0);
  *	const struct imu *p = pcb_msg_typed(&r, &msg);	// NULL: not an imu
  *
- * It defines struct pcb_topic_<tag> and, as static inline functions:
+ * It defines struct pcb_topic_<tag> and, as static inline functions
+ * (marked unused, so that clang does not warn about those a file leaves
+ * out):
  *  pcb_topic_<tag>_create(bus, name, opts): pcb_topic_create() with
  *	@schema_id and sizeof(type) as max_msg_size (the rest from @opts,
  *	or the defaults when NULL);
@@ -676,7 +678,7 @@ struct pcb_topic_##tag {						\
 	type *__pcb_type[0];						\
 };									\
 									\
-static inline int pcb_topic_##tag##_create(struct pcb *bus,		\
+static inline __attribute__((__unused__)) int pcb_topic_##tag##_create(struct pcb *bus,		\
 		const char *name, const struct pcb_topic_opts *opts)	\
 {									\
 	struct pcb_topic_opts o = PCB_TOPIC_OPTS_DEFAULT;		\
@@ -688,7 +690,7 @@ static inline int pcb_topic_##tag##_create(struct pcb *bus,		\
 	return pcb_topic_create(bus, name, &o, NULL);			\
 }									\
 									\
-static inline int pcb_topic_##tag##_open(struct pcb_topic_##tag *t,	\
+static inline __attribute__((__unused__)) int pcb_topic_##tag##_open(struct pcb_topic_##tag *t,	\
 		struct pcb *bus, const char *name)			\
 {									\
 	int h = pcb_topic_open(bus, name, (schema));			\
@@ -698,7 +700,7 @@ static inline int pcb_topic_##tag##_open(struct pcb_topic_##tag *t,	\
 	return h;							\
 }									\
 									\
-static inline int pcb_topic_##tag##_subscribe(struct pcb_topic_##tag *t, \
+static inline __attribute__((__unused__)) int pcb_topic_##tag##_subscribe(struct pcb_topic_##tag *t, \
 		struct pcb *bus, const char *name, uint32_t flags)	\
 {									\
 	t->bus = bus;							\
@@ -706,7 +708,7 @@ static inline int pcb_topic_##tag##_subscribe(struct pcb_topic_##tag *t, \
 	return pcb_subscribe(bus, name, (schema), flags, &t->topic_id);	\
 }									\
 									\
-static inline int pcb_topic_##tag##_close(struct pcb_topic_##tag *t)	\
+static inline __attribute__((__unused__)) int pcb_topic_##tag##_close(struct pcb_topic_##tag *t)	\
 {									\
 	int h = t->handle;						\
 									\

@@ -151,27 +151,6 @@ static int fill(int fd, __u32 handle)
 	return ret == -EAGAIN ? n : ret;
 }
 
-static void on_alarm(int sig)
-{
-	(void)sig;
-}
-
-/* SIGALRM after @ms, interrupting (not restarting) a system call. */
-static void alarm_in(unsigned int ms)
-{
-	struct sigaction sa = { .sa_handler = on_alarm };
-	struct itimerval it = {
-		.it_value = {
-			.tv_sec = ms / 1000,
-			.tv_usec = (ms % 1000) * 1000,
-		},
-	};
-
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGALRM, &sa, NULL);
-	setitimer(ITIMER_REAL, &it, NULL);
-}
-
 /* A batch published from another thread. */
 struct bg_batch {
 	int fd;
@@ -908,7 +887,7 @@ TEST_F(batch, atomic_full_ring_eintr)
 
 	small = full_ring(_metadata, self, &n);
 	two_topic_entries(self, e, 4);
-	alarm_in(200);
+	pcbt_alarm_in(200);
 	EXPECT_EQ(-EINTR, batch(self->pfd, e, 4, PCB_PUB_ATOMIC, 0, NULL));
 	expect_all(_metadata, e, 4, -EINTR);
 	EXPECT_EQ((long long)n, pcbt_published(self->pfd, self->names[0]));
@@ -1023,7 +1002,7 @@ TEST_F(batch, blocking_eintr)
 	small = full_ring(_metadata, self, &n);
 	for (i = 0; i < 4; i++)
 		set_entry(&e[i], self->h[i % 2 ? 0 : 1], i, LEN);
-	alarm_in(200);
+	pcbt_alarm_in(200);
 	ASSERT_EQ(0, batch(self->pfd, e, 4, 0, 0, &published));
 	EXPECT_EQ(1U, published);
 	EXPECT_EQ(0, e[0].result);

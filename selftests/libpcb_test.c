@@ -497,20 +497,10 @@ TEST_F(lib, wait_is_woken_by_publish)
 	}
 }
 
-static void on_alarm(int sig)
-{
-	(void)sig;
-}
-
 TEST_F(lib, wait_interrupted_eintr)
 {
-	struct sigaction sa = { .sa_handler = on_alarm };
-	struct itimerval it = { .it_value = { .tv_usec = 100000 } };
-
 	ring_and_subscribe(_metadata, self, self->sub, RING, 0);
-	sigemptyset(&sa.sa_mask);
-	ASSERT_EQ(0, sigaction(SIGALRM, &sa, NULL));
-	ASSERT_EQ(0, setitimer(ITIMER_REAL, &it, NULL));
+	ASSERT_EQ(0, pcbt_alarm_in(100));
 	EXPECT_EQ(-EINTR, pcb_wait(self->sub, 10 * PCBT_SEC, 0));
 }
 

@@ -323,25 +323,16 @@ TEST_F(pub, batch_nonblock_full)
 	EXPECT_EQ(before, published(_metadata, self->pub, self->name));
 }
 
-static void on_alarm(int sig)
-{
-	(void)sig;
-}
-
 /* A signal stops a waiting batch: the entries not done get EINTR. */
 TEST_F(pub, batch_signal)
 {
-	struct sigaction sa = { .sa_handler = on_alarm };
-	struct itimerval it = { .it_value.tv_usec = 100000 };
 	struct pcb_batch_entry e[3];
 	char bufs[3][32];
 
 	fill_small(_metadata, self);
 	prep_entries(e, bufs, 3, self->handle);
 	/* No SA_RESTART: the ioctl must come back. */
-	sigemptyset(&sa.sa_mask);
-	ASSERT_EQ(0, sigaction(SIGALRM, &sa, NULL));
-	ASSERT_EQ(0, setitimer(ITIMER_REAL, &it, NULL));
+	ASSERT_EQ(0, pcbt_alarm_in(100));
 	EXPECT_EQ(0, pcb_publish_batch(self->pub, e, 3, 0, 0));
 	EXPECT_EQ(-EINTR, e[0].result);
 	EXPECT_EQ(-EINTR, e[1].result);

@@ -659,4 +659,29 @@ static inline int pcbt_run_as_nobody(int (*fn)(void *arg), void *arg)
 	}								\
 } while (0)
 
+static inline void pcbt_on_alarm(int sig)
+{
+	(void)sig;
+}
+
+/*
+ * SIGALRM in @ms milliseconds, with a handler installed without
+ * SA_RESTART: a system call waiting then comes back with EINTR.
+ */
+static inline int pcbt_alarm_in(unsigned int ms)
+{
+	struct sigaction sa = { .sa_handler = pcbt_on_alarm };
+	struct itimerval it = {
+		.it_value = {
+			.tv_sec = ms / 1000,
+			.tv_usec = (ms % 1000) * 1000,
+		},
+	};
+
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGALRM, &sa, NULL) || setitimer(ITIMER_REAL, &it, NULL))
+		return -errno;
+	return 0;
+}
+
 #endif /* PCB_SELFTEST_UTIL_H */

@@ -50,27 +50,6 @@ static bool pub_waiting(const struct pcbt_ring *r)
 	return pcbt_ring_flags(r) & PCB_RING_PUB_WAITING;
 }
 
-static void on_alarm(int sig)
-{
-	(void)sig;
-}
-
-/* SIGALRM after @ms, interrupting (not restarting) a system call. */
-static void alarm_in(unsigned int ms)
-{
-	struct sigaction sa = { .sa_handler = on_alarm };
-	struct itimerval it = {
-		.it_value = {
-			.tv_sec = ms / 1000,
-			.tv_usec = (ms % 1000) * 1000,
-		},
-	};
-
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGALRM, &sa, NULL);
-	setitimer(ITIMER_REAL, &it, NULL);
-}
-
 /* A publisher in another thread, optionally after a delay. */
 struct bg_pub {
 	int fd;
@@ -260,7 +239,7 @@ TEST_F(wait, wait_eintr)
 	struct pcb_wait w = { .timeout_ns = 0 };
 	__u64 t0 = pcbt_now_ns(CLOCK_MONOTONIC);
 
-	alarm_in(200);
+	pcbt_alarm_in(200);
 	EXPECT_EQ(-EINTR, pcbt_ioctl(self->ring.fd, PCB_IOC_WAIT, &w));
 	EXPECT_LE(150 * PCBT_MS, pcbt_now_ns(CLOCK_MONOTONIC) - t0);
 }
@@ -272,19 +251,19 @@ TEST_F(wait, huge_timeouts_mean_forever)
 	static const char msg[LEN];
 	__u64 t0 = pcbt_now_ns(CLOCK_MONOTONIC);
 
-	alarm_in(300);
+	pcbt_alarm_in(300);
 	EXPECT_EQ(-EINTR, pcbt_ioctl(self->ring.fd, PCB_IOC_WAIT, &w));
 	EXPECT_LE(250 * PCBT_MS, pcbt_now_ns(CLOCK_MONOTONIC) - t0);
 
 	w.timeout_ns = 1ULL << 63;
 	t0 = pcbt_now_ns(CLOCK_MONOTONIC);
-	alarm_in(300);
+	pcbt_alarm_in(300);
 	EXPECT_EQ(-EINTR, pcbt_ioctl(self->ring.fd, PCB_IOC_WAIT, &w));
 	EXPECT_LE(250 * PCBT_MS, pcbt_now_ns(CLOCK_MONOTONIC) - t0);
 
 	ASSERT_LT(0, fill(self->pfd, self->handle));
 	t0 = pcbt_now_ns(CLOCK_MONOTONIC);
-	alarm_in(300);
+	pcbt_alarm_in(300);
 	EXPECT_EQ(-EINTR, pcbt_publish(self->pfd, self->handle, msg, LEN, 0,
 				       ~0ULL, NULL));
 	EXPECT_LE(250 * PCBT_MS, pcbt_now_ns(CLOCK_MONOTONIC) - t0);
@@ -371,7 +350,7 @@ TEST_F(wait, blocking_publish_eintr)
 
 	n = fill(self->pfd, self->handle);
 	ASSERT_LT(0, n);
-	alarm_in(200);
+	pcbt_alarm_in(200);
 	EXPECT_EQ(-EINTR, pcbt_publish(self->pfd, self->handle, msg, LEN, 0, 0,
 				       NULL));
 	EXPECT_EQ((long long)n, pcbt_published(self->pfd, self->name));
