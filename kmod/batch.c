@@ -316,26 +316,6 @@ static int batch_reserve(struct batch *b)
 	return 0;
 }
 
-static void batch_fill(struct pcb_record *rec, const struct batch_topic *bt,
-		       const struct pcb_batch_entry *e, u64 tsc)
-{
-	u32 rlen = pcb_record_len(e->len);
-
-	/* Not visible until the record in front of it is committed. */
-	WRITE_ONCE(rec->len, rlen | PCB_REC_BUSY);
-	rec->topic_id = bt->t->id;
-	rec->msg_id = e->msg_id;
-	rec->seq = e->seq;
-	rec->tsc = tsc;
-	rec->key = e->key;
-	rec->payload_len = e->len;
-	rec->pid = task_tgid_vnr(current);
-	rec->uid = from_kuid_munged(current_user_ns(), current_euid());
-	rec->nr_deps = 0;
-	rec->hdr_len = sizeof(*rec);
-	rec->reserved = 0;
-}
-
 /*
  * Write entry @i into its topic's first chunk and its result to the
  * caller, all with faults disabled (everything was faulted in).
@@ -346,6 +326,7 @@ static int batch_write_entry(struct pcb_endpoint *ep, struct batch *b, u32 i,
 	struct pcb_batch_entry __user *ue = &b->uents[i];
 	struct pcb_batch_entry e;
 	struct batch_topic *bt;
+	struct pcb_pub pub = { .tsc = b->tsc };
 	struct pcb_record *rec;
 	u32 size;
 
@@ -373,7 +354,13 @@ static int batch_write_entry(struct pcb_endpoint *ep, struct batch *b, u32 i,
 						    u64_to_user_ptr(e.payload),
 						    e.len))
 			return -EFAULT;
-		batch_fill(rec, bt, &e, b->tsc);
+		pub.len = e.len;
+		pub.key = e.key;
+		pub.msg_id = e.msg_id;
+		pub.seq = e.seq;
+		/* Not visible until the record in front of it is committed. */
+		WRITE_ONCE(rec->len, pcb_record_len(e.len) | PCB_REC_BUSY);
+		pcb_record_fill(rec, bt->t, &pub);
 		bt->cursor += size;
 	}
 	return copy_to_user_nofault(ue, &e, sizeof(e)) ? -EFAULT : 0;

@@ -14,12 +14,6 @@
 
 #include "internal.h"
 
-static struct pcb_ring *ep_ring(struct pcb_endpoint *ep)
-{
-	/* Pairs with the store-release in ring_setup(). */
-	return smp_load_acquire(&ep->ring);
-}
-
 static int pcb_open(struct inode *inode, struct file *file)
 {
 	struct pcb_endpoint *ep;
@@ -108,7 +102,7 @@ static int ring_setup(struct pcb_endpoint *ep, void __user *arg)
 		ret = PTR_ERR(ring);
 		goto out_unlock;
 	}
-	/* The ring is complete before anyone can see it: pairs with ep_ring(). */
+	/* The ring is complete before anyone can see it: pairs with pcb_ep_ring(). */
 	smp_store_release(&ep->ring, ring);
 out_unlock:
 	mutex_unlock(&ep->ring_lock);
@@ -187,7 +181,7 @@ static bool ring_ready(struct pcb_ring *ring)
 
 static int ring_wait(struct pcb_endpoint *ep, void __user *arg)
 {
-	struct pcb_ring *ring = ep_ring(ep);
+	struct pcb_ring *ring = pcb_ep_ring(ep);
 	struct pcb_wait args;
 	int ret;
 
@@ -219,7 +213,7 @@ static int ring_notify(struct pcb_endpoint *ep, unsigned long arg)
 {
 	if (arg)
 		return -EINVAL;
-	if (!ep_ring(ep))
+	if (!pcb_ep_ring(ep))
 		return -EBADFD;
 	pcb_endpoint_notify(ep);
 	return 0;
@@ -265,7 +259,7 @@ static long pcb_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 static __poll_t pcb_poll(struct file *file, poll_table *wait)
 {
 	struct pcb_endpoint *ep = file->private_data;
-	struct pcb_ring *ring = ep_ring(ep);
+	struct pcb_ring *ring = pcb_ep_ring(ep);
 
 	if (!ring)
 		return EPOLLERR;
@@ -282,7 +276,7 @@ static __poll_t pcb_poll(struct file *file, poll_table *wait)
 static int pcb_mmap(struct file *file, struct vm_area_struct *vma)
 {
 	struct pcb_endpoint *ep = file->private_data;
-	struct pcb_ring *ring = ep_ring(ep);
+	struct pcb_ring *ring = pcb_ep_ring(ep);
 
 	if (!ring)
 		return -EBADFD;

@@ -121,6 +121,13 @@ struct pcb_endpoint {
 	struct list_head subs;		/* RCU list, changed under bus->lock */
 };
 
+/* The endpoint's ring, or NULL before RING_SETUP. */
+static inline struct pcb_ring *pcb_ep_ring(struct pcb_endpoint *ep)
+{
+	/* Pairs with the store-release in ring_setup(). */
+	return smp_load_acquire(&ep->ring);
+}
+
 /* bus.c */
 extern struct pcb_bus pcb_bus;
 void pcb_bus_init(struct pcb_bus *bus);
@@ -189,6 +196,8 @@ ktime_t pcb_deadline(u64 timeout_ns);
 int pcb_wait_for_room(struct pcb_topic *t, unsigned long gen,
 		      ktime_t deadline);
 bool pcb_sub_is_reliable(const struct pcb_sub *sub);
+void pcb_record_fill(struct pcb_record *rec, const struct pcb_topic *t,
+		     const struct pcb_pub *pub);
 void pcb_topic_wake_consumers(struct pcb_topic *t);
 
 /* batch.c */

@@ -102,8 +102,9 @@ static int copy_payload(void *dst, struct pcb_pub *pub)
 	return copy_from_user_nofault(dst, pub->payload, pub->len) ? -EFAULT : 0;
 }
 
-static void fill_record(struct pcb_record *rec, const struct pcb_topic *t,
-			const struct pcb_pub *pub)
+/* The header of a record; the caller commits it. */
+void pcb_record_fill(struct pcb_record *rec, const struct pcb_topic *t,
+		     const struct pcb_pub *pub)
 {
 	rec->topic_id = t->id;
 	rec->msg_id = pub->msg_id;
@@ -129,7 +130,7 @@ static void commit_all(struct pcb_topic *t, struct pcb_record *first,
 			pcb_ring_count_drop(sub->ring);
 		if (!sub->resv)
 			continue;
-		fill_record(sub->resv, t, pub);
+		pcb_record_fill(sub->resv, t, pub);
 		if (sub->resv != first)
 			memcpy(sub->resv + 1, first + 1, pub->len);
 		pcb_ring_commit(sub->resv, rlen);

@@ -13,12 +13,6 @@
 
 #include "internal.h"
 
-static struct pcb_ring *ep_ring(struct pcb_endpoint *ep)
-{
-	/* Pairs with the store-release in ring_setup(). */
-	return smp_load_acquire(&ep->ring);
-}
-
 static struct pcb_sub *ep_find_sub(struct pcb_endpoint *ep, u32 topic_id)
 {
 	struct pcb_sub *sub;
@@ -85,7 +79,7 @@ static int check_subscribe_args(const struct pcb_subscribe *args)
 
 int pcb_subscribe(struct pcb_endpoint *ep, void __user *arg)
 {
-	struct pcb_ring *ring = ep_ring(ep);
+	struct pcb_ring *ring = pcb_ep_ring(ep);
 	struct pcb_subscribe args;
 	struct pcb_sub *sub;
 	struct pcb_topic *t;
@@ -138,7 +132,7 @@ int pcb_unsubscribe(struct pcb_endpoint *ep, void __user *arg)
 		return -EFAULT;
 	if (args.reserved[0] || args.reserved[1] || args.flags)
 		return -EINVAL;
-	if (!ep_ring(ep))
+	if (!pcb_ep_ring(ep))
 		return -EBADFD;
 
 	mutex_lock(&ep->bus->lock);
@@ -162,7 +156,7 @@ void pcb_endpoint_unsubscribe_all(struct pcb_endpoint *ep)
 /* The consumer made room (E): wake publishers of every subscribed topic. */
 void pcb_endpoint_notify(struct pcb_endpoint *ep)
 {
-	struct pcb_ring *ring = ep_ring(ep);
+	struct pcb_ring *ring = pcb_ep_ring(ep);
 	struct pcb_sub *sub;
 
 	if (!ring || !pcb_ring_clear_pub_waiting(ring))
