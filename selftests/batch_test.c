@@ -320,9 +320,9 @@ TEST_F(batch, flags_and_reserved)
 		switch (i) {
 		case 0: b.flags = PCB_BATCH_FLAGS_ALL + 1; break;
 		case 1: b.flags = 0x80000000U | PCB_PUB_ATOMIC; break;
-		case 2: b.reserved0 = 1; break;
+		case 2: b.nr_deps = PCB_MAX_DEPS + 1; break;
 		case 3: b.reserved[0] = 1; break;
-		case 4: b.reserved[1] = ~0ULL; break;
+		case 4: b.reserved[0] = ~0ULL; break;
 		}
 		EXPECT_EQ(-EINVAL, pcbt_ioctl(self->pfd, PCB_IOC_PUBLISH_BATCH,
 					      &b)) TH_LOG("case %u", i);

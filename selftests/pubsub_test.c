@@ -80,9 +80,9 @@ TEST_F(pubsub, subscribe_errors)
 					  0x80000000, NULL));
 
 	pcbt_copy_name(s.name, self->name);
-	s.reserved[1] = 1;
+	s.reserved[0] = 1;
 	EXPECT_EQ(-EINVAL, pcbt_ioctl(self->fd, PCB_IOC_SUBSCRIBE, &s));
-	s.reserved[1] = 0;
+	s.reserved[0] = 0;
 	memset(s.name, 'k', PCB_NAME_MAX);
 	EXPECT_EQ(-ENAMETOOLONG, pcbt_ioctl(self->fd, PCB_IOC_SUBSCRIBE, &s));
 
@@ -130,7 +130,8 @@ TEST_F(pubsub, subscribe_eacces)
 
 TEST_F(pubsub, subscribe_enospc_small_ring)
 {
-	const __u32 hdr = sizeof(struct pcb_record);
+	/* Room for the largest header: PCB_MAX_DEPS dependencies. */
+	const __u32 hdr = sizeof(struct pcb_record) + 8 * PCB_MAX_DEPS;
 	char fits[PCB_NAME_MAX], big[PCB_NAME_MAX];
 	struct pcbt_ring r;
 	int fd;
@@ -381,15 +382,12 @@ TEST_F(pubsub, publish_einval)
 	p.flags = 0x80000000;
 	EXPECT_EQ(-EINVAL, pcbt_ioctl(self->fd, PCB_IOC_PUBLISH, &p));
 	p.flags = 0;
-	p.reserved0 = 1;
+	p.nr_deps = PCB_MAX_DEPS + 1;
 	EXPECT_EQ(-EINVAL, pcbt_ioctl(self->fd, PCB_IOC_PUBLISH, &p));
-	p.reserved0 = 0;
+	p.nr_deps = 0;
 	p.reserved[0] = 1;
 	EXPECT_EQ(-EINVAL, pcbt_ioctl(self->fd, PCB_IOC_PUBLISH, &p));
 	p.reserved[0] = 0;
-	p.reserved[1] = 1;
-	EXPECT_EQ(-EINVAL, pcbt_ioctl(self->fd, PCB_IOC_PUBLISH, &p));
-	p.reserved[1] = 0;
 	EXPECT_EQ(-EFAULT, pcbt_ioctl(self->fd, PCB_IOC_PUBLISH, NULL));
 	EXPECT_EQ(0LL, pcbt_published(self->fd, self->name));
 	/* Output fields hold no meaning on input. */

@@ -294,10 +294,10 @@ TEST_F(uring, reserved_and_flags)
 	for (i = 0; i < 6; i++) {
 		up = cmd(self->handle, buf, 1);
 		switch (i) {
-		case 0: up.reserved0 = 1; break;
+		case 0: up.nr_deps = PCB_MAX_DEPS + 1; break;
 		case 1: up.reserved[0] = 1; break;
 		case 2: up.reserved[1] = 1; break;
-		case 3: up.reserved[2] = ~0ULL; break;
+		case 3: up.reserved[1] = ~0ULL; break;
 		case 4: up.flags = PCB_PUB_FLAGS_ALL + 1; break;
 		case 5: up.flags = 0x80000000U; break;
 		}

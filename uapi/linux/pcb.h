@@ -35,6 +35,22 @@
  *  EBADFD       the endpoint has no ring (RING_SETUP not done yet)
  *  EIDRM        the topic behind a publish handle has been deleted
  *  E2BIG        a batch too big to be published all at once (PCB_PUB_ATOMIC)
+ *
+ * Message ids and causality
+ * -------------------------
+ * Every message gets a 64-bit id from the bus's hybrid logical clock:
+ * max(CLOCK_REALTIME in ns, previous id + 1).  Ids are unique on the bus
+ * and strictly increasing in the order messages are published, whatever
+ * the topics, threads and CPUs: a message published after another one was
+ * published (in particular after its record was read) has a greater id.
+ *
+ * A publish may also name up to PCB_MAX_DEPS ids of messages it depends
+ * on (@deps and @nr_deps of the publish structs below).  The kernel checks
+ * that each one was handed out already, so the new id is greater than
+ * every dependency, and it carries them in the record (see struct
+ * pcb_record).  EINVAL when @nr_deps > PCB_MAX_DEPS, when a dependency is
+ * 0 or greater than the last id handed out ("from the future"), or when
+ * the same id is named twice.
  */
 #ifndef _UAPI_LINUX_PCB_H
 #define _UAPI_LINUX_PCB_H
@@ -198,6 +214,9 @@ struct pcb_topic_close {
  *		rings; 0 waits without limit.  Ignored with PCB_PUB_NONBLOCK.
  * @msg_id:	out: the message id
  * @seq:	out: the per-topic sequence number
+ * @nr_deps:	in: number of dependencies, 0 .. PCB_MAX_DEPS
+ * @deps:	in: user pointer to @nr_deps __u64 ids of messages this one
+ *		depends on (see "Message ids and causality" above)
  *
  * A message goes to every reliable subscriber or to none.  When a reliable
  * subscriber's ring has no room:
@@ -216,17 +235,21 @@ struct pcb_topic_close {
 #define PCB_PUB_NONBLOCK	0x00000001U
 #define PCB_PUB_FLAGS_ALL	(PCB_PUB_NONBLOCK)
 
+/* Most dependencies one message can declare. */
+#define PCB_MAX_DEPS		8
+
 struct pcb_publish {
 	__u32	handle;
 	__u32	flags;
 	__u64	payload;
 	__u32	len;
-	__u32	reserved0;
+	__u32	nr_deps;
 	__u64	key;
 	__u64	timeout_ns;
 	__u64	msg_id;
 	__u64	seq;
-	__u64	reserved[2];
+	__u64	deps;
+	__u64	reserved[1];
 };
 
 /*
@@ -255,6 +278,9 @@ struct pcb_batch_entry {
  * @count:	in: 1 .. PCB_BATCH_MAX, else EINVAL
  * @flags:	in: PCB_PUB_NONBLOCK, PCB_PUB_ATOMIC
  * @timeout_ns:	in: as in struct pcb_publish, for the whole batch
+ * @nr_deps, @deps: in: dependencies of every message of the batch, as in
+ *		struct pcb_publish (messages of a batch need not name each
+ *		other: their ids already increase in array order)
  * @published:	out: number of entries published
  *
  * Entries are published in array order, each with the rules of a single
@@ -273,16 +299,17 @@ struct pcb_batch_entry {
  * the batch's order.  Entries may
  * name at most PCB_BATCH_ATOMIC_TOPICS distinct topics (else E2BIG), and
  * every reliable subscriber's ring must be big enough for all the batch's
- * records of the topics it subscribes to (else E2BIG, however empty the
+ * records of the topics it subscribes to, whatever its filters would
+ * reject (else E2BIG, however empty the
  * ring is).  If one entry is invalid (EBADF, EINVAL,
  * EMSGSIZE, EFAULT, or E2BIG for a topic too many), it gets that error and
  * all the others -ECANCELED, and the ioctl fails with that error; if the
  * batch cannot be published as a whole (EAGAIN, ETIMEDOUT, EINTR, E2BIG,
  * EIDRM), every entry gets that error and so does the ioctl.
  *
- * Errors of the ioctl itself: EFAULT (@entries not readable and writable),
- * EINVAL (flags, reserved words, @count), and with PCB_PUB_ATOMIC those
- * above.  If results cannot be written back after messages were published,
+ * Errors of the ioctl itself: EFAULT (@entries not readable and writable,
+ * @deps not readable), EINVAL (flags, reserved words, @count,
+ * dependencies), and with PCB_PUB_ATOMIC those above.  If results cannot be written back after messages were published,
  * EFAULT, and @published is not updated either.
  */
 #define PCB_PUB_ATOMIC		0x00000002U
@@ -296,8 +323,9 @@ struct pcb_publish_batch {
 	__u32	flags;
 	__u64	timeout_ns;
 	__u32	published;
-	__u32	reserved0;
-	__u64	reserved[2];
+	__u32	nr_deps;
+	__u64	deps;
+	__u64	reserved[1];
 };
 
 /*
@@ -326,6 +354,9 @@ struct pcb_publish_batch {
  * With IORING_SETUP_SQPOLL, the polling thread submits: a publisher that
  * keeps it busy makes no system call at all.  The record's pid is the
  * process's, the uid that of the ring's creator.
+ *
+ * @nr_deps and @deps declare dependencies as in struct pcb_publish; the
+ * array is read when the command is issued.
  */
 #define PCB_URING_CMD_PUBLISH	0x01
 
@@ -334,11 +365,12 @@ struct pcb_uring_publish {
 	__u32	flags;
 	__u64	payload;
 	__u32	len;
-	__u32	reserved0;
+	__u32	nr_deps;
 	__u64	key;
 	__u64	timeout_ns;
 	__u64	msg_id_addr;
-	__u64	reserved[3];
+	__u64	deps;
+	__u64	reserved[2];
 };
 
 /*
@@ -382,14 +414,118 @@ struct pcb_ring_setup {
 };
 
 /*
+ * Filters
+ * =======
+ *
+ * A subscription may carry a filter, evaluated by the kernel when a
+ * message is published: a message the filter rejects takes no room in the
+ * ring, wakes nobody, never makes a publisher wait for this ring, and is
+ * counted in the subscription's @rejected (PCB_IOC_SUB_INFO).
+ *
+ * A filter is a list of predicates.  Each compares one field of the
+ * message, ANDed with @mask, with @value:
+ *
+ *   field               width    what
+ *   PCB_FIELD_KEY       8        the publisher's key
+ *   PCB_FIELD_UID       4        the record's uid
+ *   PCB_FIELD_PID       4        the record's pid
+ *   PCB_FIELD_LEN       4        the payload length
+ *   PCB_FIELD_PAYLOAD   @width   payload bytes @offset .. @offset + @width,
+ *                                in host byte order (big-endian with
+ *                                PCB_PRED_BE); false for a message shorter
+ *                                than @offset + @width
+ *
+ * Operators: EQ, NE, LT, LE, GT, GE compare (field & mask) with @value,
+ * unsigned unless PCB_PRED_SIGNED (then both are two's complement numbers
+ * of the field's width); ALL holds when every bit of @value is set in
+ * (field & mask), ANY when at least one is.
+ *
+ * Predicates are ANDed, except that PCB_PRED_OR joins a predicate to the
+ * next one as alternatives: a run of predicates joined by PCB_PRED_OR holds
+ * when any of them holds, and the filter accepts a message when every run
+ * holds.  For example (key == 1 || key == 2) && len > 100 is
+ *   { KEY, EQ, 1, OR }, { KEY, EQ, 2 }, { LEN, GT, 100 }.
+ *
+ * A filter with no predicate accepts everything, like no filter.
+ *
+ * Validated when set (EINVAL): nr_preds <= PCB_FILTER_MAX_PREDS, known
+ * field, operator and flags, @width 1, 2, 4 or 8 for PAYLOAD and 0 for the
+ * other fields, @offset 0 except for PAYLOAD, @offset + @width no more than
+ * the topic's max_msg_size, @mask and @value representable in the field's
+ * width (for PCB_PRED_SIGNED, @value sign-extended from it), PCB_PRED_BE
+ * only on PAYLOAD, no PCB_PRED_OR on the last predicate, @flags and
+ * @reserved of struct pcb_filter zero.
+ */
+#define PCB_FILTER_MAX_PREDS	16
+
+/* pred->field */
+#define PCB_FIELD_KEY		1
+#define PCB_FIELD_UID		2
+#define PCB_FIELD_PID		3
+#define PCB_FIELD_LEN		4
+#define PCB_FIELD_PAYLOAD	5
+
+/* pred->op */
+#define PCB_OP_EQ		1
+#define PCB_OP_NE		2
+#define PCB_OP_LT		3
+#define PCB_OP_LE		4
+#define PCB_OP_GT		5
+#define PCB_OP_GE		6
+#define PCB_OP_ALL		7	/* every bit of @value set */
+#define PCB_OP_ANY		8	/* some bit of @value set */
+
+/* pred->flags */
+#define PCB_PRED_OR		0x01U	/* this one or the next */
+#define PCB_PRED_SIGNED		0x02U	/* signed comparison */
+#define PCB_PRED_BE		0x04U	/* big-endian payload field */
+#define PCB_PRED_FLAGS_ALL	(PCB_PRED_OR | PCB_PRED_SIGNED | PCB_PRED_BE)
+
+/*
+ * struct pcb_filter_pred - one predicate
+ * @field:	PCB_FIELD_*
+ * @op:		PCB_OP_*
+ * @width:	PAYLOAD: bytes compared, 1, 2, 4 or 8; else 0
+ * @flags:	PCB_PRED_*
+ * @offset:	PAYLOAD: offset of the bytes in the payload; else 0
+ * @mask:	ANDed with the field before comparing; 0 means all ones
+ * @value:	what the field is compared with
+ */
+struct pcb_filter_pred {
+	__u8	field;
+	__u8	op;
+	__u8	width;
+	__u8	flags;
+	__u32	offset;
+	__u64	mask;
+	__u64	value;
+};
+
+/*
+ * struct pcb_filter - a filter, as passed to SUBSCRIBE and SET_FILTER
+ * @nr_preds:	number of entries in @preds
+ * @flags:	none defined, must be 0
+ * @preds:	the predicates
+ */
+struct pcb_filter {
+	__u32	nr_preds;
+	__u32	flags;
+	__u64	reserved;
+	struct pcb_filter_pred preds[];
+};
+
+/*
  * struct pcb_subscribe - PCB_IOC_SUBSCRIBE / PCB_IOC_UNSUBSCRIBE
  * @name:	in (SUBSCRIBE): the topic; ignored by UNSUBSCRIBE
  * @schema_id:	in (SUBSCRIBE): must equal the topic's, else EPROTOTYPE
  * @flags:	in (SUBSCRIBE): PCB_SUB_*; must be 0 for UNSUBSCRIBE
  * @topic_id:	out (SUBSCRIBE), in (UNSUBSCRIBE)
+ * @filter:	in (SUBSCRIBE): user pointer to a struct pcb_filter, or 0
+ *		for none; must be 0 for UNSUBSCRIBE
  *
  * SUBSCRIBE needs read permission (EACCES) and a ring (EBADFD) big enough
- * for one record of the topic's largest message (ENOSPC).  EALREADY when
+ * for one record of the topic's largest message with PCB_MAX_DEPS
+ * dependencies (ENOSPC); EINVAL for a filter that does not validate.  EALREADY when
  * the ring is already subscribed to the topic.  ENOSPC also when the topic
  * has module parameter max_subscribers subscriptions.
  * UNSUBSCRIBE: ENOENT when the ring is not subscribed to topic_id.
@@ -408,7 +544,53 @@ struct pcb_subscribe {
 	__u64	schema_id;
 	__u32	flags;
 	__u32	topic_id;
+	__u64	filter;
+	__u64	reserved[1];
+};
+
+/*
+ * struct pcb_sub_filter - PCB_IOC_SET_FILTER: replace the filter of one of
+ * this ring's subscriptions, while messages flow
+ * @topic_id:	in: the subscription's topic
+ * @flags:	in: none defined, must be 0
+ * @filter:	in: user pointer to the new struct pcb_filter, or 0 to
+ *		remove the filter
+ *
+ * Atomic: every message is checked against either the old filter or the
+ * new one, never a mix; messages published after the ioctl returns see
+ * the new one.  The counters of struct pcb_sub_info carry on.
+ * Errors: ENOENT (the ring is not subscribed to @topic_id), EBADFD (no
+ * ring), EINVAL (the filter does not validate), EFAULT, ENOMEM.
+ */
+struct pcb_sub_filter {
+	__u32	topic_id;
+	__u32	flags;
+	__u64	filter;
 	__u64	reserved[2];
+};
+
+/*
+ * struct pcb_sub_info - PCB_IOC_SUB_INFO: one subscription of this ring
+ * @topic_id:	in
+ * @flags:	out: its PCB_SUB_* flags
+ * @nr_preds:	out: predicates of its filter, 0 when it has none
+ * @delivered:	out: records written into the ring for it
+ * @dropped:	out: messages it missed because the ring was full (lossy)
+ * @rejected:	out: messages its filter rejected
+ *
+ * The counters start at 0 when the subscription is made.  Messages a
+ * broken ring no longer receives are in none of them.
+ * Errors: ENOENT, EBADFD, EINVAL (@reserved words), EFAULT.
+ */
+struct pcb_sub_info {
+	__u32	topic_id;
+	__u32	flags;
+	__u32	nr_preds;
+	__u32	reserved0;
+	__u64	delivered;
+	__u64	dropped;
+	__u64	rejected;
+	__u64	reserved[4];
 };
 
 /*
@@ -496,10 +678,10 @@ struct pcb_wait {
  * lives in epoll_wait() is woken by every publish, the price of sleeping.
  * One that goes back to spinning clears it, and publishers stop paying.
  *
- * A record takes PCB_REC_SIZE(sizeof(struct pcb_record) + payload length)
- * bytes of ring (64 bytes of header in this version, more with causal
- * dependencies): a ring can subscribe to a topic only if one record of the
- * topic's max_msg_size fits in it.
+ * A record takes PCB_REC_SIZE(hdr_len + payload length) bytes of ring
+ * (hdr_len: 64 bytes of header, plus 8 per causal dependency): a ring can
+ * subscribe to a topic only if one record of the topic's max_msg_size
+ * with PCB_MAX_DEPS dependencies fits in it.
  *
  * A cons_pos that makes no sense (ahead of prod_pos, or more than
  * data_size behind it) breaks only this ring: the kernel sets
@@ -575,9 +757,11 @@ struct pcb_ring_header {
  * @pid, @uid:	the publishing process (thread group id) and its effective
  *		uid, taken by the kernel, as seen in the publisher's own pid
  *		and user namespace
- * @nr_deps:	number of __u64 dependency ids between the header and the
- *		payload (0 in this version)
- * @hdr_len:	offset of the payload from the start of the record
+ * @nr_deps:	number of dependencies the publisher declared, 0 ..
+ *		PCB_MAX_DEPS; their ids follow this header as __u64s, in
+ *		the publisher's order, before the payload
+ * @hdr_len:	offset of the payload from the start of the record:
+ *		sizeof(struct pcb_record) + 8 * @nr_deps
  */
 struct pcb_record {
 	__u32	len;
@@ -614,5 +798,7 @@ struct pcb_record {
  */
 #define PCB_IOC_NOTIFY		_IO(PCB_IOC_MAGIC, 0x0c)
 #define PCB_IOC_PUBLISH_BATCH	_IOWR(PCB_IOC_MAGIC, 0x0d, struct pcb_publish_batch)
+#define PCB_IOC_SET_FILTER	_IOW(PCB_IOC_MAGIC, 0x0e, struct pcb_sub_filter)
+#define PCB_IOC_SUB_INFO	_IOWR(PCB_IOC_MAGIC, 0x0f, struct pcb_sub_info)
 
 #endif /* _UAPI_LINUX_PCB_H */
