@@ -7,20 +7,20 @@
  *
  * With PCB_PUB_ATOMIC all entries are published or none, even across
  * topics.  The topics' locks are all taken (in id order, at most
- * PCB_BATCH_ATOMIC_TOPICS of them), then each ring subscribed to a topic of
- * the batch gets one reservation, a *chunk*, big enough for all of that
- * topic's records.  Records inside a chunk are written BUSY before the one
- * in front of them is committed, so a consumer never reads past a record
- * that is not complete.  When a reliable ring has no room for its chunk, or
- * a payload cannot be read, every chunk becomes one DISCARD record and
- * nothing is published: no sequence number is taken.
+ * PCB_BATCH_ATOMIC_TOPICS of them), then each subscription to a topic of
+ * the batch gets one reservation in its ring, a *chunk*, big enough for
+ * all of that topic's records its filter wants.  Records inside a chunk
+ * are written BUSY before the one in front of them is committed, so a
+ * consumer never reads past a record that is not complete.  When a
+ * reliable ring has no room for its chunk, or a payload cannot be read,
+ * every chunk becomes one DISCARD record and nothing is published: no
+ * sequence number is taken.
  */
 #include <linux/pagemap.h>
 #include <linux/rcupdate.h>
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
 #include <linux/uaccess.h>
-#include <asm/tsc.h>
 
 #include "internal.h"
 
@@ -28,11 +28,10 @@
 
 struct batch_topic {
 	struct pcb_topic *t;		/* a reference */
-	u32 total;			/* bytes of its records in one ring */
+	u32 total;			/* bytes of all its records */
 	u32 nr;				/* its entries */
 	u32 done;			/* entries written so far */
-	struct pcb_record *first;	/* its chunk in the first ring */
-	void *cursor;			/* next record in @first */
+	u64 first_seq;			/* of its first record, once published */
 	unsigned long gen;		/* t->space_gen before the attempt */
 };
 
@@ -40,7 +39,8 @@ struct batch {
 	struct pcb_batch_entry __user *uents;
 	u32 count;
 	bool nonblock;
-	u64 tsc;
+	struct pcb_pub pub;		/* what every entry has in common */
+	u64 deps[PCB_MAX_DEPS];
 	unsigned int nr_topics;
 	struct batch_topic topics[PCB_BATCH_ATOMIC_TOPICS];
 	int full;			/* index of a topic with a full ring */
@@ -49,8 +49,7 @@ struct batch {
 
 static int check_batch(const struct pcb_publish_batch *args)
 {
-	if (args->flags & ~PCB_BATCH_FLAGS_ALL || args->reserved0 ||
-	    args->reserved[0] || args->reserved[1])
+	if (args->flags & ~PCB_BATCH_FLAGS_ALL || args->reserved[0])
 		return -EINVAL;
 	if (!args->count || args->count > PCB_BATCH_MAX)
 		return -EINVAL;
@@ -74,8 +73,9 @@ static int publish_each(struct pcb_endpoint *ep, struct batch *b,
 	int ret = 0;
 
 	for (i = 0; i < b->count; i++) {
-		struct pcb_pub pub = { .tsc = b->tsc, .nonblock = b->nonblock };
+		struct pcb_pub pub = b->pub;
 
+		pub.nonblock = b->nonblock;
 		if (ret != -EINTR) {
 			if (copy_from_user(&e, &b->uents[i], sizeof(e)))
 				return -EFAULT;
@@ -139,6 +139,8 @@ out:
 static int batch_add_entry(struct pcb_endpoint *ep, struct batch *b,
 			   const struct pcb_batch_entry *e)
 {
+	u32 rlen = pcb_record_len(b->pub.hdr_len, e->len);
+
 	struct batch_topic *bt;
 
 	if (e->flags)
@@ -150,7 +152,7 @@ static int batch_add_entry(struct pcb_endpoint *ep, struct batch *b,
 		return -EMSGSIZE;
 	if (e->len && fault_in_readable(u64_to_user_ptr(e->payload), e->len))
 		return -EFAULT;
-	bt->total += PCB_REC_SIZE(pcb_record_len(e->len));
+	bt->total += PCB_REC_SIZE(rlen);
 	bt->nr++;
 	return 0;
 }
@@ -217,40 +219,119 @@ static void batch_unlock(struct batch *b)
 	}
 }
 
+#define for_each_batch_sub(b, bt, sub)					\
+	for (bt = (b)->topics; bt < (b)->topics + (b)->nr_topics; bt++)	\
+		list_for_each_entry(sub, &bt->t->subs, topic_node)
+
 static void batch_discard(struct batch *b)
 {
+	struct batch_topic *bt;
 	struct pcb_sub *sub;
-	unsigned int i;
 
-	for (i = 0; i < b->nr_topics; i++) {
-		list_for_each_entry(sub, &b->topics[i].t->subs, topic_node) {
-			if (sub->resv)
-				pcb_ring_discard(sub->resv, b->topics[i].total);
-			sub->resv = NULL;
-		}
+	for_each_batch_sub(b, bt, sub) {
+		if (sub->resv)
+			pcb_ring_discard(sub->resv, sub->chunk);
+		sub->resv = NULL;
 	}
 }
 
 /*
- * Bytes the batch needs in @sub's ring: the chunks of every topic of the
- * batch that the ring subscribes to.  The endpoint's list is walked under
- * RCU (the caller holds rcu_read_lock()).
+ * Entry @i again, read with faults disabled (everything was faulted in),
+ * and its topic.  Another thread may have closed or reused the handle, or
+ * changed the entry, since batch_prepare(): then -EFAULT, to start over
+ * rather than write past a chunk.
+ */
+static struct batch_topic *batch_reread(struct pcb_endpoint *ep,
+					struct batch *b, u32 i,
+					struct pcb_batch_entry *e,
+					struct pcb_pub *pub)
+{
+	struct batch_topic *bt;
+
+	if (copy_from_user_nofault(e, &b->uents[i], sizeof(*e)))
+		return NULL;
+	bt = batch_topic_of(b, xa_load(&ep->handles, e->handle));
+	if (!bt || e->len > bt->t->max_msg_size || e->flags)
+		return NULL;
+	*pub = b->pub;
+	pub->payload = u64_to_user_ptr(e->payload);
+	pub->len = e->len;
+	pub->key = e->key;
+	return bt;
+}
+
+static u32 batch_rec_size(const struct pcb_pub *pub)
+{
+	return PCB_REC_SIZE(pcb_record_len(pub->hdr_len, pub->len));
+}
+
+/*
+ * Step 1: how many of its topic's records each subscription's filter
+ * wants, and so how big its chunk is.  Returns whether any has a filter.
+ */
+static bool batch_size_unfiltered(struct batch *b)
+{
+	struct batch_topic *bt;
+	struct pcb_sub *sub;
+	bool filters = false;
+
+	for_each_batch_sub(b, bt, sub) {
+		sub->resv = NULL;
+		sub->fate = PCB_FATE_WRITE;
+		sub->chunk = sub->filter ? 0 : bt->total;
+		sub->nr_in = sub->filter ? 0 : bt->nr;
+		filters |= !!sub->filter;
+	}
+	return filters;
+}
+
+static int batch_size_filtered(struct pcb_endpoint *ep, struct batch *b)
+{
+	struct batch_topic *bt;
+	struct pcb_batch_entry e;
+	struct pcb_sub *sub;
+	struct pcb_pub pub;
+	u32 i;
+	int ret;
+
+	for (i = 0; i < b->count; i++) {
+		bt = batch_reread(ep, b, i, &e, &pub);
+		if (!bt)
+			return -EFAULT;
+		list_for_each_entry(sub, &bt->t->subs, topic_node) {
+			if (!sub->filter)
+				continue;
+			ret = pcb_filter_match(sub->filter, &pub);
+			if (ret < 0)
+				return ret;
+			sub->chunk += ret ? batch_rec_size(&pub) : 0;
+			sub->nr_in += ret;
+		}
+	}
+	for_each_batch_sub(b, bt, sub)
+		if (!sub->nr_in)
+			sub->fate = PCB_FATE_REJECT;
+	return 0;
+}
+
+/*
+ * Bytes the batch needs in @sub's ring: the chunks of every subscription
+ * of the ring to a topic of the batch.  The endpoint's list is walked
+ * under RCU (the caller holds rcu_read_lock()); the chunks of the batch's
+ * topics are stable under their locks, which the caller holds.
  */
 static u64 batch_ring_total(struct batch *b, struct pcb_sub *sub)
 {
-	struct batch_topic *bt;
 	struct pcb_sub *s;
 	u64 total = 0;
 
-	list_for_each_entry_rcu(s, &sub->ep->subs, ep_node) {
-		bt = batch_topic_of(b, s->topic);
-		if (bt)
-			total += bt->total;
-	}
+	list_for_each_entry_rcu(s, &sub->ep->subs, ep_node)
+		if (batch_topic_of(b, s->topic))
+			total += s->chunk;
 	return total;
 }
 
-/* Room for the chunk in every reliable ring?  Nothing reserved yet. */
+/* Step 2: room for the chunks in every reliable ring?  Nothing reserved. */
 static int batch_check_room(struct batch *b, struct batch_topic *bt)
 {
 	struct pcb_sub *sub;
@@ -258,47 +339,52 @@ static int batch_check_room(struct batch *b, struct batch_topic *bt)
 	if (bt->t->dead)
 		return -EIDRM;
 	list_for_each_entry(sub, &bt->t->subs, topic_node) {
-		if (!pcb_sub_is_reliable(sub) || pcb_ring_is_broken(sub->ring))
+		if (sub->fate != PCB_FATE_WRITE || !pcb_sub_is_reliable(sub) ||
+		    pcb_ring_is_broken(sub->ring))
 			continue;
 		/* However empty the ring, the batch would never fit. */
 		if (batch_ring_total(b, sub) > sub->ring->size)
 			return -E2BIG;
-		if (!pcb_ring_has_room(sub->ring, bt->total, !b->nonblock))
+		if (!pcb_ring_has_room(sub->ring, sub->chunk, !b->nonblock))
 			return -EAGAIN;
 	}
 	return 0;
 }
 
+/* Step 3: one reservation, a chunk, per ring, BUSY, for all its records. */
 static int batch_reserve_topic(struct batch_topic *bt)
 {
 	struct pcb_sub *sub;
 
-	bt->first = NULL;
 	bt->done = 0;
 	list_for_each_entry(sub, &bt->t->subs, topic_node) {
-		sub->missed = false;
-		sub->resv = NULL;
-		if (pcb_ring_is_broken(sub->ring))
+		if (sub->fate != PCB_FATE_WRITE)
 			continue;
-		/* A chunk is one reservation, BUSY, of all the records. */
-		sub->resv = pcb_ring_reserve(sub->ring, bt->total);
-		if (sub->resv) {
-			bt->first = bt->first ?: sub->resv;
+		if (pcb_ring_is_broken(sub->ring)) {
+			sub->fate = PCB_FATE_SKIP;
 			continue;
 		}
+		sub->resv = pcb_ring_reserve(sub->ring, sub->chunk);
+		sub->cursor = sub->resv;
+		if (sub->resv)
+			continue;
 		if (pcb_sub_is_reliable(sub) && !pcb_ring_is_broken(sub->ring))
 			return -EAGAIN;
-		sub->missed = !pcb_sub_is_reliable(sub);
+		sub->fate = pcb_sub_is_reliable(sub) ? PCB_FATE_SKIP : PCB_FATE_MISS;
 	}
-	bt->cursor = bt->first;
 	return 0;
 }
 
-static int batch_reserve(struct batch *b)
+static int batch_reserve(struct pcb_endpoint *ep, struct batch *b)
 {
 	unsigned int i;
 	int ret;
 
+	if (batch_size_unfiltered(b)) {
+		ret = batch_size_filtered(ep, b);
+		if (ret)
+			return ret;
+	}
 	for (i = 0; i < b->nr_topics; i++) {
 		b->full = i;
 		ret = batch_check_room(b, &b->topics[i]);
@@ -317,53 +403,64 @@ static int batch_reserve(struct batch *b)
 }
 
 /*
- * Write entry @i into its topic's first chunk and its result to the
- * caller, all with faults disabled (everything was faulted in).
+ * Write one record for @sub at its cursor: the payload from the caller
+ * into the first ring that wants it (*@src), from there into the others.
  */
+static int batch_write_record(struct pcb_sub *sub, const struct pcb_pub *pub,
+			      struct pcb_record **src)
+{
+	struct pcb_record *rec = sub->cursor;
+	u32 size = batch_rec_size(pub);
+
+	if (sub->cursor + size > (void *)sub->resv + sub->chunk)
+		return -EFAULT;		/* the filter changed its mind */
+	if (!*src) {
+		if (pub->len && copy_from_user_nofault((void *)rec + pub->hdr_len,
+						       pub->payload, pub->len))
+			return -EFAULT;
+		*src = rec;
+	} else {
+		memcpy((void *)rec + pub->hdr_len, (void *)*src + pub->hdr_len,
+		       pub->len);
+	}
+	/* Not visible until the record in front of it is committed. */
+	WRITE_ONCE(rec->len, pcb_record_len(pub->hdr_len, pub->len) | PCB_REC_BUSY);
+	pcb_record_fill(rec, sub->topic, pub);
+	sub->cursor += size;
+	return 0;
+}
+
+/* Step 4: entry @i into every ring that wants it, and its result. */
 static int batch_write_entry(struct pcb_endpoint *ep, struct batch *b, u32 i,
 			     u64 msg_id)
 {
-	struct pcb_batch_entry __user *ue = &b->uents[i];
+	struct pcb_record *src = NULL;
 	struct pcb_batch_entry e;
 	struct batch_topic *bt;
-	struct pcb_pub pub = { .tsc = b->tsc };
-	struct pcb_record *rec;
-	u32 size;
+	struct pcb_sub *sub;
+	struct pcb_pub pub;
+	int ret;
 
-	if (copy_from_user_nofault(&e, ue, sizeof(e)))
+	bt = batch_reread(ep, b, i, &e, &pub);
+	if (!bt || bt->done == bt->nr)
 		return -EFAULT;
-	/*
-	 * Another thread may have closed or reused the handle, or changed
-	 * the entry, since batch_prepare(): then start over rather than
-	 * write past the chunk.
-	 */
-	bt = batch_topic_of(b, xa_load(&ep->handles, e.handle));
-	if (!bt || e.len > bt->t->max_msg_size || e.flags ||
-	    bt->done == bt->nr)
-		return -EFAULT;
-	size = PCB_REC_SIZE(pcb_record_len(e.len));
-	if (bt->cursor && bt->cursor + size > (void *)bt->first + bt->total)
-		return -EFAULT;
+	pub.msg_id = msg_id;
+	pub.seq = bt->t->seq + 1 + bt->done++;
+
+	list_for_each_entry(sub, &bt->t->subs, topic_node) {
+		if (!sub->resv)
+			continue;
+		ret = pcb_sub_wants(sub, &pub);
+		if (ret > 0)
+			ret = batch_write_record(sub, &pub, &src);
+		if (ret < 0)
+			return ret;
+	}
 
 	e.result = 0;
-	e.msg_id = msg_id;
-	e.seq = bt->t->seq + 1 + bt->done++;
-	rec = bt->cursor;
-	if (rec) {
-		if (e.len && copy_from_user_nofault(rec + 1,
-						    u64_to_user_ptr(e.payload),
-						    e.len))
-			return -EFAULT;
-		pub.len = e.len;
-		pub.key = e.key;
-		pub.msg_id = e.msg_id;
-		pub.seq = e.seq;
-		/* Not visible until the record in front of it is committed. */
-		WRITE_ONCE(rec->len, pcb_record_len(e.len) | PCB_REC_BUSY);
-		pcb_record_fill(rec, bt->t, &pub);
-		bt->cursor += size;
-	}
-	return copy_to_user_nofault(ue, &e, sizeof(e)) ? -EFAULT : 0;
+	e.msg_id = pub.msg_id;
+	e.seq = pub.seq;
+	return copy_to_user_nofault(&b->uents[i], &e, sizeof(e)) ? -EFAULT : 0;
 }
 
 /* Commit the records of one chunk in order. */
@@ -374,7 +471,7 @@ static void commit_chunk(struct pcb_record *chunk, u32 total)
 
 	while (pos < end) {
 		struct pcb_record *rec = pos;
-		u32 rlen = pcb_record_len(rec->payload_len);
+		u32 rlen = pcb_record_len(rec->hdr_len, rec->payload_len);
 
 		pos += PCB_REC_SIZE(rlen);
 		pcb_ring_commit(rec, rlen);
@@ -383,42 +480,37 @@ static void commit_chunk(struct pcb_record *chunk, u32 total)
 
 static void batch_commit(struct batch *b)
 {
+	struct batch_topic *bt;
 	struct pcb_sub *sub;
-	unsigned int i;
 
-	for (i = 0; i < b->nr_topics; i++) {
-		struct batch_topic *bt = &b->topics[i];
+	for (bt = b->topics; bt < b->topics + b->nr_topics; bt++) {
+		u64 last = bt->t->seq + bt->nr;
 
 		list_for_each_entry(sub, &bt->t->subs, topic_node) {
-			if (sub->missed) {
-				u32 n;
-
-				for (n = 0; n < bt->nr; n++)
-					pcb_ring_count_drop(sub->ring);
-			}
+			if (sub->fate != PCB_FATE_SKIP)
+				sub->rejected += bt->nr - sub->nr_in;
+			if (sub->fate != PCB_FATE_REJECT)
+				pcb_sub_count(sub, sub->nr_in, last);
 			if (!sub->resv)
 				continue;
-			if (sub->resv != bt->first)
-				memcpy(sub->resv, bt->first, bt->total);
-			commit_chunk(sub->resv, bt->total);
+			commit_chunk(sub->resv, sub->chunk);
 			sub->resv = NULL;
 		}
-		bt->t->seq += bt->nr;
+		bt->first_seq = bt->t->seq + 1;
+		bt->t->seq = last;
 	}
 }
 
-/* Every chunk filled exactly, as batch_prepare() counted? */
-static bool batch_complete(const struct batch *b)
+/* Every chunk filled exactly, as counted before? */
+static bool batch_complete(struct batch *b)
 {
-	unsigned int i;
+	struct batch_topic *bt;
+	struct pcb_sub *sub;
 
-	for (i = 0; i < b->nr_topics; i++) {
-		const struct batch_topic *bt = &b->topics[i];
-
+	for_each_batch_sub(b, bt, sub)
 		if (bt->done != bt->nr ||
-		    (bt->first && bt->cursor != (void *)bt->first + bt->total))
+		    (sub->resv && sub->cursor != (void *)sub->resv + sub->chunk))
 			return false;
-	}
 	return true;
 }
 
@@ -428,7 +520,7 @@ static int batch_publish_locked(struct pcb_endpoint *ep, struct batch *b)
 	u64 id0;
 	u32 i;
 
-	ret = batch_reserve(b);
+	ret = batch_reserve(ep, b);
 	if (ret)
 		return ret;
 
@@ -451,7 +543,7 @@ static void batch_wake(struct batch *b)
 
 	rcu_read_lock();
 	for (i = 0; i < b->nr_topics; i++)
-		pcb_topic_wake_consumers(b->topics[i].t);
+		pcb_topic_wake_consumers(b->topics[i].t, b->topics[i].first_seq);
 	rcu_read_unlock();
 }
 
@@ -519,14 +611,18 @@ static int publish_atomic(struct pcb_endpoint *ep, struct batch *b,
 int pcb_publish_batch(struct pcb_endpoint *ep, void __user *arg)
 {
 	struct pcb_publish_batch args;
-	struct batch b = { .tsc = rdtsc_ordered() };
+	struct batch b = { };
 	u32 published = 0;
 	ktime_t deadline;
 	int ret;
 
+	pcb_pub_init(&b.pub);
 	if (copy_from_user(&args, arg, sizeof(args)))
 		return -EFAULT;
 	ret = check_batch(&args);
+	if (ret)
+		return ret;
+	ret = pcb_pub_deps(&b.pub, b.deps, args.deps, args.nr_deps);
 	if (ret)
 		return ret;
 

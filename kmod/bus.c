@@ -38,6 +38,25 @@ u64 pcb_hlc_next(void)
 	return pcb_hlc_next_n(1);
 }
 
+/*
+ * Dependencies of a message about to be published: ids handed out already
+ * (the new one will be greater, as pcb_hlc_last only grows), each once.
+ */
+int pcb_hlc_check_deps(const u64 *deps, u32 nr)
+{
+	u64 last = atomic64_read(&pcb_hlc_last);
+	u32 i, j;
+
+	for (i = 0; i < nr; i++) {
+		if (!deps[i] || deps[i] > last)
+			return -EINVAL;
+		for (j = 0; j < i; j++)
+			if (deps[j] == deps[i])
+				return -EINVAL;
+	}
+	return 0;
+}
+
 void pcb_bus_init(struct pcb_bus *bus)
 {
 	mutex_init(&bus->lock);

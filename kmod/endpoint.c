@@ -251,6 +251,10 @@ static long pcb_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return ring_notify(ep, arg);
 	case PCB_IOC_PUBLISH_BATCH:
 		return pcb_publish_batch(ep, uarg);
+	case PCB_IOC_SET_FILTER:
+		return pcb_set_filter(ep, uarg);
+	case PCB_IOC_SUB_INFO:
+		return pcb_sub_info(ep, uarg);
 	default:
 		return -ENOTTY;
 	}

@@ -10,8 +10,10 @@
  *   pcb_topic.lock (spin)   one publish of the topic at a time: sequence
  *                           numbers, ids and ring reservations of a topic
  *                           are made in one order; also held to add or
- *                           remove a subscription, so that a publish sees
- *                           a stable list between its passes
+ *                           remove a subscription, or to change its filter
+ *                           or read its counters, so that a publish sees a
+ *                           stable list, and one filter per subscription,
+ *                           through all its passes
  *   pcb_ring.lock (spin)    reservations in one ring (prod_pos), its
  *                           header flags and drop counter; leaf lock
  *
@@ -99,6 +101,14 @@ struct pcb_topic {
 	atomic_long_t space_gen;
 };
 
+/* What one publish does with one subscription. */
+enum pcb_fate {
+	PCB_FATE_WRITE,			/* a record goes into the ring */
+	PCB_FATE_REJECT,		/* the filter does not want it */
+	PCB_FATE_MISS,			/* lossy and full: a drop */
+	PCB_FATE_SKIP,			/* the ring is broken */
+};
+
 struct pcb_sub {
 	struct pcb_topic *topic;	/* holds a reference */
 	struct pcb_ring *ring;		/* owned by @ep */
@@ -107,9 +117,28 @@ struct pcb_sub {
 	struct list_head topic_node;	/* topic->subs */
 	struct list_head ep_node;	/* endpoint->subs */
 	struct rcu_head rcu;
+	/*
+	 * The filter, or NULL.  Read and replaced only under topic->lock, so
+	 * a publish uses one filter from its first pass to its last; the old
+	 * one is freed once the lock is dropped, as no one else can hold it.
+	 */
+	struct pcb_filter_prog *filter;
+	/* Counters (struct pcb_sub_info), under topic->lock. */
+	u64 delivered;
+	u64 dropped;
+	u64 rejected;
+	/*
+	 * Sequence number of the topic's last message written to the ring,
+	 * under topic->lock; read locklessly by the wake-ups that follow a
+	 * publish, to leave alone a consumer that got nothing.
+	 */
+	u64 last_seq;
 	/* State of the publish in progress, valid under topic->lock only. */
 	struct pcb_record *resv;
-	bool missed;
+	enum pcb_fate fate;
+	u32 chunk;			/* atomic batches: bytes for this ring */
+	u32 nr_in;			/* atomic batches: records for it */
+	void *cursor;			/* atomic batches: next record in @resv */
 };
 
 struct pcb_endpoint {
@@ -134,6 +163,7 @@ void pcb_bus_init(struct pcb_bus *bus);
 void pcb_bus_destroy(struct pcb_bus *bus);
 u64 pcb_hlc_next(void);
 u64 pcb_hlc_next_n(u32 n);
+int pcb_hlc_check_deps(const u64 *deps, u32 nr);
 
 /* topic.c */
 int pcb_topic_create(struct pcb_bus *bus, void __user *arg);
@@ -154,6 +184,8 @@ extern const struct file_operations pcb_fops;
 /* subscribe.c */
 int pcb_subscribe(struct pcb_endpoint *ep, void __user *arg);
 int pcb_unsubscribe(struct pcb_endpoint *ep, void __user *arg);
+int pcb_set_filter(struct pcb_endpoint *ep, void __user *arg);
+int pcb_sub_info(struct pcb_endpoint *ep, void __user *arg);
 void pcb_sub_unlink(struct pcb_sub *sub);
 void pcb_endpoint_unsubscribe_all(struct pcb_endpoint *ep);
 void pcb_endpoint_notify(struct pcb_endpoint *ep);
@@ -168,7 +200,7 @@ void pcb_ring_discard(struct pcb_record *rec, u32 len);
 bool pcb_ring_has_room(struct pcb_ring *ring, u32 len, bool mark_waiting);
 bool pcb_ring_is_broken(const struct pcb_ring *ring);
 bool pcb_ring_readable(struct pcb_ring *ring);
-void pcb_ring_count_drop(struct pcb_ring *ring);
+void pcb_ring_count_drops(struct pcb_ring *ring, u64 n);
 void pcb_ring_wake_consumer(struct pcb_ring *ring);
 bool pcb_ring_clear_pub_waiting(struct pcb_ring *ring);
 void pcb_ring_want_wakeup(struct pcb_ring *ring);
@@ -181,14 +213,24 @@ struct pcb_pub {
 	const void __user *payload;
 	struct iov_iter *iter;		/* a registered buffer, else NULL */
 	u32 len;
+	u16 nr_deps;
+	u16 hdr_len;			/* record header and dependencies */
+	const u64 *deps;		/* checked, in kernel memory */
 	u64 key;
 	u64 tsc;
+	u32 pid;			/* as the record carries them */
+	u32 uid;
 	bool nonblock;
 	/* out */
 	u64 msg_id;
 	u64 seq;
 };
 
+/* The largest record header: PCB_MAX_DEPS dependencies. */
+#define PCB_REC_HDR_MAX	(sizeof(struct pcb_record) + PCB_MAX_DEPS * sizeof(u64))
+
+void pcb_pub_init(struct pcb_pub *pub);
+int pcb_pub_deps(struct pcb_pub *pub, u64 *deps, u64 uaddr, u32 nr);
 int pcb_publish(struct pcb_endpoint *ep, void __user *arg);
 int pcb_publish_one(struct pcb_endpoint *ep, u32 handle, struct pcb_pub *pub,
 		    ktime_t deadline);
@@ -198,7 +240,9 @@ int pcb_wait_for_room(struct pcb_topic *t, unsigned long gen,
 bool pcb_sub_is_reliable(const struct pcb_sub *sub);
 void pcb_record_fill(struct pcb_record *rec, const struct pcb_topic *t,
 		     const struct pcb_pub *pub);
-void pcb_topic_wake_consumers(struct pcb_topic *t);
+int pcb_sub_wants(struct pcb_sub *sub, const struct pcb_pub *pub);
+void pcb_sub_count(struct pcb_sub *sub, u64 n, u64 seq);
+void pcb_topic_wake_consumers(struct pcb_topic *t, u64 from_seq);
 
 /* batch.c */
 int pcb_publish_batch(struct pcb_endpoint *ep, void __user *arg);
@@ -207,9 +251,17 @@ int pcb_publish_batch(struct pcb_endpoint *ep, void __user *arg);
 struct io_uring_cmd;
 int pcb_uring_cmd(struct io_uring_cmd *cmd, unsigned int issue_flags);
 
-static inline u32 pcb_record_len(u32 payload_len)
+/* filter.c */
+struct pcb_filter_prog;
+struct pcb_filter_prog *pcb_filter_from_user(u64 uaddr);
+bool pcb_filter_fits(const struct pcb_filter_prog *f, u32 max_msg_size);
+void pcb_filter_free(struct pcb_filter_prog *f);
+unsigned int pcb_filter_nr_preds(const struct pcb_filter_prog *f);
+int pcb_filter_match(const struct pcb_filter_prog *f, const struct pcb_pub *pub);
+
+static inline u32 pcb_record_len(u32 hdr_len, u32 payload_len)
 {
-	return sizeof(struct pcb_record) + payload_len;
+	return hdr_len + payload_len;
 }
 
 #endif /* _PCB_INTERNAL_H */

@@ -7,19 +7,21 @@
  * id and the position in each ring are all taken in one critical section.
  * Inside it:
  *
- *   1. check that every reliable subscriber's ring has room (else EAGAIN
- *      or wait, with nothing reserved anywhere);
- *   2. reserve a record in every ring (lossy rings that are full just miss
- *      the message); a reliable ring that filled up since 1, because another
- *      topic wrote to it, turns every reservation into a discard record;
+ *   1. run each subscription's filter, and check that every reliable
+ *      subscriber that wants the message has room (else EAGAIN or wait,
+ *      with nothing reserved anywhere);
+ *   2. reserve a record in every ring that wants it (lossy rings that are
+ *      full just miss the message); a reliable ring that filled up since 1,
+ *      because another topic wrote to it, turns every reservation into a
+ *      discard record;
  *   3. copy the payload from the caller once, into the first reservation,
  *      with page faults disabled (the pages were faulted in beforehand; if
  *      they went away meanwhile, discard and retry);
  *   4. take the sequence number and the id, fill in each record, copy the
- *      payload from the first record into the others, commit.
+ *      payload from the first record into the others, commit, count.
  *
  * Nothing allocates, nothing sleeps.  Wake-ups of sleeping consumers come
- * after the lock is dropped.
+ * after the lock is dropped, for the rings that got the message.
  */
 #include <linux/fs.h>
 #include <linux/hrtimer.h>
@@ -44,17 +46,55 @@ bool pcb_sub_is_reliable(const struct pcb_sub *sub)
 	return !(sub->flags & PCB_SUB_LOSSY);
 }
 
+/*
+ * Whether @sub wants @pub: 1 or 0, or -EFAULT when its filter could not
+ * read the payload without faulting.  Caller holds topic->lock.
+ */
+int pcb_sub_wants(struct pcb_sub *sub, const struct pcb_pub *pub)
+{
+	return sub->filter ? pcb_filter_match(sub->filter, pub) : 1;
+}
+
+/*
+ * After a publish, under topic->lock: @n messages up to sequence number
+ * @seq went @sub's way, with the fate the publish gave it.
+ */
+void pcb_sub_count(struct pcb_sub *sub, u64 n, u64 seq)
+{
+	switch (sub->fate) {
+	case PCB_FATE_WRITE:
+		sub->delivered += n;
+		WRITE_ONCE(sub->last_seq, seq);	/* see pcb_topic_wake_consumers() */
+		break;
+	case PCB_FATE_MISS:
+		sub->dropped += n;
+		pcb_ring_count_drops(sub->ring, n);
+		break;
+	case PCB_FATE_REJECT:
+		sub->rejected += n;
+		break;
+	case PCB_FATE_SKIP:
+		break;
+	}
+}
+
 /* Step 1. */
-static bool reliable_rings_have_room(struct pcb_topic *t, u32 rlen,
-				     bool mark_waiting)
+static int filter_and_check_room(struct pcb_topic *t,
+				 const struct pcb_pub *pub, u32 rlen)
 {
 	struct pcb_sub *sub;
+	int ret;
 
-	list_for_each_entry(sub, &t->subs, topic_node)
-		if (pcb_sub_is_reliable(sub) &&
-		    !pcb_ring_has_room(sub->ring, rlen, mark_waiting))
-			return false;
-	return true;
+	list_for_each_entry(sub, &t->subs, topic_node) {
+		ret = pcb_sub_wants(sub, pub);
+		if (ret < 0)
+			return ret;
+		sub->fate = ret ? PCB_FATE_WRITE : PCB_FATE_REJECT;
+		if (ret && pcb_sub_is_reliable(sub) &&
+		    !pcb_ring_has_room(sub->ring, rlen, !pub->nonblock))
+			return -EAGAIN;
+	}
+	return 0;
 }
 
 static void discard_reservations(struct pcb_topic *t, u32 rlen)
@@ -75,10 +115,13 @@ static struct pcb_record *reserve_all(struct pcb_topic *t, u32 rlen)
 	struct pcb_sub *sub;
 
 	list_for_each_entry(sub, &t->subs, topic_node) {
-		sub->missed = false;
 		sub->resv = NULL;
-		if (pcb_ring_is_broken(sub->ring))
+		if (sub->fate != PCB_FATE_WRITE)
 			continue;
+		if (pcb_ring_is_broken(sub->ring)) {
+			sub->fate = PCB_FATE_SKIP;
+			continue;
+		}
 		sub->resv = pcb_ring_reserve(sub->ring, rlen);
 		if (sub->resv) {
 			first = first ?: sub->resv;
@@ -88,7 +131,7 @@ static struct pcb_record *reserve_all(struct pcb_topic *t, u32 rlen)
 			discard_reservations(t, rlen);
 			return ERR_PTR(-EAGAIN);
 		}
-		sub->missed = !pcb_sub_is_reliable(sub);
+		sub->fate = pcb_sub_is_reliable(sub) ? PCB_FATE_SKIP : PCB_FATE_MISS;
 	}
 	return first;
 }
@@ -102,7 +145,7 @@ static int copy_payload(void *dst, struct pcb_pub *pub)
 	return copy_from_user_nofault(dst, pub->payload, pub->len) ? -EFAULT : 0;
 }
 
-/* The header of a record; the caller commits it. */
+/* The header and dependencies of a record; the caller commits it. */
 void pcb_record_fill(struct pcb_record *rec, const struct pcb_topic *t,
 		     const struct pcb_pub *pub)
 {
@@ -112,11 +155,17 @@ void pcb_record_fill(struct pcb_record *rec, const struct pcb_topic *t,
 	rec->tsc = pub->tsc;
 	rec->key = pub->key;
 	rec->payload_len = pub->len;
-	rec->pid = task_tgid_vnr(current);
-	rec->uid = from_kuid_munged(current_user_ns(), current_euid());
-	rec->nr_deps = 0;
-	rec->hdr_len = sizeof(*rec);
+	rec->pid = pub->pid;
+	rec->uid = pub->uid;
+	rec->nr_deps = pub->nr_deps;
+	rec->hdr_len = pub->hdr_len;
 	rec->reserved = 0;
+	memcpy(rec + 1, pub->deps, pub->nr_deps * sizeof(*pub->deps));
+}
+
+static void *record_payload(struct pcb_record *rec, const struct pcb_pub *pub)
+{
+	return (void *)rec + pub->hdr_len;
 }
 
 /* Step 4. */
@@ -126,13 +175,13 @@ static void commit_all(struct pcb_topic *t, struct pcb_record *first,
 	struct pcb_sub *sub;
 
 	list_for_each_entry(sub, &t->subs, topic_node) {
-		if (sub->missed)
-			pcb_ring_count_drop(sub->ring);
+		pcb_sub_count(sub, 1, pub->seq);
 		if (!sub->resv)
 			continue;
 		pcb_record_fill(sub->resv, t, pub);
 		if (sub->resv != first)
-			memcpy(sub->resv + 1, first + 1, pub->len);
+			memcpy(record_payload(sub->resv, pub),
+			       record_payload(first, pub), pub->len);
 		pcb_ring_commit(sub->resv, rlen);
 		sub->resv = NULL;
 	}
@@ -144,19 +193,21 @@ static void commit_all(struct pcb_topic *t, struct pcb_record *first,
  */
 static int publish_locked(struct pcb_topic *t, struct pcb_pub *pub)
 {
-	u32 rlen = pcb_record_len(pub->len);
+	u32 rlen = pcb_record_len(pub->hdr_len, pub->len);
 	struct pcb_record *first;
+	int ret;
 
 	if (t->dead)
 		return -EIDRM;
-	if (!reliable_rings_have_room(t, rlen, !pub->nonblock))
-		return -EAGAIN;
+	ret = filter_and_check_room(t, pub, rlen);
+	if (ret)
+		return ret;
 
 	first = reserve_all(t, rlen);
 	if (IS_ERR(first))
 		return PTR_ERR(first);
 
-	if (first && pub->len && copy_payload(first + 1, pub)) {
+	if (first && pub->len && copy_payload(record_payload(first, pub), pub)) {
 		discard_reservations(t, rlen);
 		return -EFAULT;
 	}
@@ -167,13 +218,20 @@ static int publish_locked(struct pcb_topic *t, struct pcb_pub *pub)
 	return 0;
 }
 
-void pcb_topic_wake_consumers(struct pcb_topic *t)
+/*
+ * After publishing messages @from_seq and up: wake the consumers of the
+ * rings that got one.  A ring whose last_seq moved on since got a later
+ * message too, and waking it early does no harm; one whose last_seq is
+ * older got nothing (filtered out, missed): its consumer sleeps on.
+ */
+void pcb_topic_wake_consumers(struct pcb_topic *t, u64 from_seq)
 {
 	struct pcb_sub *sub;
 
 	/* RCU: the list may change once topic->lock is dropped. */
 	list_for_each_entry_rcu(sub, &t->subs, topic_node)
-		pcb_ring_wake_consumer(sub->ring);
+		if (READ_ONCE(sub->last_seq) >= from_seq)
+			pcb_ring_wake_consumer(sub->ring);
 }
 
 /*
@@ -211,7 +269,7 @@ static int publish_once(struct pcb_endpoint *ep, u32 handle,
 	spin_unlock(&t->lock);
 
 	if (!ret)
-		pcb_topic_wake_consumers(t);
+		pcb_topic_wake_consumers(t, pub->seq);
 	else if (ret == -EAGAIN && !pub->nonblock && refcount_inc_not_zero(&t->ref))
 		*waitp = t;
 out:
@@ -299,17 +357,47 @@ int pcb_publish_one(struct pcb_endpoint *ep, u32 handle, struct pcb_pub *pub,
 	}
 }
 
+/* Everything but the message itself; first, for the TSC. */
+void pcb_pub_init(struct pcb_pub *pub)
+{
+	*pub = (struct pcb_pub) {
+		.tsc = rdtsc_ordered(),
+		.hdr_len = sizeof(struct pcb_record),
+		.pid = task_tgid_vnr(current),
+		.uid = from_kuid_munged(current_user_ns(), current_euid()),
+	};
+}
+
+/* Read the @nr dependencies at @uaddr into @deps, check them, use them. */
+int pcb_pub_deps(struct pcb_pub *pub, u64 *deps, u64 uaddr, u32 nr)
+{
+	if (nr > PCB_MAX_DEPS)
+		return -EINVAL;
+	if (!nr)
+		return 0;
+	if (copy_from_user(deps, u64_to_user_ptr(uaddr), nr * sizeof(*deps)))
+		return -EFAULT;
+	pub->deps = deps;
+	pub->nr_deps = nr;
+	pub->hdr_len = sizeof(struct pcb_record) + nr * sizeof(*deps);
+	return pcb_hlc_check_deps(deps, nr);
+}
+
 int pcb_publish(struct pcb_endpoint *ep, void __user *arg)
 {
-	struct pcb_pub pub = { .tsc = rdtsc_ordered() };
 	struct pcb_publish args;
+	u64 deps[PCB_MAX_DEPS];
+	struct pcb_pub pub;
 	int ret;
 
+	pcb_pub_init(&pub);
 	if (copy_from_user(&args, arg, sizeof(args)))
 		return -EFAULT;
-	if (args.flags & ~PCB_PUB_FLAGS_ALL || args.reserved0 ||
-	    args.reserved[0] || args.reserved[1])
+	if (args.flags & ~PCB_PUB_FLAGS_ALL || args.reserved[0])
 		return -EINVAL;
+	ret = pcb_pub_deps(&pub, deps, args.deps, args.nr_deps);
+	if (ret)
+		return ret;
 
 	/*
 	 * Probe the output before publishing: a message must not go out to

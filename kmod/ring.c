@@ -239,10 +239,10 @@ void pcb_ring_discard(struct pcb_record *rec, u32 len)
 	smp_store_release(&rec->len, len | PCB_REC_DISCARD);
 }
 
-void pcb_ring_count_drop(struct pcb_ring *ring)
+void pcb_ring_count_drops(struct pcb_ring *ring, u64 n)
 {
 	spin_lock(&ring->lock);
-	WRITE_ONCE(ring->hdr->dropped, ring->hdr->dropped + 1);
+	WRITE_ONCE(ring->hdr->dropped, ring->hdr->dropped + n);
 	spin_unlock(&ring->lock);
 }
 

@@ -9,6 +9,7 @@
  */
 #include <linux/rculist.h>
 #include <linux/slab.h>
+#include <linux/string.h>
 #include <linux/uaccess.h>
 
 #include "internal.h"
@@ -35,7 +36,8 @@ static int sub_check(struct pcb_endpoint *ep, struct pcb_ring *ring,
 		return -EACCES;
 	if (ep_find_sub(ep, t->id))
 		return -EALREADY;
-	if (PCB_REC_SIZE(pcb_record_len(t->max_msg_size)) > ring->size ||
+	if (PCB_REC_SIZE(pcb_record_len(PCB_REC_HDR_MAX, t->max_msg_size)) >
+	    ring->size ||
 	    t->nr_subs >= pcb_max_subscribers)
 		return -ENOSPC;
 	return 0;
@@ -62,6 +64,8 @@ void pcb_sub_unlink(struct pcb_sub *sub)
 	WRITE_ONCE(t->nr_subs, t->nr_subs - 1);
 	spin_unlock(&t->lock);
 	list_del_rcu(&sub->ep_node);
+	/* Only publishers, under the lock just dropped, read the filter. */
+	pcb_filter_free(sub->filter);
 	/* A publisher may have been waiting for room in this ring. */
 	pcb_topic_kick_publishers(t);
 	pcb_topic_put(t);
@@ -71,10 +75,33 @@ void pcb_sub_unlink(struct pcb_sub *sub)
 
 static int check_subscribe_args(const struct pcb_subscribe *args)
 {
-	if (args->reserved[0] || args->reserved[1] ||
-	    args->flags & ~PCB_SUB_FLAGS_ALL)
+	if (args->reserved[0] || args->flags & ~PCB_SUB_FLAGS_ALL)
 		return -EINVAL;
 	return pcb_check_name(args->name);
+}
+
+/* Link @sub, with its filter in it already, under bus->lock. */
+static int sub_create(struct pcb_endpoint *ep, struct pcb_ring *ring,
+		      struct pcb_sub *sub, struct pcb_subscribe *args)
+{
+	struct pcb_topic *t = pcb_topic_find(ep->bus, args->name);
+	int ret;
+
+	ret = sub_check(ep, ring, t, args);
+	if (ret)
+		return ret;
+	/* The topic's max_msg_size bounds the filter's offsets. */
+	if (!pcb_filter_fits(sub->filter, t->max_msg_size))
+		return -EINVAL;
+
+	pcb_topic_get(t);
+	sub->topic = t;
+	sub->ring = ring;
+	sub->ep = ep;
+	sub->flags = args->flags;
+	sub_link(ep, sub);
+	args->topic_id = t->id;
+	return 0;
 }
 
 int pcb_subscribe(struct pcb_endpoint *ep, void __user *arg)
@@ -82,7 +109,6 @@ int pcb_subscribe(struct pcb_endpoint *ep, void __user *arg)
 	struct pcb_ring *ring = pcb_ep_ring(ep);
 	struct pcb_subscribe args;
 	struct pcb_sub *sub;
-	struct pcb_topic *t;
 	int ret;
 
 	if (copy_from_user(&args, arg, sizeof(args)))
@@ -98,29 +124,29 @@ int pcb_subscribe(struct pcb_endpoint *ep, void __user *arg)
 	sub = kzalloc(sizeof(*sub), GFP_KERNEL_ACCOUNT);
 	if (!sub)
 		return -ENOMEM;
+	/* Copied before the bus lock: a slow fault must not hold up the bus. */
+	sub->filter = pcb_filter_from_user(args.filter);
+	if (IS_ERR(sub->filter)) {
+		ret = PTR_ERR(sub->filter);
+		goto out_free;
+	}
 
 	mutex_lock(&ep->bus->lock);
-	t = pcb_topic_find(ep->bus, args.name);
-	ret = sub_check(ep, ring, t, &args);
-	if (!ret) {
-		pcb_topic_get(t);
-		sub->topic = t;
-		sub->ring = ring;
-		sub->ep = ep;
-		sub->flags = args.flags;
-		sub_link(ep, sub);
-		args.topic_id = t->id;
-	}
+	ret = sub_create(ep, ring, sub, &args);
 	mutex_unlock(&ep->bus->lock);
 	if (ret) {
-		kfree(sub);
-		return ret;
+		pcb_filter_free(sub->filter);
+		goto out_free;
 	}
 	/*
 	 * The subscription stands even if the id cannot be written back: the
 	 * caller can look the topic up and unsubscribe by its id.
 	 */
 	return copy_to_user(arg, &args, sizeof(args)) ? -EFAULT : 0;
+
+out_free:
+	kfree(sub);
+	return ret;
 }
 
 int pcb_unsubscribe(struct pcb_endpoint *ep, void __user *arg)
@@ -130,7 +156,7 @@ int pcb_unsubscribe(struct pcb_endpoint *ep, void __user *arg)
 
 	if (copy_from_user(&args, arg, sizeof(args)))
 		return -EFAULT;
-	if (args.reserved[0] || args.reserved[1] || args.flags)
+	if (args.reserved[0] || args.filter || args.flags)
 		return -EINVAL;
 	if (!pcb_ep_ring(ep))
 		return -EBADFD;
@@ -141,6 +167,84 @@ int pcb_unsubscribe(struct pcb_endpoint *ep, void __user *arg)
 		pcb_sub_unlink(sub);
 	mutex_unlock(&ep->bus->lock);
 	return sub ? 0 : -ENOENT;
+}
+
+/* Swap @sub's filter for @f, under bus->lock; frees the old one. */
+static void sub_swap_filter(struct pcb_sub *sub, struct pcb_filter_prog *f)
+{
+	struct pcb_topic *t = sub->topic;
+	struct pcb_filter_prog *old;
+
+	/* Publishers read it under this lock, once per publish: atomic. */
+	spin_lock(&t->lock);
+	old = sub->filter;
+	sub->filter = f;
+	spin_unlock(&t->lock);
+	pcb_filter_free(old);
+}
+
+int pcb_set_filter(struct pcb_endpoint *ep, void __user *arg)
+{
+	struct pcb_filter_prog *f;
+	struct pcb_sub_filter args;
+	struct pcb_sub *sub;
+	int ret = 0;
+
+	if (copy_from_user(&args, arg, sizeof(args)))
+		return -EFAULT;
+	if (args.flags || args.reserved[0] || args.reserved[1])
+		return -EINVAL;
+	if (!pcb_ep_ring(ep))
+		return -EBADFD;
+	/* Copied before the bus lock: a slow fault must not hold up the bus. */
+	f = pcb_filter_from_user(args.filter);
+	if (IS_ERR(f))
+		return PTR_ERR(f);
+
+	mutex_lock(&ep->bus->lock);
+	sub = ep_find_sub(ep, args.topic_id);
+	if (!sub)
+		ret = -ENOENT;
+	else if (!pcb_filter_fits(f, sub->topic->max_msg_size))
+		ret = -EINVAL;
+	else
+		sub_swap_filter(sub, f);	/* takes @f */
+	mutex_unlock(&ep->bus->lock);
+	if (ret)
+		pcb_filter_free(f);
+	return ret;
+}
+
+int pcb_sub_info(struct pcb_endpoint *ep, void __user *arg)
+{
+	struct pcb_sub_info args;
+	struct pcb_sub *sub;
+
+	if (copy_from_user(&args, arg, sizeof(args)))
+		return -EFAULT;
+	if (args.reserved0 || memchr_inv(args.reserved, 0, sizeof(args.reserved)))
+		return -EINVAL;
+	if (!pcb_ep_ring(ep))
+		return -EBADFD;
+
+	mutex_lock(&ep->bus->lock);
+	sub = ep_find_sub(ep, args.topic_id);
+	if (sub) {
+		struct pcb_topic *t = sub->topic;
+
+		args.flags = sub->flags;
+		/* One snapshot: the counters move under this lock. */
+		spin_lock(&t->lock);
+		args.nr_preds = pcb_filter_nr_preds(sub->filter);
+		args.delivered = sub->delivered;
+		args.dropped = sub->dropped;
+		args.rejected = sub->rejected;
+		spin_unlock(&t->lock);
+	}
+	mutex_unlock(&ep->bus->lock);
+	if (!sub)
+		return -ENOENT;
+	return copy_to_user(arg, &args, sizeof(args)) ? -EFAULT : 0;
 }
 
 void pcb_endpoint_unsubscribe_all(struct pcb_endpoint *ep)

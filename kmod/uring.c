@@ -12,15 +12,14 @@
  */
 #include <linux/uaccess.h>
 #include <linux/uio.h>
-#include <asm/tsc.h>
 
 #include "compat.h"
 #include "internal.h"
 
 static int check_uring_publish(const struct pcb_uring_publish *up)
 {
-	if (up->flags & ~PCB_PUB_FLAGS_ALL || up->reserved0 ||
-	    up->reserved[0] || up->reserved[1] || up->reserved[2])
+	if (up->flags & ~PCB_PUB_FLAGS_ALL || up->reserved[0] ||
+	    up->reserved[1])
 		return -EINVAL;
 	return 0;
 }
@@ -30,15 +29,19 @@ static int uring_publish(struct io_uring_cmd *cmd,
 			 u64 *msg_id)
 {
 	struct pcb_endpoint *ep = pcb_uring_cmd_file(cmd)->private_data;
-	struct pcb_pub pub = {
-		.tsc = rdtsc_ordered(),
-		.payload = u64_to_user_ptr(up->payload),
-		.len = up->len,
-		.key = up->key,
-		.nonblock = nonblock,
-	};
+	u64 deps[PCB_MAX_DEPS];
 	struct iov_iter iter;
+	struct pcb_pub pub;
 	int ret;
+
+	pcb_pub_init(&pub);
+	pub.payload = u64_to_user_ptr(up->payload);
+	pub.len = up->len;
+	pub.key = up->key;
+	pub.nonblock = nonblock;
+	ret = pcb_pub_deps(&pub, deps, up->deps, up->nr_deps);
+	if (ret)
+		return ret;
 
 	if (pcb_uring_cmd_fixed(cmd)) {
 		/* The registered buffer's pages are pinned: copy from them. */
