@@ -219,19 +219,17 @@ static void batch_unlock(struct batch *b)
 	}
 }
 
-#define for_each_batch_sub(b, bt, sub)					\
-	for (bt = (b)->topics; bt < (b)->topics + (b)->nr_topics; bt++)	\
-		list_for_each_entry(sub, &bt->t->subs, topic_node)
-
 static void batch_discard(struct batch *b)
 {
 	struct batch_topic *bt;
 	struct pcb_sub *sub;
 
-	for_each_batch_sub(b, bt, sub) {
-		if (sub->resv)
-			pcb_ring_discard(sub->resv, sub->chunk);
-		sub->resv = NULL;
+	for (bt = b->topics; bt < b->topics + b->nr_topics; bt++) {
+		list_for_each_entry(sub, &bt->t->subs, topic_node) {
+			if (sub->resv)
+				pcb_ring_discard(sub->resv, sub->chunk);
+			sub->resv = NULL;
+		}
 	}
 }
 
@@ -275,12 +273,14 @@ static bool batch_size_unfiltered(struct batch *b)
 	struct pcb_sub *sub;
 	bool filters = false;
 
-	for_each_batch_sub(b, bt, sub) {
-		sub->resv = NULL;
-		sub->fate = PCB_FATE_WRITE;
-		sub->chunk = sub->filter ? 0 : bt->total;
-		sub->nr_in = sub->filter ? 0 : bt->nr;
-		filters |= !!sub->filter;
+	for (bt = b->topics; bt < b->topics + b->nr_topics; bt++) {
+		list_for_each_entry(sub, &bt->t->subs, topic_node) {
+			sub->resv = NULL;
+			sub->fate = PCB_FATE_WRITE;
+			sub->chunk = sub->filter ? 0 : bt->total;
+			sub->nr_in = sub->filter ? 0 : bt->nr;
+			filters |= !!sub->filter;
+		}
 	}
 	return filters;
 }
@@ -308,9 +308,10 @@ static int batch_size_filtered(struct pcb_endpoint *ep, struct batch *b)
 			sub->nr_in += ret;
 		}
 	}
-	for_each_batch_sub(b, bt, sub)
-		if (!sub->nr_in)
-			sub->fate = PCB_FATE_REJECT;
+	for (bt = b->topics; bt < b->topics + b->nr_topics; bt++)
+		list_for_each_entry(sub, &bt->t->subs, topic_node)
+			if (!sub->nr_in)
+				sub->fate = PCB_FATE_REJECT;
 	return 0;
 }
 
@@ -507,10 +508,14 @@ static bool batch_complete(struct batch *b)
 	struct batch_topic *bt;
 	struct pcb_sub *sub;
 
-	for_each_batch_sub(b, bt, sub)
-		if (bt->done != bt->nr ||
-		    (sub->resv && sub->cursor != (void *)sub->resv + sub->chunk))
+	for (bt = b->topics; bt < b->topics + b->nr_topics; bt++) {
+		if (bt->done != bt->nr)
 			return false;
+		list_for_each_entry(sub, &bt->t->subs, topic_node)
+			if (sub->resv &&
+			    sub->cursor != (void *)sub->resv + sub->chunk)
+				return false;
+	}
 	return true;
 }
 

@@ -25,6 +25,7 @@
 #define LIBPCB_H
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -216,6 +217,38 @@ int pcb_try_publish(struct pcb *bus, int handle, const void *buf,
 		    size_t len, uint64_t key, uint64_t *msg_id);
 
 /**
+ * pcb_publish_deps() - publish one message that depends on others
+ * @bus, @handle, @buf, @len, @key, @timeout_ns, @msg_id: as for
+ *		pcb_publish()
+ * @deps:	ids of up to PCB_MAX_DEPS messages this one depends on, in
+ *		any order, each given once; may be NULL when @nr_deps is 0
+ * @nr_deps:	number of ids in @deps
+ *
+ * The kernel checks that each dependency is an id it has handed out, so
+ * the new message's id is greater than all of them, and puts them in the
+ * record, where pcb_msg_deps() finds them.  An id read from a received
+ * record, or returned by a publish, is always a valid dependency.
+ *
+ * Return: as pcb_publish(); -EINVAL also from the kernel for @nr_deps
+ * above PCB_MAX_DEPS, a dependency that is 0 or greater than the last id
+ * handed out, or one named twice; -EFAULT for a NULL @deps with @nr_deps.
+ */
+int pcb_publish_deps(struct pcb *bus, int handle, const void *buf,
+		     size_t len, uint64_t key, const uint64_t *deps,
+		     unsigned int nr_deps, uint64_t timeout_ns,
+		     uint64_t *msg_id);
+
+/**
+ * pcb_try_publish_deps() - pcb_publish_deps() without ever sleeping
+ *
+ * As pcb_publish_deps(), but a reliable subscriber's full ring makes it
+ * fail at once with -EAGAIN (nothing published).
+ */
+int pcb_try_publish_deps(struct pcb *bus, int handle, const void *buf,
+			 size_t len, uint64_t key, const uint64_t *deps,
+			 unsigned int nr_deps, uint64_t *msg_id);
+
+/**
  * pcb_batch_entry_prep() - fill in one message of a batch
  * @e:		the entry
  * @handle:	from pcb_topic_open(); entries of a batch may name different
@@ -281,6 +314,25 @@ static inline void pcb_batch_entry_prep(struct pcb_batch_entry *e,
 int pcb_publish_batch(struct pcb *bus, struct pcb_batch_entry *entries,
 		      unsigned int count, uint32_t flags,
 		      uint64_t timeout_ns);
+
+/**
+ * pcb_publish_batch_deps() - a batch whose every message has dependencies
+ * @bus, @entries, @count, @flags, @timeout_ns: as for pcb_publish_batch()
+ * @deps, @nr_deps: as for pcb_publish_deps(), for each message of the
+ *		batch alike
+ *
+ * Messages of one batch need not depend on each other explicitly: their
+ * ids already increase in array order.  Invalid dependencies fail the
+ * whole call before anything is published.
+ *
+ * Return: as pcb_publish_batch(); from the kernel -EINVAL also for the
+ * dependencies (see pcb_publish_deps()) and -EFAULT for an unreadable
+ * @deps.
+ */
+int pcb_publish_batch_deps(struct pcb *bus, struct pcb_batch_entry *entries,
+			   unsigned int count, uint32_t flags,
+			   uint64_t timeout_ns, const uint64_t *deps,
+			   unsigned int nr_deps);
 
 /* ------------------------------------------------------------------ */
 /* Publishing through io_uring                                        */
@@ -438,6 +490,26 @@ int pcb_uring_pub_queue(struct pcb_uring_pub *p, int handle, const void *buf,
 			uint64_t user_data);
 
 /**
+ * pcb_uring_pub_queue_deps() - queue one message that depends on others
+ * @p, @handle, @buf, @len, @key, @pub_flags, @user_data: as for
+ *		pcb_uring_pub_queue()
+ * @deps, @nr_deps: as for pcb_publish_deps(); like @buf, @deps must stay
+ *		unchanged until the message's result has been reaped (the
+ *		kernel reads it when it issues the command, which with
+ *		PCB_URING_ORDERED may be after pcb_uring_pub_submit()
+ *		returns)
+ *
+ * Invalid dependencies come back as the message's result (-EINVAL,
+ * -EFAULT).
+ *
+ * Return: as pcb_uring_pub_queue().
+ */
+int pcb_uring_pub_queue_deps(struct pcb_uring_pub *p, int handle,
+			     const void *buf, size_t len, uint64_t key,
+			     const uint64_t *deps, unsigned int nr_deps,
+			     uint32_t pub_flags, uint64_t user_data);
+
+/**
  * pcb_uring_pub_submit() - hand the queued messages to the kernel
  * @p:		the publisher
  *
@@ -536,13 +608,34 @@ struct pcb_msg {
 };
 
 /**
+ * pcb_msg_deps() - the dependencies the publisher of @msg declared
+ * @msg:	a message from pcb_peek() or pcb_receive()
+ * @deps:	where to store a pointer to the ids (into the ring, valid
+ *		until pcb_release(), 8-byte aligned), may be NULL
+ *
+ * The ids are in the publisher's order; each is less than @msg's own id.
+ *
+ * Return: their number, 0 .. PCB_MAX_DEPS (pcb_peek() refuses records
+ * that claim more).
+ */
+static inline unsigned int pcb_msg_deps(const struct pcb_msg *msg,
+					const uint64_t **deps)
+{
+	/* They follow the header; pcb_peek() checked that hdr_len covers them. */
+	if (deps)
+		*deps = (const uint64_t *)(msg->rec + 1);
+	return msg->rec->nr_deps;
+}
+
+/**
  * pcb_peek() - look at the next message in the ring without consuming it
  * @bus:	the endpoint
  * @msg:	filled in when a message is there
  *
- * Never sleeps and makes no system call, except to release discarded
- * records it skips.  Calling it again before pcb_release() gives the same
- * message.
+ * Never sleeps and makes no system call, except to release the records
+ * it skips: discarded ones, and messages the receive filter (see
+ * pcb_set_recv_filter()) rejects.  Calling it again before pcb_release()
+ * gives the same message.
  *
  * Return: 1 and @msg filled in; 0 when no complete message is there;
  * -EBADFD without a ring; -EPIPE when the ring is broken
@@ -569,7 +662,8 @@ void pcb_release(struct pcb *bus, const struct pcb_msg *msg);
  *		once
  *
  * Return: 0 when a record is there (it may still be in the middle of
- * being written: pcb_peek() can then return 0 for a moment); -ETIMEDOUT,
+ * being written, or be one the receive filter rejects: pcb_peek() can then
+ * return 0); -ETIMEDOUT,
  * -EINTR (a signal), -EPIPE (the ring is broken), -EBADFD (no ring).
  */
 int pcb_wait(struct pcb *bus, uint64_t timeout_ns, unsigned int spin_ns);
@@ -580,13 +674,58 @@ int pcb_wait(struct pcb *bus, uint64_t timeout_ns, unsigned int spin_ns);
  * @msg:	filled in with the message
  * @timeout_ns:	how long to wait; 0 waits without limit
  *
- * pcb_wait() (without spinning) and pcb_peek() in one call.  Release the
- * message with pcb_release().
+ * pcb_wait() (without spinning) and pcb_peek() in one call, until a
+ * message the receive filter accepts is there or @timeout_ns has passed.
+ * Release the message with pcb_release().
  *
  * Return: 1 and @msg filled in; -ETIMEDOUT, -EINTR, -EPIPE, -EBADFD,
  * -EBADMSG.
  */
 int pcb_receive(struct pcb *bus, struct pcb_msg *msg, uint64_t timeout_ns);
+
+/*
+ * The receive filter is called for a message in the ring before
+ * pcb_peek() shows it, for what the kernel's filters (see
+ * pcb_subscribe_filtered()) cannot express.  Return true to accept the
+ * message, false to skip it.
+ */
+typedef bool (*pcb_recv_filter_fn)(const struct pcb_msg *msg, void *arg);
+
+/**
+ * pcb_set_recv_filter() - filter messages on the consumer side
+ * @bus:	the endpoint
+ * @fn:		the filter, or NULL to accept every message again
+ * @arg:	passed to @fn
+ *
+ * pcb_peek(), and so pcb_receive(), then call @fn once for each message,
+ * in ring order, on the consumer thread, the first time they come to it.
+ * A message @fn accepts is returned as usual and stays the one pcb_peek()
+ * returns, without asking @fn again, until pcb_release().  A message it
+ * rejects is released at once: its ring space goes back to the kernel
+ * (publishers waiting for room are woken), pcb_peek() goes on to the next
+ * one, and pcb_recv_skipped() counts it.  pcb_wait() and poll() still
+ * wake up for a message @fn will reject; pcb_receive() then keeps waiting
+ * for the rest of its timeout.
+ *
+ * A message pcb_peek() has already returned stays returned when the
+ * filter changes.  @fn sees @msg only during the call: it must not keep
+ * it, and must not call pcb_peek(), pcb_release(), pcb_wait() or
+ * pcb_receive() on @bus (publishing is fine).  Messages the kernel could
+ * reject are cheaper rejected there: they then take no ring space and
+ * wake nobody.
+ *
+ * Return: 0; -EINVAL for a NULL @bus.
+ */
+int pcb_set_recv_filter(struct pcb *bus, pcb_recv_filter_fn fn, void *arg);
+
+/**
+ * pcb_recv_skipped() - messages the receive filter has rejected
+ * @bus:	the endpoint
+ *
+ * Return: how many messages pcb_set_recv_filter()'s filters have rejected
+ * since the endpoint was opened.
+ */
+uint64_t pcb_recv_skipped(const struct pcb *bus);
 
 /**
  * pcb_dropped() - messages the ring's lossy subscriptions have missed

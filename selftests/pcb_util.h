@@ -582,6 +582,172 @@ static inline unsigned int pcbt_ring_drain(struct pcbt_ring *r)
 }
 
 /*
+ * Filters.  struct pcb_filter ends in a flexible array; the union gives it
+ * room for one predicate more than the ABI allows, so that a test can also
+ * pass too many.
+ */
+union pcbt_filter {
+	struct pcb_filter f;
+	unsigned char room[sizeof(struct pcb_filter) +
+			   (PCB_FILTER_MAX_PREDS + 1) *
+			   sizeof(struct pcb_filter_pred)];
+};
+
+static inline void pcbt_filter_init(union pcbt_filter *f)
+{
+	memset(f, 0, sizeof(*f));
+}
+
+/* Appends a predicate on a header field; returns it for adjusting. */
+static inline struct pcb_filter_pred *pcbt_pred(union pcbt_filter *f,
+						__u8 field, __u8 op,
+						__u64 value)
+{
+	struct pcb_filter_pred *p = &f->f.preds[f->f.nr_preds++];
+
+	memset(p, 0, sizeof(*p));
+	p->field = field;
+	p->op = op;
+	p->value = value;
+	return p;
+}
+
+/* Appends a predicate on @width payload bytes at @offset. */
+static inline struct pcb_filter_pred *pcbt_pred_payload(union pcbt_filter *f,
+							__u8 width,
+							__u32 offset, __u8 op,
+							__u64 value)
+{
+	struct pcb_filter_pred *p = pcbt_pred(f, PCB_FIELD_PAYLOAD, op, value);
+
+	p->width = width;
+	p->offset = offset;
+	return p;
+}
+
+/* @filter is a user pointer (or NULL), so that tests can pass bad ones. */
+static inline int pcbt_subscribe_filter(int fd, const char *name, __u64 schema,
+					__u32 flags, const void *filter,
+					__u32 *topic_id)
+{
+	struct pcb_subscribe s = {
+		.schema_id = schema,
+		.flags = flags,
+		.filter = (uintptr_t)filter,
+	};
+	int ret;
+
+	pcbt_copy_name(s.name, name);
+	ret = pcbt_ioctl(fd, PCB_IOC_SUBSCRIBE, &s);
+	if (!ret && topic_id)
+		*topic_id = s.topic_id;
+	return ret;
+}
+
+static inline int pcbt_set_filter(int fd, __u32 topic_id, const void *filter)
+{
+	struct pcb_sub_filter sf = {
+		.topic_id = topic_id,
+		.filter = (uintptr_t)filter,
+	};
+
+	return pcbt_ioctl(fd, PCB_IOC_SET_FILTER, &sf);
+}
+
+static inline int pcbt_sub_info(int fd, __u32 topic_id,
+				struct pcb_sub_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	info->topic_id = topic_id;
+	return pcbt_ioctl(fd, PCB_IOC_SUB_INFO, info);
+}
+
+/* Publishes with dependencies; @out (may be NULL) gets msg_id and seq. */
+static inline int pcbt_publish_deps(int fd, __u32 handle, const void *buf,
+				    __u32 len, __u64 key, const __u64 *deps,
+				    __u32 nr_deps, __u32 flags,
+				    struct pcb_publish *out)
+{
+	struct pcb_publish p = {
+		.handle = handle,
+		.flags = flags,
+		.payload = (uintptr_t)buf,
+		.len = len,
+		.key = key,
+		.nr_deps = nr_deps,
+		.deps = (uintptr_t)deps,
+	};
+	int ret = pcbt_ioctl(fd, PCB_IOC_PUBLISH, &p);
+
+	if (out)
+		*out = p;
+	return ret;
+}
+
+/* The dependencies a record carries, between its header and payload. */
+static inline const __u64 *pcbt_rec_deps(const struct pcb_record *rec)
+{
+	return (const __u64 *)(rec + 1);
+}
+
+/*
+ * Bad user memory.  pcbt_no_access_page(): a page that can be neither
+ * read nor written.  pcbt_guarded_page(): a readable and writable page
+ * followed by one that is not, so that an object placed at its end runs
+ * into the second one.  NULL when mmap() fails.
+ */
+static inline void *pcbt_no_access_page(void)
+{
+	void *p = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+		       0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static inline void *pcbt_guarded_page(void)
+{
+	char *p = mmap(NULL, 8192, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	if (mprotect(p + 4096, 4096, PROT_NONE)) {
+		munmap(p, 8192);
+		return NULL;
+	}
+	return p;
+}
+
+/*
+ * Seeded randomness for property-style tests: PCB_TEST_SEED reproduces a
+ * run; otherwise the seed comes from the clock.  Tests print the seed.
+ */
+static inline __u64 pcbt_seed(void)
+{
+	const char *s = getenv("PCB_TEST_SEED");
+
+	if (s && *s)
+		return strtoull(s, NULL, 0);
+	return pcbt_now_ns(CLOCK_REALTIME) ^ ((__u64)getpid() << 32);
+}
+
+/* splitmix64: small, and good enough to pick test steps. */
+static inline __u64 pcbt_rand(__u64 *state)
+{
+	__u64 z = (*state += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* A number in [0, n), n > 0. */
+static inline __u64 pcbt_rand_below(__u64 *state, __u64 n)
+{
+	return pcbt_rand(state) % n;
+}
+
+/*
  * Running a function with other credentials.  The child gets a fresh
  * endpoint when the device lets it open one, else it keeps the one its
  * parent opened: permission checks use the caller's credentials either

@@ -299,8 +299,7 @@ struct pcb_batch_entry {
  * the batch's order.  Entries may
  * name at most PCB_BATCH_ATOMIC_TOPICS distinct topics (else E2BIG), and
  * every reliable subscriber's ring must be big enough for all the batch's
- * records of the topics it subscribes to, whatever its filters would
- * reject (else E2BIG, however empty the
+ * records its subscriptions' filters accept (else E2BIG, however empty the
  * ring is).  If one entry is invalid (EBADF, EINVAL,
  * EMSGSIZE, EFAULT, or E2BIG for a topic too many), it gets that error and
  * all the others -ECANCELED, and the ioctl fails with that error; if the
@@ -309,8 +308,9 @@ struct pcb_batch_entry {
  *
  * Errors of the ioctl itself: EFAULT (@entries not readable and writable,
  * @deps not readable), EINVAL (flags, reserved words, @count,
- * dependencies), and with PCB_PUB_ATOMIC those above.  If results cannot be written back after messages were published,
- * EFAULT, and @published is not updated either.
+ * dependencies), and with PCB_PUB_ATOMIC those above.  If results cannot
+ * be written back after messages were published, EFAULT, and @published
+ * is not updated either.
  */
 #define PCB_PUB_ATOMIC		0x00000002U
 #define PCB_BATCH_FLAGS_ALL	(PCB_PUB_NONBLOCK | PCB_PUB_ATOMIC)
