@@ -23,6 +23,7 @@
 #include <linux/uaccess.h>
 
 #include "internal.h"
+#include "trace.h"
 
 #define PCB_BATCH_RETRIES	16
 
@@ -31,7 +32,9 @@ struct batch_topic {
 	u32 total;			/* bytes of all its records */
 	u32 nr;				/* its entries */
 	u32 done;			/* entries written so far */
+	u64 bytes;			/* payload bytes of its entries */
 	u64 first_seq;			/* of its first record, once published */
+	u32 fates[PCB_FATE_SKIP + 1];	/* as in struct pcb_pub */
 	unsigned long gen;		/* t->space_gen before the attempt */
 };
 
@@ -65,8 +68,9 @@ static int put_result(struct pcb_batch_entry __user *ue, int result,
 	return 0;
 }
 
-static int publish_each(struct pcb_endpoint *ep, struct batch *b,
-			ktime_t deadline, u32 *published)
+static noinline_for_stack int publish_each(struct pcb_endpoint *ep,
+					   struct batch *b, ktime_t deadline,
+					   u32 *published)
 {
 	struct pcb_batch_entry e;
 	u32 i;
@@ -153,6 +157,7 @@ static int batch_add_entry(struct pcb_endpoint *ep, struct batch *b,
 	if (e->len && fault_in_readable(u64_to_user_ptr(e->payload), e->len))
 		return -EFAULT;
 	bt->total += PCB_REC_SIZE(rlen);
+	bt->bytes += e->len;
 	bt->nr++;
 	return 0;
 }
@@ -464,6 +469,55 @@ static int batch_write_entry(struct pcb_endpoint *ep, struct batch *b, u32 i,
 	return copy_to_user_nofault(&b->uents[i], &e, sizeof(e)) ? -EFAULT : 0;
 }
 
+/* Trace the fate of entry @pub for @sub, once published; return it. */
+static enum pcb_fate batch_trace_sub(struct pcb_sub *sub,
+				     const struct pcb_pub *pub)
+{
+	enum pcb_fate fate = sub->fate;
+
+	/* The subscription's fate covers the chunk; its filter, the entry. */
+	if (fate != PCB_FATE_SKIP && pcb_sub_wants(sub, pub) == 0)
+		sub->fate = PCB_FATE_REJECT;
+	pcb_trace_fate(sub, pub);
+	swap(fate, sub->fate);
+	return fate;
+}
+
+/*
+ * Tracing only: one pcb_publish event per entry and one event per
+ * subscription and entry, as for single publishes.  Entries are read
+ * again, with faults disabled: everything is faulted in still.
+ */
+static void batch_trace(struct pcb_endpoint *ep, struct batch *b, u64 id0)
+{
+	struct pcb_batch_entry e;
+	struct batch_topic *bt;
+	struct pcb_sub *sub;
+	struct pcb_pub pub;
+	u64 ns;
+	u32 i;
+
+	if (!trace_pcb_publish_enabled() && !trace_pcb_deliver_enabled() &&
+	    !trace_pcb_drop_enabled() && !trace_pcb_filter_reject_enabled())
+		return;
+	ns = pcb_clock_ns(b->pub.commit_ts - b->pub.tsc);
+	for (bt = b->topics; bt < b->topics + b->nr_topics; bt++)
+		bt->done = 0;
+	for (i = 0; i < b->count; i++) {
+		bt = batch_reread(ep, b, i, &e, &pub);
+		if (!bt)
+			return;
+		pub.msg_id = id0 + i;
+		pub.seq = bt->first_seq + bt->done++;
+		pub.commit_ts = b->pub.commit_ts;
+		pub.fates[PCB_FATE_WRITE] = 0;
+		list_for_each_entry(sub, &bt->t->subs, topic_node)
+			pub.fates[PCB_FATE_WRITE] +=
+				batch_trace_sub(sub, &pub) == PCB_FATE_WRITE;
+		trace_pcb_publish(bt->t, &pub, ns);
+	}
+}
+
 /* Commit the records of one chunk in order. */
 static void commit_chunk(struct pcb_record *chunk, u32 total)
 {
@@ -488,10 +542,12 @@ static void batch_commit(struct batch *b)
 		u64 last = bt->t->seq + bt->nr;
 
 		list_for_each_entry(sub, &bt->t->subs, topic_node) {
-			if (sub->fate != PCB_FATE_SKIP)
+			if (sub->fate != PCB_FATE_SKIP) {
 				sub->rejected += bt->nr - sub->nr_in;
+				bt->fates[PCB_FATE_REJECT] += bt->nr - sub->nr_in;
+			}
 			if (sub->fate != PCB_FATE_REJECT)
-				pcb_sub_count(sub, sub->nr_in, last);
+				pcb_sub_count(sub, sub->nr_in, last, bt->fates);
 			if (!sub->resv)
 				continue;
 			commit_chunk(sub->resv, sub->chunk);
@@ -539,16 +595,23 @@ static int batch_publish_locked(struct pcb_endpoint *ep, struct batch *b)
 		return ret;
 	}
 	batch_commit(b);
+	b->pub.commit_ts = pcb_clock_now();
+	batch_trace(ep, b, id0);
 	return 0;
 }
 
-static void batch_wake(struct batch *b)
+/* Statistics and wake-ups, after the locks are dropped. */
+static void batch_account_and_wake(struct batch *b)
 {
-	unsigned int i;
+	struct batch_topic *bt;
+	struct pcb_pub pub = b->pub;
 
 	rcu_read_lock();
-	for (i = 0; i < b->nr_topics; i++)
-		pcb_topic_wake_consumers(b->topics[i].t, b->topics[i].first_seq);
+	for (bt = b->topics; bt < b->topics + b->nr_topics; bt++) {
+		memcpy(pub.fates, bt->fates, sizeof(pub.fates));
+		pcb_account_publish(bt->t, &pub, bt->nr, bt->bytes);
+		pcb_topic_wake_consumers(bt->t, bt->first_seq);
+	}
 	rcu_read_unlock();
 }
 
@@ -581,12 +644,13 @@ static int batch_try(struct pcb_endpoint *ep, struct batch *b)
 	batch_unlock(b);
 	rcu_read_unlock();
 	if (!ret)
-		batch_wake(b);
+		batch_account_and_wake(b);
 	return ret;
 }
 
-static int publish_atomic(struct pcb_endpoint *ep, struct batch *b,
-			  ktime_t deadline, u32 *published)
+static noinline_for_stack int publish_atomic(struct pcb_endpoint *ep,
+					     struct batch *b, ktime_t deadline,
+					     u32 *published)
 {
 	int tries = 0;
 	int ret;

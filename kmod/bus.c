@@ -57,13 +57,19 @@ int pcb_hlc_check_deps(const u64 *deps, u32 nr)
 	return 0;
 }
 
-void pcb_bus_init(struct pcb_bus *bus)
+int pcb_bus_init(struct pcb_bus *bus)
 {
+	bus->stats = pcb_stats_alloc();
+	if (!bus->stats)
+		return -ENOMEM;
 	mutex_init(&bus->lock);
 	hash_init(bus->names);
 	xa_init(&bus->topics);
+	INIT_LIST_HEAD(&bus->endpoints);
 	bus->next_topic_id = 1;
 	bus->nr_topics = 0;
+	bus->next_ep_id = 1;
+	return 0;
 }
 
 void pcb_bus_destroy(struct pcb_bus *bus)
@@ -71,4 +77,5 @@ void pcb_bus_destroy(struct pcb_bus *bus)
 	pcb_topic_destroy_all(bus);
 	xa_destroy(&bus->topics);
 	mutex_destroy(&bus->lock);
+	pcb_stats_free(bus->stats);
 }

@@ -56,4 +56,14 @@ static inline bool pcb_uring_cmd_fixed(const struct io_uring_cmd *cmd)
 	return cmd->flags & IORING_URING_CMD_FIXED;
 }
 
+/*
+ * Tracepoints: __assign_str() lost its source argument in 6.10 (the
+ * source is the one given to __string()).
+ */
+#ifdef PCB_HAVE_ASSIGN_STR_ONE_ARG
+#define pcb_assign_str(dst, src)	__assign_str(dst)
+#else
+#define pcb_assign_str(dst, src)	__assign_str(dst, src)
+#endif
+
 #endif /* _PCB_COMPAT_H */

@@ -7,6 +7,7 @@
 #include <linux/hrtimer.h>
 #include <linux/log2.h>
 #include <linux/mm.h>
+#include <linux/pid.h>
 #include <linux/poll.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
@@ -25,6 +26,12 @@ static int pcb_open(struct inode *inode, struct file *file)
 	mutex_init(&ep->ring_lock);
 	xa_init_flags(&ep->handles, XA_FLAGS_ALLOC);
 	INIT_LIST_HEAD(&ep->subs);
+	ep->owner = get_pid(task_tgid(current));
+
+	mutex_lock(&ep->bus->lock);
+	ep->id = ep->bus->next_ep_id++;
+	list_add_tail(&ep->bus_node, &ep->bus->endpoints);
+	mutex_unlock(&ep->bus->lock);
 	file->private_data = ep;
 	return 0;
 }
@@ -37,6 +44,10 @@ static int pcb_release(struct inode *inode, struct file *file)
 	unsigned long handle;
 
 	pcb_endpoint_unsubscribe_all(ep);
+	mutex_lock(&ep->bus->lock);
+	list_del(&ep->bus_node);
+	mutex_unlock(&ep->bus->lock);
+	put_pid(ep->owner);
 	xa_for_each(&ep->handles, handle, t)
 		pcb_topic_put(t);
 	xa_destroy(&ep->handles);
@@ -255,6 +266,8 @@ static long pcb_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return pcb_set_filter(ep, uarg);
 	case PCB_IOC_SUB_INFO:
 		return pcb_sub_info(ep, uarg);
+	case PCB_IOC_STATS:
+		return pcb_stats_ioctl(ep->bus, uarg);
 	default:
 		return -ENOTTY;
 	}

@@ -38,9 +38,13 @@
 #include <linux/workqueue.h>
 #include <linux/xarray.h>
 #include <linux/pcb.h>
+#include <asm/tsc.h>
 
 struct file;
 struct vm_area_struct;
+
+/* The largest record header: PCB_MAX_DEPS dependencies. */
+#define PCB_REC_HDR_MAX	(sizeof(struct pcb_record) + PCB_MAX_DEPS * sizeof(u64))
 
 /* Module parameters (main.c). */
 extern unsigned int pcb_max_topics;
@@ -50,12 +54,43 @@ extern unsigned int pcb_max_ring_size;
 
 extern struct workqueue_struct *pcb_wq;
 
+/* clock.c: the bus clock, PCB_CLOCK_*, chosen at load. */
+extern u32 pcb_clock;
+extern u32 pcb_clock_khz;
+int pcb_clock_init(void);
+u64 pcb_clock_ns(u64 delta);
+
+static inline u64 pcb_clock_now(void)
+{
+	return pcb_clock == PCB_CLOCK_TSC ? rdtsc_ordered() : ktime_get_ns();
+}
+
+/* stats.c: what is counted, per topic and for the bus. */
+enum pcb_counter {
+	PCB_CNT_DELIVERED,		/* first four: by enum pcb_fate */
+	PCB_CNT_REJECTED,
+	PCB_CNT_DROPPED_FULL,
+	PCB_CNT_DROPPED_BROKEN,
+	PCB_CNT_PUBLISHED,
+	PCB_CNT_BYTES,
+	PCB_CNT_BLOCKED,
+	PCB_CNT_TIMEOUTS,
+	PCB_CNT_WOULD_BLOCK,
+	PCB_CNT_WAKEUPS,
+	PCB_NR_COUNTERS
+};
+
+struct pcb_cpu_stats;
+
 struct pcb_bus {
 	struct mutex lock;		/* see the locking table above */
 	DECLARE_HASHTABLE(names, 8);	/* name -> topic, under @lock */
 	struct xarray topics;		/* id -> topic, under @lock; RCU */
 	u32 next_topic_id;		/* under @lock */
 	unsigned int nr_topics;		/* under @lock */
+	struct list_head endpoints;	/* every endpoint, under @lock */
+	u64 next_ep_id;			/* under @lock */
+	struct pcb_cpu_stats __percpu *stats;
 };
 
 struct pcb_ring {
@@ -99,14 +134,15 @@ struct pcb_topic {
 	 */
 	wait_queue_head_t space_wq;
 	atomic_long_t space_gen;
+	struct pcb_cpu_stats __percpu *stats;
 };
 
-/* What one publish does with one subscription. */
+/* What one publish does with one subscription; indexes enum pcb_counter. */
 enum pcb_fate {
-	PCB_FATE_WRITE,			/* a record goes into the ring */
-	PCB_FATE_REJECT,		/* the filter does not want it */
-	PCB_FATE_MISS,			/* lossy and full: a drop */
-	PCB_FATE_SKIP,			/* the ring is broken */
+	PCB_FATE_WRITE = PCB_CNT_DELIVERED,	/* a record goes into the ring */
+	PCB_FATE_REJECT = PCB_CNT_REJECTED,	/* the filter does not want it */
+	PCB_FATE_MISS = PCB_CNT_DROPPED_FULL,	/* lossy and full: a drop */
+	PCB_FATE_SKIP = PCB_CNT_DROPPED_BROKEN,	/* the ring is broken */
 };
 
 struct pcb_sub {
@@ -143,6 +179,9 @@ struct pcb_sub {
 
 struct pcb_endpoint {
 	struct pcb_bus *bus;
+	u64 id;				/* for /proc and tracing, never reused */
+	struct pid *owner;		/* the process that opened it */
+	struct list_head bus_node;	/* bus->endpoints, under bus->lock */
 	struct mutex ring_lock;		/* serializes RING_SETUP */
 	/* Set once under @ring_lock (store-release, read with acquire). */
 	struct pcb_ring *ring;
@@ -159,7 +198,7 @@ static inline struct pcb_ring *pcb_ep_ring(struct pcb_endpoint *ep)
 
 /* bus.c */
 extern struct pcb_bus pcb_bus;
-void pcb_bus_init(struct pcb_bus *bus);
+int pcb_bus_init(struct pcb_bus *bus);
 void pcb_bus_destroy(struct pcb_bus *bus);
 u64 pcb_hlc_next(void);
 u64 pcb_hlc_next_n(u32 n);
@@ -201,9 +240,10 @@ bool pcb_ring_has_room(struct pcb_ring *ring, u32 len, bool mark_waiting);
 bool pcb_ring_is_broken(const struct pcb_ring *ring);
 bool pcb_ring_readable(struct pcb_ring *ring);
 void pcb_ring_count_drops(struct pcb_ring *ring, u64 n);
-void pcb_ring_wake_consumer(struct pcb_ring *ring);
+bool pcb_ring_wake_consumer(struct pcb_ring *ring);
 bool pcb_ring_clear_pub_waiting(struct pcb_ring *ring);
 void pcb_ring_want_wakeup(struct pcb_ring *ring);
+u64 pcb_ring_used_now(struct pcb_ring *ring);
 
 /* publish.c */
 struct iov_iter;
@@ -221,13 +261,13 @@ struct pcb_pub {
 	u32 pid;			/* as the record carries them */
 	u32 uid;
 	bool nonblock;
+	bool retried_later;		/* io_uring's first try: EAGAIN is ours */
 	/* out */
 	u64 msg_id;
 	u64 seq;
+	u64 commit_ts;			/* bus clock after the last commit */
+	u32 fates[PCB_FATE_SKIP + 1];	/* subscriptions by enum pcb_fate */
 };
-
-/* The largest record header: PCB_MAX_DEPS dependencies. */
-#define PCB_REC_HDR_MAX	(sizeof(struct pcb_record) + PCB_MAX_DEPS * sizeof(u64))
 
 void pcb_pub_init(struct pcb_pub *pub);
 int pcb_pub_deps(struct pcb_pub *pub, u64 *deps, u64 uaddr, u32 nr);
@@ -241,8 +281,13 @@ bool pcb_sub_is_reliable(const struct pcb_sub *sub);
 void pcb_record_fill(struct pcb_record *rec, const struct pcb_topic *t,
 		     const struct pcb_pub *pub);
 int pcb_sub_wants(struct pcb_sub *sub, const struct pcb_pub *pub);
-void pcb_sub_count(struct pcb_sub *sub, u64 n, u64 seq);
+void pcb_sub_count(struct pcb_sub *sub, u32 n, u64 seq, u32 *fates);
 void pcb_topic_wake_consumers(struct pcb_topic *t, u64 from_seq);
+void pcb_trace_fate(const struct pcb_sub *sub, const struct pcb_pub *pub);
+u64 pcb_account_publish(struct pcb_topic *t, const struct pcb_pub *pub,
+			u64 nr, u64 bytes);
+void pcb_account_block(struct pcb_topic *t, u32 len);
+void pcb_account_timeout(struct pcb_topic *t, const struct pcb_pub *pub);
 
 /* batch.c */
 int pcb_publish_batch(struct pcb_endpoint *ep, void __user *arg);
@@ -250,6 +295,17 @@ int pcb_publish_batch(struct pcb_endpoint *ep, void __user *arg);
 /* uring.c */
 struct io_uring_cmd;
 int pcb_uring_cmd(struct io_uring_cmd *cmd, unsigned int issue_flags);
+
+/* stats.c */
+struct pcb_cpu_stats __percpu *pcb_stats_alloc(void);
+void pcb_stats_free(struct pcb_cpu_stats __percpu *stats);
+void pcb_stats_add(struct pcb_topic *t, const u64 *add, u64 cost_ns);
+void pcb_stats_inc(struct pcb_topic *t, enum pcb_counter c);
+int pcb_stats_ioctl(struct pcb_bus *bus, void __user *arg);
+
+/* proc.c */
+int pcb_proc_init(void);
+void pcb_proc_exit(void);
 
 /* filter.c */
 struct pcb_filter_prog;

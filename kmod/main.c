@@ -42,18 +42,29 @@ static int __init pcb_init(void)
 {
 	int ret;
 
+	ret = pcb_clock_init();
+	if (ret)
+		return ret;
 	pcb_wq = alloc_workqueue("pcb", WQ_UNBOUND, 0);
 	if (!pcb_wq)
 		return -ENOMEM;
-	pcb_bus_init(&pcb_bus);
+	ret = pcb_bus_init(&pcb_bus);
+	if (ret)
+		goto err_wq;
+	ret = pcb_proc_init();
+	if (ret)
+		goto err_bus;
 
 	ret = misc_register(&pcb_misc);
 	if (ret)
-		goto err_bus;
+		goto err_proc;
 	return 0;
 
+err_proc:
+	pcb_proc_exit();
 err_bus:
 	pcb_bus_destroy(&pcb_bus);
+err_wq:
 	destroy_workqueue(pcb_wq);
 	return ret;
 }
@@ -61,6 +72,7 @@ err_bus:
 static void __exit pcb_exit(void)
 {
 	misc_deregister(&pcb_misc);
+	pcb_proc_exit();
 	pcb_bus_destroy(&pcb_bus);
 	/* Queued ring frees run from RCU callbacks: let them all finish. */
 	rcu_barrier();

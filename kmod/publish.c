@@ -32,9 +32,9 @@
 #include <linux/sched/signal.h>
 #include <linux/uaccess.h>
 #include <linux/uio.h>
-#include <asm/tsc.h>
 
 #include "internal.h"
+#include "trace.h"
 
 /* A waiting publisher re-checks the rings this often on its own. */
 #define PCB_RECHECK_JIFFIES	max(1, msecs_to_jiffies(10))
@@ -57,10 +57,12 @@ int pcb_sub_wants(struct pcb_sub *sub, const struct pcb_pub *pub)
 
 /*
  * After a publish, under topic->lock: @n messages up to sequence number
- * @seq went @sub's way, with the fate the publish gave it.
+ * @seq went @sub's way, with the fate the publish gave it; @fates, indexed
+ * by fate, counts them for the topic's statistics.
  */
-void pcb_sub_count(struct pcb_sub *sub, u64 n, u64 seq)
+void pcb_sub_count(struct pcb_sub *sub, u32 n, u64 seq, u32 *fates)
 {
+	fates[sub->fate] += n;
 	switch (sub->fate) {
 	case PCB_FATE_WRITE:
 		sub->delivered += n;
@@ -168,23 +170,43 @@ static void *record_payload(struct pcb_record *rec, const struct pcb_pub *pub)
 	return (void *)rec + pub->hdr_len;
 }
 
+/* What became of the message for @sub, for tracing. */
+void pcb_trace_fate(const struct pcb_sub *sub, const struct pcb_pub *pub)
+{
+	switch (sub->fate) {
+	case PCB_FATE_WRITE:
+		if (trace_pcb_deliver_enabled())
+			trace_pcb_deliver(sub, pub,
+					  pcb_clock_ns(pcb_clock_now() - pub->tsc));
+		break;
+	case PCB_FATE_REJECT:
+		trace_pcb_filter_reject(sub, pub, 0);
+		break;
+	default:
+		trace_pcb_drop(sub, pub, 0);
+		break;
+	}
+}
+
 /* Step 4. */
 static void commit_all(struct pcb_topic *t, struct pcb_record *first,
-		       const struct pcb_pub *pub, u32 rlen)
+		       struct pcb_pub *pub, u32 rlen)
 {
 	struct pcb_sub *sub;
 
 	list_for_each_entry(sub, &t->subs, topic_node) {
-		pcb_sub_count(sub, 1, pub->seq);
-		if (!sub->resv)
-			continue;
-		pcb_record_fill(sub->resv, t, pub);
-		if (sub->resv != first)
-			memcpy(record_payload(sub->resv, pub),
-			       record_payload(first, pub), pub->len);
-		pcb_ring_commit(sub->resv, rlen);
-		sub->resv = NULL;
+		pcb_sub_count(sub, 1, pub->seq, pub->fates);
+		if (sub->resv) {
+			pcb_record_fill(sub->resv, t, pub);
+			if (sub->resv != first)
+				memcpy(record_payload(sub->resv, pub),
+				       record_payload(first, pub), pub->len);
+			pcb_ring_commit(sub->resv, rlen);
+			sub->resv = NULL;
+		}
+		pcb_trace_fate(sub, pub);
 	}
+	pub->commit_ts = pcb_clock_now();
 }
 
 /*
@@ -229,9 +251,51 @@ void pcb_topic_wake_consumers(struct pcb_topic *t, u64 from_seq)
 	struct pcb_sub *sub;
 
 	/* RCU: the list may change once topic->lock is dropped. */
-	list_for_each_entry_rcu(sub, &t->subs, topic_node)
-		if (READ_ONCE(sub->last_seq) >= from_seq)
-			pcb_ring_wake_consumer(sub->ring);
+	list_for_each_entry_rcu(sub, &t->subs, topic_node) {
+		if (READ_ONCE(sub->last_seq) < from_seq ||
+		    !pcb_ring_wake_consumer(sub->ring))
+			continue;
+		pcb_stats_inc(t, PCB_CNT_WAKEUPS);
+		trace_pcb_wakeup(sub, from_seq);
+	}
+}
+
+/* A publisher is about to wait for room for the first time. */
+void pcb_account_block(struct pcb_topic *t, u32 len)
+{
+	pcb_stats_inc(t, PCB_CNT_BLOCKED);
+	trace_pcb_block(t, len, 0);
+}
+
+/* A publisher gave up waiting. */
+void pcb_account_timeout(struct pcb_topic *t, const struct pcb_pub *pub)
+{
+	pcb_stats_inc(t, PCB_CNT_TIMEOUTS);
+	if (trace_pcb_timeout_enabled())
+		trace_pcb_timeout(t, pub->len,
+				  pcb_clock_ns(pcb_clock_now() - pub->tsc));
+}
+
+/*
+ * After @nr messages of @bytes went out in one publish, @pub carrying its
+ * clock readings and the fates of the topic's subscriptions.  Returns the
+ * publish-path cost in ns.
+ */
+u64 pcb_account_publish(struct pcb_topic *t, const struct pcb_pub *pub,
+			u64 nr, u64 bytes)
+{
+	u64 add[PCB_NR_COUNTERS] = {
+		[PCB_CNT_PUBLISHED] = nr,
+		[PCB_CNT_BYTES] = bytes,
+	};
+	u64 ns = pcb_clock_ns(pub->commit_ts - pub->tsc);
+	unsigned int i;
+
+	/* The fates are the first counters: see enum pcb_fate. */
+	for (i = 0; i < ARRAY_SIZE(pub->fates); i++)
+		add[i] = pub->fates[i];
+	pcb_stats_add(t, add, ns);
+	return ns;
 }
 
 /*
@@ -268,10 +332,17 @@ static int publish_once(struct pcb_endpoint *ep, u32 handle,
 	ret = publish_locked(t, pub);
 	spin_unlock(&t->lock);
 
-	if (!ret)
+	if (!ret) {
+		u64 ns = pcb_account_publish(t, pub, 1, pub->len);
+
+		trace_pcb_publish(t, pub, ns);
 		pcb_topic_wake_consumers(t, pub->seq);
-	else if (ret == -EAGAIN && !pub->nonblock && refcount_inc_not_zero(&t->ref))
+	} else if (ret == -EAGAIN && pub->nonblock) {
+		if (!pub->retried_later)
+			pcb_stats_inc(t, PCB_CNT_WOULD_BLOCK);
+	} else if (ret == -EAGAIN && refcount_inc_not_zero(&t->ref)) {
 		*waitp = t;
+	}
 out:
 	rcu_read_unlock();
 	return ret;
@@ -328,7 +399,7 @@ int pcb_publish_one(struct pcb_endpoint *ep, u32 handle, struct pcb_pub *pub,
 		    ktime_t deadline)
 {
 	long max = handle_max_len(ep, handle);
-	int faults = 0;
+	int faults = 0, blocked = 0;
 	int ret;
 
 	if (max < 0)
@@ -350,7 +421,11 @@ int pcb_publish_one(struct pcb_endpoint *ep, u32 handle, struct pcb_pub *pub,
 		if (!wait_topic)
 			return ret;
 
+		if (!blocked++)
+			pcb_account_block(wait_topic, pub->len);
 		ret = pcb_wait_for_room(wait_topic, gen, deadline);
+		if (ret == -ETIMEDOUT)
+			pcb_account_timeout(wait_topic, pub);
 		pcb_topic_put(wait_topic);
 		if (ret)
 			return ret;
@@ -361,7 +436,7 @@ int pcb_publish_one(struct pcb_endpoint *ep, u32 handle, struct pcb_pub *pub,
 void pcb_pub_init(struct pcb_pub *pub)
 {
 	*pub = (struct pcb_pub) {
-		.tsc = rdtsc_ordered(),
+		.tsc = pcb_clock_now(),
 		.hdr_len = sizeof(struct pcb_record),
 		.pid = task_tgid_vnr(current),
 		.uid = from_kuid_munged(current_user_ns(), current_euid()),

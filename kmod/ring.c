@@ -16,21 +16,11 @@
 #include <linux/mm.h>
 #include <linux/slab.h>
 #include <linux/vmalloc.h>
-#include <asm/tsc.h>
 
 #include "compat.h"
 #include "internal.h"
 
 #define PCB_RING_META_PAGES	2	/* consumer page, header page */
-
-static u32 pcb_usable_tsc_khz(void)
-{
-	/* Only a TSC that ticks at a constant rate, also in idle, is a clock. */
-	if (!boot_cpu_has(X86_FEATURE_CONSTANT_TSC) ||
-	    !boot_cpu_has(X86_FEATURE_NONSTOP_TSC))
-		return 0;
-	return tsc_khz;
-}
 
 static int ring_alloc_pages(struct pcb_ring *ring, unsigned int nr_data)
 {
@@ -101,7 +91,8 @@ struct pcb_ring *pcb_ring_create(u32 data_size)
 	ring->hdr->version = PCB_RING_VERSION;
 	ring->hdr->data_size = data_size;
 	ring->hdr->record_align = PCB_REC_ALIGN;
-	ring->hdr->tsc_khz = pcb_usable_tsc_khz();
+	ring->hdr->tsc_khz = pcb_clock_khz;
+	ring->hdr->clock = pcb_clock;
 	return ring;
 }
 
@@ -253,8 +244,11 @@ bool pcb_ring_readable(struct pcb_ring *ring)
 	       READ_ONCE(ring->cons->cons_pos);
 }
 
-/* After a commit: wake the consumer only if it said it would sleep. */
-void pcb_ring_wake_consumer(struct pcb_ring *ring)
+/*
+ * After a commit: wake the consumer only if it said it would sleep.
+ * Returns whether it had.
+ */
+bool pcb_ring_wake_consumer(struct pcb_ring *ring)
 {
 	/*
 	 * 4: orders the record commit before the flag load, pairs with the
@@ -262,8 +256,18 @@ void pcb_ring_wake_consumer(struct pcb_ring *ring)
 	 * the ring (D).
 	 */
 	smp_mb();
-	if (READ_ONCE(ring->cons->flags) & PCB_CONS_NEED_WAKEUP)
-		wake_up_interruptible(&ring->data_wq);
+	if (!(READ_ONCE(ring->cons->flags) & PCB_CONS_NEED_WAKEUP))
+		return false;
+	wake_up_interruptible(&ring->data_wq);
+	return true;
+}
+
+/* Bytes in use now, for statistics: the consumer's word is not trusted. */
+u64 pcb_ring_used_now(struct pcb_ring *ring)
+{
+	u64 used = READ_ONCE(ring->hdr->prod_pos) - READ_ONCE(ring->cons->cons_pos);
+
+	return min_t(u64, used, ring->size);
 }
 
 /* The consumer is about to sleep in poll() or WAIT (D, on its behalf). */

@@ -13,6 +13,7 @@
 #include <linux/uaccess.h>
 
 #include "internal.h"
+#include "trace.h"
 
 static struct pcb_sub *ep_find_sub(struct pcb_endpoint *ep, u32 topic_id)
 {
@@ -64,6 +65,8 @@ void pcb_sub_unlink(struct pcb_sub *sub)
 	WRITE_ONCE(t->nr_subs, t->nr_subs - 1);
 	spin_unlock(&t->lock);
 	list_del_rcu(&sub->ep_node);
+	/* Unlinked: its counters are final. */
+	trace_pcb_unsubscribe(sub);
 	/* Only publishers, under the lock just dropped, read the filter. */
 	pcb_filter_free(sub->filter);
 	/* A publisher may have been waiting for room in this ring. */
@@ -100,6 +103,7 @@ static int sub_create(struct pcb_endpoint *ep, struct pcb_ring *ring,
 	sub->ep = ep;
 	sub->flags = args->flags;
 	sub_link(ep, sub);
+	trace_pcb_subscribe(sub);
 	args->topic_id = t->id;
 	return 0;
 }

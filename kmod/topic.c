@@ -72,11 +72,22 @@ void pcb_topic_get(struct pcb_topic *t)
 	refcount_inc(&t->ref);
 }
 
+static void topic_free(struct pcb_topic *t)
+{
+	pcb_stats_free(t->stats);
+	kfree(t);
+}
+
+static void topic_free_rcu(struct rcu_head *rcu)
+{
+	topic_free(container_of(rcu, struct pcb_topic, rcu));
+}
+
 void pcb_topic_put(struct pcb_topic *t)
 {
 	/* RCU readers (handle lookups, wake-up walks) may still look at it. */
 	if (refcount_dec_and_test(&t->ref))
-		kfree_rcu(t, rcu);
+		call_rcu(&t->rcu, topic_free_rcu);
 }
 
 void pcb_topic_kick_publishers(struct pcb_topic *t)
@@ -113,7 +124,7 @@ static u32 topic_max_msg_size(void)
 {
 	/* A record, padded, must fit the length bits of its first word. */
 	return min_t(u32, pcb_max_msg_size,
-		     PCB_REC_LEN_MASK - sizeof(struct pcb_record) - PCB_REC_ALIGN);
+		     PCB_REC_LEN_MASK - PCB_REC_HDR_MAX - PCB_REC_ALIGN);
 }
 
 static int topic_check_create(const struct pcb_topic_create *args)
@@ -135,6 +146,11 @@ static struct pcb_topic *topic_alloc(const struct pcb_topic_create *args)
 
 	if (!t)
 		return NULL;
+	t->stats = pcb_stats_alloc();
+	if (!t->stats) {
+		kfree(t);
+		return NULL;
+	}
 	refcount_set(&t->ref, 1);	/* the namespace's reference */
 	strscpy(t->name, args->name, sizeof(t->name));
 	t->schema_id = args->schema_id;

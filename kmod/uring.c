@@ -39,6 +39,8 @@ static int uring_publish(struct io_uring_cmd *cmd,
 	pub.len = up->len;
 	pub.key = up->key;
 	pub.nonblock = nonblock;
+	/* Not the caller's EAGAIN: io_uring tries again from a worker. */
+	pub.retried_later = nonblock && !(up->flags & PCB_PUB_NONBLOCK);
 	ret = pcb_pub_deps(&pub, deps, up->deps, up->nr_deps);
 	if (ret)
 		return ret;

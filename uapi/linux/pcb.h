@@ -578,8 +578,9 @@ struct pcb_sub_filter {
  * @dropped:	out: messages it missed because the ring was full (lossy)
  * @rejected:	out: messages its filter rejected
  *
- * The counters start at 0 when the subscription is made.  Messages a
- * broken ring no longer receives are in none of them.
+ * The counters start at 0 when the subscription is made.  Messages its
+ * filter accepts but a broken ring no longer receives are in none of them
+ * (the statistics count them as dropped_broken).
  * Errors: ENOENT, EBADFD, EINVAL (@reserved words), EFAULT.
  */
 struct pcb_sub_info {
@@ -713,14 +714,29 @@ struct pcb_ring_consumer {
 };
 
 /*
+ * The bus clock: what record->tsc counts and what latency accounting uses.
+ *  PCB_CLOCK_TSC    TSC cycles (rdtsc), on a machine whose TSC ticks at a
+ *                   constant rate, also in idle (constant_tsc, nonstop_tsc)
+ *                   and the same on every CPU; tsc_khz is its frequency
+ *  PCB_CLOCK_MONO   CLOCK_MONOTONIC nanoseconds, where the TSC is not
+ *                   usable (tsc_khz is then 0), or when the module
+ *                   parameter clock=mono asks for it
+ * Either way a consumer turns record->tsc into a one-way latency without
+ * a system call: rdtsc() - tsc cycles, or clock_gettime(CLOCK_MONOTONIC)
+ * - tsc nanoseconds (a vDSO call).
+ */
+#define PCB_CLOCK_TSC		1U
+#define PCB_CLOCK_MONO		2U
+
+/*
  * struct pcb_ring_header - the read-only header page.
  * @magic, @version: PCB_RING_MAGIC, PCB_RING_VERSION
  * @data_size:	size of the data area (a power of two)
  * @record_align: alignment of records (8)
  * @flags:	PCB_RING_*
- * @tsc_khz:	TSC frequency in kHz, for turning record->tsc into time;
- *		0 when the TSC is not usable as a clock
+ * @tsc_khz:	TSC frequency in kHz when @clock is PCB_CLOCK_TSC, else 0
  * @dropped:	messages lossy subscriptions of this ring missed
+ * @clock:	PCB_CLOCK_*: the unit of record->tsc
  * @prod_pos:	producer position, on its own cache line
  */
 struct pcb_ring_header {
@@ -731,7 +747,9 @@ struct pcb_ring_header {
 	__u32	flags;
 	__u32	tsc_khz;
 	__u64	dropped;
-	__u64	reserved[4];
+	__u32	clock;
+	__u32	reserved0;
+	__u64	reserved[3];
 	__u64	prod_pos;
 	__u64	reserved2[7];
 };
@@ -751,7 +769,8 @@ struct pcb_ring_header {
  *		id + 1), so strictly increasing and unique on the bus, close
  *		to wall-clock time, and never going back when the clock does
  * @seq:	per-topic sequence number, 1 for the first message
- * @tsc:	TSC read when the publish entered the kernel
+ * @tsc:	the bus clock (see PCB_CLOCK_*) read when the publish
+ *		entered the kernel
  * @key:	the publisher's key
  * @payload_len: bytes of payload
  * @pid, @uid:	the publishing process (thread group id) and its effective
@@ -778,6 +797,105 @@ struct pcb_record {
 	__u64	reserved;
 };
 
+/*
+ * Statistics
+ * ==========
+ *
+ * PCB_IOC_STATS fills a struct pcb_stats for the whole bus or one topic.
+ * The struct grows at its end in later versions: the caller says how big
+ * its struct is (@size of struct pcb_stats_query), the kernel fills that
+ * much of what it knows, zeroes the rest, and says how much it filled.
+ *
+ * Counters count from the module's load (bus) or the topic's creation,
+ * and never go back.  Each is a sum over CPUs read without stopping
+ * publishers, so two counters read together may be a few messages apart.
+ *
+ * Latency histograms are in nanoseconds, log2 buckets: bucket 0 counts
+ * values of 0, bucket i (1 .. PCB_HIST_BUCKETS - 2) values in
+ * [2^(i-1), 2^i), the last bucket everything from 2^(PCB_HIST_BUCKETS - 2)
+ * up.  Buckets are not cumulative; @count is their sum.
+ */
+#define PCB_STATS_VERSION	1U
+#define PCB_HIST_BUCKETS	40
+
+struct pcb_hist {
+	__u64	count;
+	__u64	sum_ns;
+	__u64	max_ns;
+	__u64	buckets[PCB_HIST_BUCKETS];
+};
+
+/*
+ * struct pcb_stats - out: the figures
+ * @version:	PCB_STATS_VERSION
+ * @topic_id:	the topic, 0 for the whole bus
+ * @clock, @tsc_khz: the bus clock (PCB_CLOCK_*) and the TSC frequency
+ * @nr_topics:	topics (1 for a topic)
+ * @nr_subscriptions: subscriptions (to the topic, or on the bus)
+ * @published:	messages accepted (each got an id)
+ * @bytes:	payload bytes of those messages
+ * @delivered:	records written into rings
+ * @dropped_full: records lossy subscriptions missed, their ring full
+ * @dropped_broken: records not written because the ring is broken
+ * @rejected:	records subscriptions' filters rejected
+ * @blocked:	publishes that had to wait for room (once per publish)
+ * @timeouts:	publishes that gave up waiting (ETIMEDOUT)
+ * @would_block: publishes refused for lack of room (EAGAIN without
+ *		waiting: PCB_PUB_NONBLOCK, io_uring's first try excluded)
+ * @wakeups:	sleeping consumers woken by publishers
+ * @ring_used, @ring_size: bytes in use and total size of the rings
+ *		subscribed to the topic (bus: of every ring), now
+ * @ring_fill_max: fill level of the fullest of those rings, in per mille
+ * @publish_ns:	publish-path cost: from entry into the kernel to the
+ *		commit of the message into every ring, waits included
+ */
+struct pcb_stats {
+	__u32	version;
+	__u32	topic_id;
+	__u32	clock;
+	__u32	tsc_khz;
+	__u32	nr_topics;
+	__u32	nr_subscriptions;
+	__u64	published;
+	__u64	bytes;
+	__u64	delivered;
+	__u64	dropped_full;
+	__u64	dropped_broken;
+	__u64	rejected;
+	__u64	blocked;
+	__u64	timeouts;
+	__u64	would_block;
+	__u64	wakeups;
+	__u64	ring_used;
+	__u64	ring_size;
+	__u32	ring_fill_max;
+	__u32	reserved0;
+	__u64	reserved[7];
+	struct pcb_hist publish_ns;
+};
+
+/*
+ * struct pcb_stats_query - PCB_IOC_STATS
+ * @stats:	in: user pointer to a struct pcb_stats
+ * @size:	in: its size, at least PCB_STATS_SIZE_V1 (else EINVAL);
+ *		out: bytes filled
+ * @topic_id:	in: a topic id, or 0 for the whole bus
+ * @flags:	in: none defined, must be 0
+ *
+ * Needs no right on the topic.  Errors: ENOENT (no topic @topic_id),
+ * EINVAL, EFAULT.
+ */
+#define PCB_STATS_SIZE_V1	528U
+
+struct pcb_stats_query {
+	__u64	stats;
+	__u32	size;
+	__u32	topic_id;
+	__u32	flags;
+	__u32	reserved0;
+	__u64	reserved[2];
+};
+
 #define PCB_IOC_MAGIC		0xB8
 
 #define PCB_IOC_TOPIC_CREATE	_IOWR(PCB_IOC_MAGIC, 0x01, struct pcb_topic_create)
@@ -800,5 +918,6 @@ struct pcb_record {
 #define PCB_IOC_PUBLISH_BATCH	_IOWR(PCB_IOC_MAGIC, 0x0d, struct pcb_publish_batch)
 #define PCB_IOC_SET_FILTER	_IOW(PCB_IOC_MAGIC, 0x0e, struct pcb_sub_filter)
 #define PCB_IOC_SUB_INFO	_IOWR(PCB_IOC_MAGIC, 0x0f, struct pcb_sub_info)
+#define PCB_IOC_STATS		_IOWR(PCB_IOC_MAGIC, 0x10, struct pcb_stats_query)
 
 #endif /* _UAPI_LINUX_PCB_H */

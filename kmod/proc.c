@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * /proc/pcb: a read-only view of the bus for operators, one line per
+ * topic (topics) and per subscription (subscriptions), like /proc/net/unix.
+ * Owners and pids are shown as the reader's namespaces see them.
+ */
+#include <linux/pid.h>
+#include <linux/pid_namespace.h>
+#include <linux/proc_fs.h>
+#include <linux/seq_file.h>
+
+#include "internal.h"
+
+static struct proc_dir_entry *pcb_proc_dir;
+
+static int topics_show(struct seq_file *m, void *v)
+{
+	struct user_namespace *ns = seq_user_ns(m);
+	struct pcb_topic *t;
+	unsigned long id;
+
+	seq_puts(m, "id name schema max_msg_size mode uid gid subscriptions published\n");
+	mutex_lock(&pcb_bus.lock);
+	xa_for_each(&pcb_bus.topics, id, t)
+		seq_printf(m, "%u %s %#llx %u %04o %u %u %u %llu\n", t->id,
+			   t->name, t->schema_id, t->max_msg_size, t->mode,
+			   from_kuid_munged(ns, t->uid),
+			   from_kgid_munged(ns, t->gid), READ_ONCE(t->nr_subs),
+			   READ_ONCE(t->seq));
+	mutex_unlock(&pcb_bus.lock);
+	return 0;
+}
+
+static void sub_show(struct seq_file *m, struct pcb_sub *sub)
+{
+	struct pid_namespace *pid_ns = proc_pid_ns(file_inode(m->file)->i_sb);
+	struct pcb_topic *t = sub->topic;
+	u64 delivered, dropped, rejected;
+	unsigned int nr_preds;
+
+	/* One snapshot: the counters move under the topic's lock. */
+	spin_lock(&t->lock);
+	nr_preds = pcb_filter_nr_preds(sub->filter);
+	delivered = sub->delivered;
+	dropped = sub->dropped;
+	rejected = sub->rejected;
+	spin_unlock(&t->lock);
+
+	seq_printf(m, "%u %s %llu %d %s %u %u %llu %llu %llu %llu\n", t->id,
+		   t->name, sub->ep->id, pid_nr_ns(sub->ep->owner, pid_ns),
+		   pcb_sub_is_reliable(sub) ? "reliable" : "lossy", nr_preds,
+		   sub->ring->size, pcb_ring_used_now(sub->ring), delivered,
+		   dropped, rejected);
+}
+
+static int subscriptions_show(struct seq_file *m, void *v)
+{
+	struct pcb_topic *t;
+	struct pcb_sub *sub;
+	unsigned long id;
+
+	seq_puts(m, "topic name endpoint pid mode filter_preds ring_size ring_used delivered dropped rejected\n");
+	mutex_lock(&pcb_bus.lock);
+	/* Subscription lists change under bus->lock only. */
+	xa_for_each(&pcb_bus.topics, id, t)
+		list_for_each_entry(sub, &t->subs, topic_node)
+			sub_show(m, sub);
+	mutex_unlock(&pcb_bus.lock);
+	return 0;
+}
+
+int pcb_proc_init(void)
+{
+	pcb_proc_dir = proc_mkdir("pcb", NULL);
+	if (!pcb_proc_dir)
+		return -ENOMEM;
+	if (!proc_create_single("topics", 0444, pcb_proc_dir, topics_show) ||
+	    !proc_create_single("subscriptions", 0444, pcb_proc_dir,
+				subscriptions_show)) {
+		proc_remove(pcb_proc_dir);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void pcb_proc_exit(void)
+{
+	proc_remove(pcb_proc_dir);
+}
