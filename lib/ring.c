@@ -230,7 +230,8 @@ static bool record_ok(const struct pcb *bus, const struct pcb_record *rec,
 		return false;
 	if (len & PCB_REC_DISCARD)
 		return true;
-	return rec->hdr_len >= sizeof(*rec) + rec->nr_deps * sizeof(uint64_t) &&
+	return rec->nr_deps <= PCB_MAX_DEPS &&
+	       rec->hdr_len >= sizeof(*rec) + rec->nr_deps * sizeof(uint64_t) &&
 	       rec->hdr_len <= bytes &&
 	       rec->payload_len <= bytes - rec->hdr_len;
 }

@@ -127,9 +127,11 @@ static bool in_registered(const struct pcb_uring_pub *p, const void *buf,
 	return p->buf && len && off < p->buf_len && len <= p->buf_len - off;
 }
 
-PCB_EXPORT int pcb_uring_pub_queue(struct pcb_uring_pub *p, int handle,
-				   const void *buf, size_t len, uint64_t key,
-				   uint32_t pub_flags, uint64_t user_data)
+PCB_EXPORT int pcb_uring_pub_queue_deps(struct pcb_uring_pub *p, int handle,
+					const void *buf, size_t len,
+					uint64_t key, const uint64_t *deps,
+					unsigned int nr_deps,
+					uint32_t pub_flags, uint64_t user_data)
 {
 	struct pcb_uring_publish cmd = {
 		/* A negative handle is never open: the kernel says EBADF. */
@@ -138,6 +140,9 @@ PCB_EXPORT int pcb_uring_pub_queue(struct pcb_uring_pub *p, int handle,
 		.payload = (uintptr_t)buf,
 		.len = (uint32_t)len,
 		.key = key,
+		/* Read by the kernel when it issues the command. */
+		.nr_deps = nr_deps,
+		.deps = (uintptr_t)deps,
 	};
 	struct io_uring_sqe *sqe;
 
@@ -171,6 +176,14 @@ PCB_EXPORT int pcb_uring_pub_queue(struct pcb_uring_pub *p, int handle,
 	p->inflight++;
 	p->queued++;
 	return 0;
+}
+
+PCB_EXPORT int pcb_uring_pub_queue(struct pcb_uring_pub *p, int handle,
+				   const void *buf, size_t len, uint64_t key,
+				   uint32_t pub_flags, uint64_t user_data)
+{
+	return pcb_uring_pub_queue_deps(p, handle, buf, len, key, NULL, 0,
+					pub_flags, user_data);
 }
 
 PCB_EXPORT int pcb_uring_pub_submit(struct pcb_uring_pub *p)
