@@ -6,6 +6,7 @@
 #define LIBPCB_INTERNAL_H
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -32,6 +33,19 @@ struct pcb {
 	uint64_t cons_pos;
 	/* prod_pos as last loaded, to skip the load while records remain. */
 	uint64_t prod_seen;
+
+	/* The receive filter (pcb_set_recv_filter()), or NULL. */
+	pcb_recv_filter_fn recv_filter;
+	void *recv_filter_arg;
+	uint64_t recv_skipped;
+	/*
+	 * The position of the message pcb_peek() last returned, so that it
+	 * is returned again without asking the filter twice; valid while
+	 * @shown is true (positions only grow, so a stale one never matches
+	 * cons_pos again).
+	 */
+	uint64_t shown_pos;
+	bool shown;
 
 	void *cons_map;
 	size_t cons_map_len;

@@ -236,19 +236,41 @@ static bool record_ok(const struct pcb *bus, const struct pcb_record *rec,
 	       rec->payload_len <= bytes - rec->hdr_len;
 }
 
-PCB_EXPORT int pcb_peek(struct pcb *bus, struct pcb_msg *msg)
+/*
+ * Whether the message at cons_pos is one to show: the receive filter is
+ * asked once per message, the first time pcb_peek() comes to it.
+ */
+static bool recv_accepts(struct pcb *bus, const struct pcb_msg *msg)
+{
+	if (bus->shown && bus->shown_pos == bus->cons_pos)
+		return true;
+	if (bus->recv_filter && !bus->recv_filter(msg, bus->recv_filter_arg)) {
+		bus->recv_skipped++;
+		return false;
+	}
+	bus->shown = true;
+	bus->shown_pos = bus->cons_pos;
+	return true;
+}
+
+/*
+ * The next message to show, skipping discarded records and those the
+ * receive filter rejects.  Skipping moves only our copy of cons_pos
+ * (@skipped says so); the caller gives the space back with advance().
+ */
+static int next_message(struct pcb *bus, struct pcb_msg *msg, bool *skipped)
 {
 	const struct pcb_record *rec;
 	uint32_t len;
 
-	if (!bus || !msg)
-		return -EINVAL;
-	if (!bus->hdr)
-		return -EBADFD;
-
 	for (;;) {
 		if (ring_broken(bus))
 			return -EPIPE;
+		/* Caught up with what we saw: release before reloading it. */
+		if (*skipped && bus->cons_pos == bus->prod_seen) {
+			advance(bus, bus->cons_pos);
+			*skipped = false;
+		}
 		if (!ring_pending(bus))
 			return 0;
 
@@ -265,17 +287,34 @@ PCB_EXPORT int pcb_peek(struct pcb *bus, struct pcb_msg *msg)
 			return 0;
 		if (!record_ok(bus, rec, len))
 			return -EBADMSG;
-		if (len & PCB_REC_DISCARD) {
-			advance(bus, bus->cons_pos + PCB_REC_SIZE(len));
-			continue;
-		}
 
-		msg->rec = rec;
-		msg->data = (const unsigned char *)rec + rec->hdr_len;
-		msg->len = rec->payload_len;
 		msg->end = bus->cons_pos + PCB_REC_SIZE(len);
-		return 1;
+		if (!(len & PCB_REC_DISCARD)) {
+			msg->rec = rec;
+			msg->data = (const unsigned char *)rec + rec->hdr_len;
+			msg->len = rec->payload_len;
+			if (recv_accepts(bus, msg))
+				return 1;
+		}
+		bus->cons_pos = msg->end;
+		*skipped = true;
 	}
+}
+
+PCB_EXPORT int pcb_peek(struct pcb *bus, struct pcb_msg *msg)
+{
+	bool skipped = false;
+	int ret;
+
+	if (!bus || !msg)
+		return -EINVAL;
+	if (!bus->hdr)
+		return -EBADFD;
+
+	ret = next_message(bus, msg, &skipped);
+	if (skipped)
+		advance(bus, bus->cons_pos);
+	return ret;
 }
 
 PCB_EXPORT void pcb_release(struct pcb *bus, const struct pcb_msg *msg)
@@ -379,6 +418,21 @@ PCB_EXPORT int pcb_receive(struct pcb *bus, struct pcb_msg *msg,
 		/* A record is reserved but may still be BUSY: give it a moment. */
 		cpu_relax();
 	}
+}
+
+PCB_EXPORT int pcb_set_recv_filter(struct pcb *bus, pcb_recv_filter_fn fn,
+				   void *arg)
+{
+	if (!bus)
+		return -EINVAL;
+	bus->recv_filter = fn;
+	bus->recv_filter_arg = arg;
+	return 0;
+}
+
+PCB_EXPORT uint64_t pcb_recv_skipped(const struct pcb *bus)
+{
+	return bus ? bus->recv_skipped : 0;
 }
 
 PCB_EXPORT uint64_t pcb_dropped(const struct pcb *bus)
