@@ -777,6 +777,269 @@ int pcb_msg_latency_ns(const struct pcb *bus, const struct pcb_msg *msg,
 		       uint64_t *ns);
 
 /* ------------------------------------------------------------------ */
+/* Subscription filters                                               */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A subscription may carry a filter that the kernel evaluates when a
+ * message is published: a message it rejects takes no room in the ring,
+ * wakes nobody and is only counted (see "Filters" in <linux/pcb.h>).
+ * struct pcb_filter_spec builds one without touching the ABI's structs,
+ * predicate by predicate or from text:
+ *
+ *	struct pcb_filter_spec f;
+ *
+ *	pcb_filter_init(&f);
+ *	pcb_filter_key(&f, PCB_OP_EQ, 1);
+ *	pcb_filter_or(&f);
+ *	pcb_filter_key(&f, PCB_OP_EQ, 2);
+ *	pcb_filter_payload(&f, 8, 4, PCB_OP_GT, 1000, 0);
+ *	ret = pcb_subscribe_filtered(bus, "t", 0, 0, &f, &id);
+ *
+ * is (key == 1 || key == 2) && (the u32 at payload offset 8) > 1000, as is
+ * pcb_filter_parse(&f, "key==1|key==2, u32@8>1000", NULL).
+ *
+ * Predicates are ANDed, except that pcb_filter_or() makes the last one
+ * and the next one alternatives: a run of predicates joined that way
+ * holds when one of them does.  A filter with no predicate accepts every
+ * message.  A payload predicate is false for a message too short to have
+ * the bytes it reads, whatever its operator.
+ *
+ * The builder functions check each predicate as the kernel will, except
+ * for payload offsets, which only the kernel can check against the
+ * topic's max_msg_size.  The first error sticks: it is kept in @error,
+ * later builder calls change nothing and return it again, and so do the
+ * functions that hand the filter to the kernel.  So a sequence of calls
+ * needs checking once, at the end.
+ *
+ * A spec is plain memory owned by the caller: copy it, reuse it for many
+ * subscriptions; nothing needs freeing.  A spec is not thread-safe; one
+ * that no thread modifies may be used by any number of threads.
+ */
+
+/**
+ * struct pcb_filter_spec - a filter being built
+ * @nr_preds:	predicates in @preds
+ * @error:	0, or the first error of a builder call (negative errno)
+ * @preds:	the predicates, as the kernel will get them
+ *
+ * Read it freely; change it only through the functions below.
+ */
+struct pcb_filter_spec {
+	unsigned int nr_preds;
+	int error;
+	struct pcb_filter_pred preds[PCB_FILTER_MAX_PREDS];
+};
+
+/**
+ * pcb_filter_init() - start an empty filter (it accepts every message)
+ * @f:		the spec
+ */
+void pcb_filter_init(struct pcb_filter_spec *f);
+
+/**
+ * pcb_filter_add() - append a predicate given as the ABI struct
+ * @f:		the spec
+ * @pred:	the predicate (any field, operator and flags of <linux/pcb.h>,
+ *		PCB_PRED_OR included)
+ *
+ * Return: 0; -EINVAL (NULL @pred, or a predicate the kernel would refuse,
+ * payload offsets aside), -E2BIG (@f has PCB_FILTER_MAX_PREDS already),
+ * or @f's earlier error.
+ */
+int pcb_filter_add(struct pcb_filter_spec *f,
+		   const struct pcb_filter_pred *pred);
+
+/**
+ * pcb_filter_field() - append a predicate on a field of the record
+ * @f:		the spec
+ * @field:	PCB_FIELD_KEY (64 bits), PCB_FIELD_UID, PCB_FIELD_PID or
+ *		PCB_FIELD_LEN (32 bits)
+ * @op:		PCB_OP_EQ, _NE, _LT, _LE, _GT, _GE: compare the field with
+ *		@value; PCB_OP_ALL, _ANY: every, or some, bit of @value set
+ *		in the field
+ * @value:	fits the field's width: unsigned, or with PCB_PRED_SIGNED a
+ *		negative number cast to uint64_t ((uint64_t)-5) or a
+ *		non-negative one, both in the signed range of the width
+ * @flags:	0, or PCB_PRED_SIGNED to compare as two's complement numbers
+ *
+ * The uid and pid are those the publisher has in its own namespaces.
+ *
+ * Return: as pcb_filter_add().
+ */
+int pcb_filter_field(struct pcb_filter_spec *f, unsigned int field,
+		     unsigned int op, uint64_t value, uint32_t flags);
+
+/* The publisher's key @op @value. */
+static inline int pcb_filter_key(struct pcb_filter_spec *f, unsigned int op,
+				 uint64_t value)
+{
+	return pcb_filter_field(f, PCB_FIELD_KEY, op, value, 0);
+}
+
+/* The publisher's effective uid @op @value. */
+static inline int pcb_filter_uid(struct pcb_filter_spec *f, unsigned int op,
+				 uint32_t value)
+{
+	return pcb_filter_field(f, PCB_FIELD_UID, op, value, 0);
+}
+
+/* The publisher's process id @op @value. */
+static inline int pcb_filter_pid(struct pcb_filter_spec *f, unsigned int op,
+				 uint32_t value)
+{
+	return pcb_filter_field(f, PCB_FIELD_PID, op, value, 0);
+}
+
+/* The payload length @op @value. */
+static inline int pcb_filter_len(struct pcb_filter_spec *f, unsigned int op,
+				 uint32_t value)
+{
+	return pcb_filter_field(f, PCB_FIELD_LEN, op, value, 0);
+}
+
+/**
+ * pcb_filter_payload() - append a predicate on bytes of the payload
+ * @f:		the spec
+ * @offset:	where the bytes start in the payload; the kernel refuses an
+ *		@offset + @width beyond the topic's max_msg_size
+ * @width:	1, 2, 4 or 8 bytes
+ * @op:		as for pcb_filter_field()
+ * @value:	as for pcb_filter_field(), in @width bytes
+ * @flags:	PCB_PRED_SIGNED (two's complement), PCB_PRED_BE (the bytes
+ *		are big-endian; else host byte order), both, or 0
+ *
+ * Return: as pcb_filter_add().
+ */
+int pcb_filter_payload(struct pcb_filter_spec *f, uint32_t offset,
+		       unsigned int width, unsigned int op, uint64_t value,
+		       uint32_t flags);
+
+/**
+ * pcb_filter_mask() - AND the field of the last predicate with @mask
+ * @f:		the spec
+ * @mask:	fits the field's width; 0 means all ones (no mask)
+ *
+ * For example u8@3 & 0x0f == 3: pcb_filter_payload(f, 3, 1, PCB_OP_EQ,
+ * 3, 0) then pcb_filter_mask(f, 0x0f).
+ *
+ * Return: 0; -EINVAL (no predicate yet, or @mask too wide), or @f's
+ * earlier error.
+ */
+int pcb_filter_mask(struct pcb_filter_spec *f, uint64_t mask);
+
+/**
+ * pcb_filter_or() - make the last predicate and the next alternatives
+ * @f:		the spec
+ *
+ * A filter whose last predicate waits for its alternative is incomplete:
+ * pcb_filter_check() and the functions that take it to the kernel refuse
+ * it.
+ *
+ * Return: 0; -EINVAL (no predicate yet), or @f's earlier error.
+ */
+int pcb_filter_or(struct pcb_filter_spec *f);
+
+/**
+ * pcb_filter_check() - whether @f is a complete, valid filter
+ * @f:		the spec
+ *
+ * Return: 0; @f's first builder error; -EINVAL when its last predicate
+ * waits for an alternative (pcb_filter_or()).
+ */
+int pcb_filter_check(const struct pcb_filter_spec *f);
+
+/**
+ * pcb_filter_parse() - append the predicates of a text expression
+ * @f:		the spec
+ * @expr:	the expression, syntax below
+ * @errp:	when not NULL, set on -EINVAL to where in @expr the error is
+ *		(to its end when something is missing there)
+ *
+ * The expression is ANDed with what @f holds already, so parsing several
+ * expressions into one spec requires all of them to hold.
+ *
+ *	filter := group { ',' group }		every group holds
+ *	group  := pred { '|' pred }		some pred of the group holds
+ *	pred   := field cmp VALUE
+ *	        | field '&' MASK cmp VALUE	(field & MASK) cmp VALUE
+ *	        | field '&' BITS ':all'		every bit of BITS set
+ *	        | field '&' BITS ':any'		some bit of BITS set
+ *	cmp    := '==' | '!=' | '<' | '<=' | '>' | '>='
+ *	field  := 'key'				the publisher's key, u64
+ *	        | 'uid' | 'pid'			the publisher's, u32
+ *	        | 'len'				payload length, u32
+ *	        | type '@' OFFSET		payload bytes at OFFSET
+ *	type   := 'u8' | 'u16' | 'u32' | 'u64'	unsigned, host byte order
+ *	        | 's8' | 's16' | 's32' | 's64'	signed, host byte order
+ *	        | 'be16' | 'be32' | 'be64'	unsigned, big-endian
+ *	        | 'sbe16' | 'sbe32' | 'sbe64'	signed, big-endian
+ *
+ * Numbers are decimal, or hexadecimal after 0x.  VALUE may be negative
+ * (a leading '-') for the signed types only; it, MASK and BITS must fit
+ * the field's width (VALUE in its signed range for signed types).  MASK
+ * must not be 0.  Spaces and tabs may surround every token.  For example:
+ * "key==42", "uid!=0", "len>=100", "u32@8>1000", "s16@2<-5",
+ * "be16@12==0x0800", "u8@3&0x0f==3", "key&0x6:all", "key==1|key==2,
+ * len>100".
+ *
+ * Return: 0 and the predicates appended; -EINVAL for a syntax error, a
+ * number out of range or an empty expression; -E2BIG when @f has no room
+ * for them all; or @f's earlier error.  Nothing is appended on error, and
+ * a parse error does not become @f's sticky error.
+ */
+int pcb_filter_parse(struct pcb_filter_spec *f, const char *expr,
+		     const char **errp);
+
+/**
+ * pcb_subscribe_filtered() - pcb_subscribe() with a kernel-side filter
+ * @bus, @name, @schema_id, @flags, @topic_id: as for pcb_subscribe()
+ * @filter:	the filter, or NULL for none
+ *
+ * Only messages @filter accepts reach the ring; pcb_sub_info() counts the
+ * others.
+ *
+ * Return: as pcb_subscribe(); @filter's error (pcb_filter_check()); from
+ * the kernel -EINVAL also for a payload predicate reading beyond the
+ * topic's max_msg_size.
+ */
+int pcb_subscribe_filtered(struct pcb *bus, const char *name,
+			   uint64_t schema_id, uint32_t flags,
+			   const struct pcb_filter_spec *filter,
+			   uint32_t *topic_id);
+
+/**
+ * pcb_set_filter() - replace the filter of a subscription, at any time
+ * @bus:	the endpoint
+ * @topic_id:	the subscription's topic
+ * @filter:	the new filter, or NULL to remove it
+ *
+ * Atomic: each message is checked against the old filter or the new one,
+ * never a mix, and those published after the call returns see the new
+ * one.  The subscription's counters carry on.
+ *
+ * Return: 0; -EINVAL (NULL @bus), @filter's error (pcb_filter_check());
+ * from the kernel -ENOENT (not subscribed), -EBADFD (no ring), -EINVAL (a
+ * payload predicate beyond the topic's max_msg_size), -ENOMEM.
+ */
+int pcb_set_filter(struct pcb *bus, uint32_t topic_id,
+		   const struct pcb_filter_spec *filter);
+
+/**
+ * pcb_sub_info() - a subscription's filter size and counters
+ * @bus:	the endpoint
+ * @topic_id:	the subscription's topic
+ * @info:	filled in: @flags, @nr_preds, and since the subscription was
+ *		made, @delivered (records written to the ring), @dropped
+ *		(missed for want of room, lossy) and @rejected (by its filter)
+ *
+ * Return: 0; -EINVAL (NULL @bus or @info); from the kernel -ENOENT,
+ * -EBADFD.
+ */
+int pcb_sub_info(struct pcb *bus, uint32_t topic_id,
+		 struct pcb_sub_info *info);
+
+/* ------------------------------------------------------------------ */
 /* Typed topics                                                       */
 /* ------------------------------------------------------------------ */
 

@@ -153,20 +153,8 @@ PCB_EXPORT int pcb_subscribe(struct pcb *bus, const char *name,
 			     uint64_t schema_id, uint32_t flags,
 			     uint32_t *topic_id)
 {
-	struct pcb_subscribe arg = { 0 };
-	int ret;
-
-	if (!bus)
-		return -EINVAL;
-	ret = pcb_copy_name(arg.name, name);
-	if (ret)
-		return ret;
-	arg.schema_id = schema_id;
-	arg.flags = flags;
-	ret = pcb_ioctl(bus, PCB_IOC_SUBSCRIBE, &arg);
-	if (!ret && topic_id)
-		*topic_id = arg.topic_id;
-	return ret;
+	return pcb_subscribe_filtered(bus, name, schema_id, flags, NULL,
+				      topic_id);
 }
 
 PCB_EXPORT int pcb_unsubscribe(struct pcb *bus, uint32_t topic_id)
