@@ -1040,6 +1040,109 @@ int pcb_sub_info(struct pcb *bus, uint32_t topic_id,
 		 struct pcb_sub_info *info);
 
 /* ------------------------------------------------------------------ */
+/* Causal order                                                       */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A checker for the causal order of a stream of messages, such as those
+ * one ring delivers: fed every message in the order it was read, it finds
+ *  - PCB_CAUSAL_NOT_AFTER: a message whose id is not greater than one of
+ *    its dependencies (the kernel promises it always is);
+ *  - PCB_CAUSAL_LATE_DEP: a message that arrives after a message that
+ *    declared it as a dependency (the dependent came first).
+ * Dependencies on messages the stream never carries (other topics,
+ * messages read before the checker started) are no violation.
+ *
+ * Memory is bounded: the checker remembers the ids of the last
+ * PCB_CAUSAL_WINDOW messages fed and up to PCB_CAUSAL_WINDOW declared
+ * dependencies that have not arrived (a dependency on one of those
+ * remembered messages is not kept).  When that is full, the oldest
+ * declaration is forgotten and counted in @forgotten: a dependency that
+ * arrives later than PCB_CAUSAL_WINDOW newer declarations may then go
+ * unnoticed.  Nothing is ever reported wrongly.  Each message costs
+ * O(PCB_CAUSAL_WINDOW * (1 + its dependencies)) comparisons.
+ *
+ * A checker is caller-owned memory (about 6 KiB) with no resources; it is
+ * not thread-safe.
+ */
+#define PCB_CAUSAL_WINDOW	256
+
+#define PCB_CAUSAL_NOT_AFTER	1
+#define PCB_CAUSAL_LATE_DEP	2
+
+/**
+ * struct pcb_causal_violation - what a checker found wrong
+ * @kind:	PCB_CAUSAL_NOT_AFTER or PCB_CAUSAL_LATE_DEP
+ * @dependent:	the id of the message that declared the dependency
+ * @dependency:	the id it declared
+ *
+ * NOT_AFTER: @dependent is the message just fed and @dependency >=
+ * @dependent.  LATE_DEP: @dependency is the message just fed and
+ * @dependent the one that came before it.
+ */
+struct pcb_causal_violation {
+	unsigned int kind;
+	uint64_t dependent;
+	uint64_t dependency;
+};
+
+/**
+ * struct pcb_causal_check - a causal-order checker
+ * @messages:	messages fed
+ * @violations:	violations found (a message may have several)
+ * @forgotten:	declared dependencies given up for room
+ * @first:	the first violation the last failing pcb_causal_feed()
+ *		found
+ *
+ * The other members are private.
+ */
+struct pcb_causal_check {
+	uint64_t messages;
+	uint64_t violations;
+	uint64_t forgotten;
+	struct pcb_causal_violation first;
+
+	struct {
+		uint64_t id;		/* a dependency not arrived, or 0 */
+		uint64_t by;		/* the message that declared it */
+	} __pcb_pending[PCB_CAUSAL_WINDOW];
+	uint64_t __pcb_seen[PCB_CAUSAL_WINDOW];	/* ids fed, or 0 */
+	unsigned int __pcb_pending_next;
+	unsigned int __pcb_seen_next;
+};
+
+/**
+ * pcb_causal_init() - start checking a new stream
+ * @c:		the checker
+ */
+void pcb_causal_init(struct pcb_causal_check *c);
+
+/**
+ * pcb_causal_feed() - the next message of the stream
+ * @c:		the checker
+ * @msg_id:	its id
+ * @deps:	its dependencies (may be NULL when @nr_deps is 0)
+ * @nr_deps:	how many, at most PCB_MAX_DEPS
+ *
+ * Return: 0; -EPROTO when the message violates causal order (@c->first
+ * says how; @c->violations counts every violation); -EINVAL (NULL @c, a
+ * @msg_id of 0, NULL @deps with @nr_deps, @nr_deps above PCB_MAX_DEPS),
+ * and then the message is not taken into account.
+ */
+int pcb_causal_feed(struct pcb_causal_check *c, uint64_t msg_id,
+		    const uint64_t *deps, unsigned int nr_deps);
+
+/* pcb_causal_feed() of a received message. */
+static inline int pcb_causal_feed_msg(struct pcb_causal_check *c,
+				      const struct pcb_msg *msg)
+{
+	const uint64_t *deps;
+	unsigned int n = pcb_msg_deps(msg, &deps);
+
+	return pcb_causal_feed(c, msg->rec->msg_id, deps, n);
+}
+
+/* ------------------------------------------------------------------ */
 /* Typed topics                                                       */
 /* ------------------------------------------------------------------ */
 
