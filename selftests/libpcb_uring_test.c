@@ -788,6 +788,59 @@ TEST_F(pub, uring_ordered)
 	expect_msgs(_metadata, self->sub, ids, keys, 4);
 }
 
+/* Dependencies travel with each command; bad ones fail only their message. */
+TEST_F(pub, uring_deps)
+{
+	struct pcb_uring_result res[4];
+	uint64_t a, good[2], dup[2], future, ids[4] = { 0 };
+	struct pcb_uring_pub *up;
+	const uint64_t *deps;
+	struct pcb_msg msg;
+	int i, n, got;
+
+	URING_CREATE(up, self->pub, 4, PCB_URING_ORDERED);
+	ASSERT_EQ(0, pcb_publish(self->pub, self->handle, "a", 1, 0, 0, &a));
+	ASSERT_EQ(1, pcb_receive(self->sub, &msg, WAIT));
+	pcb_release(self->sub, &msg);
+
+	good[0] = a;
+	dup[0] = dup[1] = a;
+	future = a + 1000 * PCBT_SEC;
+	ASSERT_EQ(0, pcb_uring_pub_queue_deps(up, self->handle, "b", 1, 1,
+					      good, 1, 0, 0));
+	ASSERT_EQ(0, pcb_uring_pub_queue_deps(up, self->handle, "c", 1, 2,
+					      dup, 2, 0, 1));
+	ASSERT_EQ(2, pcb_uring_pub_submit(up));
+	/* Not linked to the failing one: a submission of its own. */
+	ASSERT_EQ(0, pcb_uring_pub_queue_deps(up, self->handle, "d", 1, 3,
+					      &future, 1, 0, 2));
+	ASSERT_EQ(0, pcb_uring_pub_queue_deps(up, self->handle, "e", 1, 4,
+					      NULL, 0, 0, 3));
+	ASSERT_EQ(2, pcb_uring_pub_submit(up));
+	for (got = 0; got < 4; got += n) {
+		n = pcb_uring_pub_reap(up, res, 4, WAIT);
+		ASSERT_LT(0, n);
+		for (i = 0; i < n; i++) {
+			int want[4] = { 0, -EINVAL, -EINVAL, -ECANCELED };
+			uint64_t ud = res[i].user_data;
+
+			EXPECT_EQ(want[ud], res[i].res) {
+				TH_LOG("message %d", (int)ud);
+			}
+			ids[ud] = res[i].msg_id;
+		}
+	}
+	ASSERT_EQ(1, pcb_receive(self->sub, &msg, WAIT));
+	EXPECT_EQ(ids[0], msg.rec->msg_id);
+	EXPECT_LT(a, msg.rec->msg_id);
+	ASSERT_EQ(1U, pcb_msg_deps(&msg, &deps));
+	EXPECT_EQ(a, deps[0]);
+	EXPECT_EQ('b', *(const char *)msg.data);
+	pcb_release(self->sub, &msg);
+	EXPECT_EQ(0, pcb_peek(self->sub, &msg));
+	EXPECT_EQ(2ULL, published(_metadata, self->pub, self->name));
+}
+
 /* Destroying the publisher cancels a message that waits for room. */
 TEST_F(pub, uring_destroy_cancels)
 {
