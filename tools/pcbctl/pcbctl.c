@@ -475,6 +475,10 @@ static const char pub_usage[] =
 "                   64) per submission, in order: a message that fails\n"
 "                   cancels the rest of its submission.  sqpoll: a kernel\n"
 "                   thread takes them, without system calls while busy\n"
+"  --dep ID         each message depends on message ID (repeatable, up to\n"
+"                   8): the kernel checks that ID was handed out, gives\n"
+"                   the new message a greater id and puts ID in its\n"
+"                   record for subscribers ('pcbctl sub' prints them)\n"
 "  --schema ID      schema id to publish with (default: the topic's)\n"
 "  -v, --verbose    print the id of each published message\n"
 "  -h, --help       show this help\n";
@@ -499,6 +503,8 @@ struct pub_ctx {
 	bool uring;
 	uint32_t uring_flags;
 	unsigned int batch;		/* --batch N, 0 without */
+	uint64_t deps[PCB_MAX_DEPS];	/* --dep */
+	unsigned int nr_deps;
 
 	char **args;			/* the MSGs, NULL for standard input */
 	int nr_args;
@@ -510,21 +516,26 @@ struct pub_ctx {
 	struct pcb_uring_pub *up;
 };
 
+#define DEP_EINVAL	"invalid --dep: an id not handed out yet, or one given twice"
+
 static int pub_one(const struct pub_ctx *p, const char *msg, size_t len)
 {
 	uint64_t id;
 	int ret;
 
 	if (p->nonblock)
-		ret = pcb_try_publish(p->bus, p->handle, msg, len, p->key, &id);
+		ret = pcb_try_publish_deps(p->bus, p->handle, msg, len, p->key,
+					   p->deps, p->nr_deps, &id);
 	else
-		ret = pcb_publish(p->bus, p->handle, msg, len, p->key,
-				  p->timeout_ns, &id);
+		ret = pcb_publish_deps(p->bus, p->handle, msg, len, p->key,
+				       p->deps, p->nr_deps, p->timeout_ns, &id);
 	if (ret == -EAGAIN)
 		error("topic '%s': a reliable subscriber's ring is full", p->topic);
 	else if (ret == -ETIMEDOUT)
 		error("topic '%s': timed out waiting for room in a reliable subscriber's ring",
 		      p->topic);
+	else if (ret == -EINVAL && p->nr_deps)
+		error("topic '%s': publish: %s", p->topic, DEP_EINVAL);
 	else if (ret)
 		error("topic '%s': publish: %s", p->topic, topic_strerror(-ret));
 	else if (p->verbose)
@@ -533,9 +544,11 @@ static int pub_one(const struct pub_ctx *p, const char *msg, size_t len)
 }
 
 /* Why one message of a batch or of a submission failed. */
-static const char *msg_strerror(int err)
+static const char *msg_strerror(const struct pub_ctx *p, int err)
 {
 	switch (err) {
+	case EINVAL:
+		return p->nr_deps ? DEP_EINVAL : topic_strerror(err);
 	case EAGAIN:
 		return "a reliable subscriber's ring is full";
 	case ETIMEDOUT:
@@ -572,11 +585,11 @@ static int report_group(const struct pub_ctx *p, unsigned int n)
 		ret = ret ?: e[i].result;
 		if (j - i == 1)
 			error("topic '%s': message %" PRIu64 ": %s", p->topic,
-			      p->done + i + 1, msg_strerror(-e[i].result));
+			      p->done + i + 1, msg_strerror(p, -e[i].result));
 		else
 			error("topic '%s': messages %" PRIu64 "-%" PRIu64 ": %s",
 			      p->topic, p->done + i + 1, p->done + j,
-			      msg_strerror(-e[i].result));
+			      msg_strerror(p, -e[i].result));
 	}
 	return ret;
 }
@@ -596,11 +609,12 @@ static int pub_batch(struct pub_ctx *p, unsigned int n)
 				     (uint32_t)p->msgs[i].len, p->key);
 		p->ents[i].result = NO_RESULT;
 	}
-	ret = pcb_publish_batch(p->bus, p->ents, n, flags, p->timeout_ns);
+	ret = pcb_publish_batch_deps(p->bus, p->ents, n, flags, p->timeout_ns,
+				     p->deps, p->nr_deps);
 	/* The call itself failed, before any message had a result. */
 	if (ret < 0 && p->ents[0].result == NO_RESULT) {
 		error("topic '%s': publish batch: %s", p->topic,
-		      strerror(-ret));
+		      ret == -EINVAL && p->nr_deps ? DEP_EINVAL : strerror(-ret));
 		return ret;
 	}
 	return report_group(p, n);
@@ -655,8 +669,10 @@ static int pub_uring(struct pub_ctx *p, unsigned int n)
 	int ret;
 
 	for (i = 0; i < n; i++) {
-		ret = pcb_uring_pub_queue(p->up, p->handle, p->msgs[i].data,
-					  p->msgs[i].len, p->key, flags, i);
+		ret = pcb_uring_pub_queue_deps(p->up, p->handle,
+					       p->msgs[i].data, p->msgs[i].len,
+					       p->key, p->deps, p->nr_deps,
+					       flags, i);
 		if (ret) {
 			error("io_uring: queue: %s", strerror(-ret));
 			return ret;
@@ -813,6 +829,7 @@ static int pub_main(int argc, char **argv)
 		{ "batch",    required_argument, NULL, 'b' },
 		{ "atomic",   no_argument,       NULL, 'a' },
 		{ "uring",    optional_argument, NULL, 'u' },
+		{ "dep",      required_argument, NULL, 'd' },
 		{ "schema",   required_argument, NULL, 's' },
 		{ "verbose",  no_argument,       NULL, 'v' },
 		{ "help",     no_argument,       NULL, 'h' },
@@ -848,6 +865,15 @@ static int pub_main(int argc, char **argv)
 		case 'u':
 			if (!parse_uring(optarg, &p))
 				return bad_value("io_uring mode (only 'sqpoll')", optarg);
+			break;
+		case 'd':
+			if (!parse_u64(optarg, 0, UINT64_MAX, &v) || !v)
+				return bad_value("dependency (a message id)", optarg);
+			if (p.nr_deps == PCB_MAX_DEPS) {
+				error("pub: at most %d --dep", PCB_MAX_DEPS);
+				return usage_hint("pub");
+			}
+			p.deps[p.nr_deps++] = v;
 			break;
 		case 's':
 			if (!parse_u64(optarg, 0, UINT64_MAX, &schema))
@@ -908,12 +934,24 @@ out:
 static const char sub_usage[] =
 "Usage: pcbctl sub [OPTION]... TOPIC...\n"
 "Subscribe to the TOPICs and print each message as it arrives:\n"
-"  TOPIC id=MSG-ID seq=SEQ pid=PID uid=UID key=KEY lat=LATENCY len=N PAYLOAD\n"
-"LATENCY is the time since the publish call entered the kernel ('-' when\n"
-"the TSC is not usable); PAYLOAD is printed as is when it is printable\n"
-"text, else as 0x and hex digits.  Lines starting with '#' report drops\n"
-"and sequence gaps.  Runs until SIGINT/SIGTERM, or --count messages.\n"
+"  TOPIC id=MSG-ID seq=SEQ pid=PID uid=UID key=KEY [deps=ID,...]\n"
+"        lat=LATENCY len=N PAYLOAD\n"
+"(on one line).  deps= lists the messages the publisher declared this one\n"
+"depends on, when there are any.  LATENCY is the time since the publish\n"
+"call entered the kernel ('-' when the TSC is not usable); PAYLOAD is\n"
+"printed as is when it is printable text, else as 0x and hex digits.\n"
+"Lines starting with '#' report drops, sequence gaps (except with\n"
+"--filter, whose rejections leave gaps as well) and, with --causal,\n"
+"causal-order violations.  Runs until SIGINT/SIGTERM, or --count\n"
+"messages; then prints, for each TOPIC, how many messages the kernel\n"
+"delivered to the ring, dropped for want of room (lossy) and rejected by\n"
+"the filter.\n"
 "\n"
+"  --filter EXPR    deliver only the messages EXPR accepts, filtered in the\n"
+"                   kernel (repeatable: all must hold); see FILTERS below\n"
+"  --causal         check causal order: report a message that arrives\n"
+"                   after a message that depends on it, or whose id is\n"
+"                   not above its dependencies (status 1 if any)\n"
 "  --lossy          lossy subscriptions: never slow publishers down, miss\n"
 "                   messages when the ring is full (default: reliable)\n"
 "  --ring-size N    ring data size in bytes, a power of two, k/M suffixes\n"
@@ -922,7 +960,37 @@ static const char sub_usage[] =
 "  --timeout MS     exit when no message came for MS milliseconds (status\n"
 "                   1 when --count messages did not all come)\n"
 "  --schema ID      schema id to subscribe with (default: each topic's)\n"
-"  -h, --help       show this help\n";
+"  -h, --help       show this help\n"
+"\n"
+"FILTERS\n"
+"  EXPR is groups joined by ',' (every group must hold); a group is\n"
+"  predicates joined by '|' (one of them must hold).  A predicate is\n"
+"    FIELD OP VALUE          FIELD compared with VALUE\n"
+"    FIELD&MASK OP VALUE     FIELD AND MASK compared with VALUE\n"
+"    FIELD&BITS:all          every bit of BITS set in FIELD\n"
+"    FIELD&BITS:any          at least one bit of BITS set in FIELD\n"
+"  where OP is == != < <= > >= and FIELD is\n"
+"    key                     the publisher's 64-bit key\n"
+"    uid                     the publisher's effective uid\n"
+"    pid                     the publisher's process id\n"
+"    len                     the payload length in bytes\n"
+"    TYPE@OFFSET             payload bytes from byte OFFSET, read as TYPE:\n"
+"                            u8 u16 u32 u64 unsigned, s8 s16 s32 s64\n"
+"                            signed, both in this machine's byte order;\n"
+"                            be16 be32 be64 unsigned, sbe16 sbe32 sbe64\n"
+"                            signed, both big-endian (network order)\n"
+"  Numbers are decimal, or hexadecimal after 0x; only a signed TYPE takes\n"
+"  a negative VALUE.  Every number must fit its field, MASK must not be\n"
+"  0, and OFFSET plus the TYPE's size must not exceed the topic's\n"
+"  max-size.  A message too short to hold a TYPE@OFFSET field fails that\n"
+"  predicate, whatever OP.  Spaces around tokens are allowed; quote EXPR\n"
+"  for the shell.  All --filter options together hold at most 16\n"
+"  predicates, and apply to every TOPIC.  Examples:\n"
+"    --filter 'key==42'               --filter 'uid!=0'\n"
+"    --filter 'len>=100'              --filter 'u32@8>1000'\n"
+"    --filter 's16@2<-5'              --filter 'be16@12==0x0800'\n"
+"    --filter 'u8@3&0x0f==3'          --filter 'key&0x6:all'\n"
+"    --filter 'key==1|key==2, len>100'   (key 1 or 2, and len over 100)\n";
 
 struct sub_topic {
 	const char *name;
@@ -937,6 +1005,10 @@ struct sub_ctx {
 	uint64_t received;
 	uint64_t gaps;
 	uint64_t dropped;
+
+	struct pcb_filter_spec filter;	/* --filter, all of them */
+	bool filtered;
+	struct pcb_causal_check *causal;	/* --causal, else NULL */
 };
 
 static volatile sig_atomic_t stop_signal;
@@ -1015,6 +1087,9 @@ static void check_seq(struct sub_ctx *s, struct sub_topic *t, uint64_t seq)
 		       t->name, seq, last);
 		return;
 	}
+	/* The filter's rejections leave gaps too: SUB_INFO counts them. */
+	if (s->filtered)
+		return;
 	printf("# %s: gap: %" PRIu64 " message(s) missed", t->name,
 	       seq - last - 1);
 	printf(" (seq %" PRIu64 "..%" PRIu64 ")\n", last + 1, seq - 1);
@@ -1032,6 +1107,32 @@ static void check_dropped(struct sub_ctx *s)
 	}
 }
 
+static void print_deps(const struct pcb_msg *msg)
+{
+	const uint64_t *deps;
+	unsigned int i, n = pcb_msg_deps(msg, &deps);
+
+	for (i = 0; i < n; i++)
+		printf("%s%" PRIu64, i ? "," : "deps=", deps[i]);
+	if (n)
+		putchar(' ');
+}
+
+static void check_causal(struct sub_ctx *s, const struct pcb_msg *msg)
+{
+	const struct pcb_causal_violation *v = &s->causal->first;
+
+	if (pcb_causal_feed_msg(s->causal, msg) != -EPROTO)
+		return;
+	if (v->kind == PCB_CAUSAL_LATE_DEP)
+		printf("# causal: message %" PRIu64 " arrived after message %"
+		       PRIu64 ", which depends on it\n", v->dependency,
+		       v->dependent);
+	else
+		printf("# causal: message %" PRIu64 " depends on %" PRIu64
+		       ", which is not older\n", v->dependent, v->dependency);
+}
+
 static void print_msg(struct sub_ctx *s, const struct pcb_msg *msg)
 {
 	const struct pcb_record *r = msg->rec;
@@ -1047,10 +1148,32 @@ static void print_msg(struct sub_ctx *s, const struct pcb_msg *msg)
 	printf("id=%" PRIu64 " seq=%" PRIu64 " pid=%u uid=%u key=%" PRIu64 " ",
 	       (uint64_t)r->msg_id, (uint64_t)r->seq, r->pid, r->uid,
 	       (uint64_t)r->key);
+	print_deps(msg);
 	print_latency(s, msg);
 	printf(" len=%zu ", msg->len);
 	print_payload(msg->data, msg->len);
 	putchar('\n');
+	if (s->causal)
+		check_causal(s, msg);
+}
+
+/* Why subscribing to @t failed. */
+static void subscribe_error(struct sub_ctx *s, const struct sub_topic *t,
+			    int err)
+{
+	struct pcb_topic_info ti;
+
+	if (err == -ENOSPC) {
+		error("topic '%s': cannot subscribe: %s", t->name,
+		      "ring too small for its max-size, or too many subscribers");
+	} else if (err == -EINVAL && s->filtered &&
+		   !pcb_topic_info(s->bus, t->name, &ti)) {
+		error("topic '%s': cannot subscribe: the filter reads beyond the topic's max-size (%u bytes)",
+		      t->name, ti.max_msg_size);
+	} else {
+		error("topic '%s': cannot subscribe: %s", t->name,
+		      topic_strerror(-err));
+	}
 }
 
 static int subscribe_all(struct sub_ctx *s, char **names, uint32_t flags,
@@ -1066,19 +1189,67 @@ static int subscribe_all(struct sub_ctx *s, char **names, uint32_t flags,
 		ret = topic_schema(s->bus, t->name, schema_given, &sid);
 		if (ret)
 			return ret;
-		ret = pcb_subscribe(s->bus, t->name, sid, flags, &t->id);
+		ret = pcb_subscribe_filtered(s->bus, t->name, sid, flags,
+					     s->filtered ? &s->filter : NULL,
+					     &t->id);
 		if (ret) {
-			error("topic '%s': cannot subscribe: %s", t->name,
-			      ret == -ENOSPC ?
-			      "ring too small for its max-size, or too many subscribers" :
-			      topic_strerror(-ret));
+			subscribe_error(s, t, ret);
 			return ret;
 		}
-		fprintf(stderr, "%s: subscribed to '%s' (topic id %u, %s)\n",
+		fprintf(stderr, "%s: subscribed to '%s' (topic id %u, %s%s)\n",
 			prog, t->name, t->id,
-			flags & PCB_SUB_LOSSY ? "lossy" : "reliable");
+			flags & PCB_SUB_LOSSY ? "lossy" : "reliable",
+			s->filtered ? ", filtered" : "");
 	}
 	return 0;
+}
+
+/* What the kernel counted for each subscription. */
+static void print_sub_counters(struct sub_ctx *s)
+{
+	struct pcb_sub_info si;
+	int i, ret;
+
+	for (i = 0; i < s->nr_topics; i++) {
+		const struct sub_topic *t = &s->topics[i];
+
+		if (!t->id)
+			continue;
+		ret = pcb_sub_info(s->bus, t->id, &si);
+		if (ret) {
+			/* ENOENT: the topic was deleted meanwhile. */
+			fprintf(stderr, "%s: '%s': no counters: %s\n", prog,
+				t->name, ret == -ENOENT ?
+				"no longer subscribed" : strerror(-ret));
+			continue;
+		}
+		fprintf(stderr, "%s: '%s': %" PRIu64 " delivered, %" PRIu64
+			" dropped, %" PRIu64 " rejected by the filter\n", prog,
+			t->name, (uint64_t)si.delivered, (uint64_t)si.dropped,
+			(uint64_t)si.rejected);
+	}
+}
+
+/* Adds --filter @expr to @s's filter; false on an error, reported. */
+static bool add_filter(struct sub_ctx *s, const char *expr)
+{
+	const char *at = NULL;
+	int ret = pcb_filter_parse(&s->filter, expr, &at);
+
+	if (ret == -E2BIG) {
+		error("--filter '%s': more than %d predicates in all", expr,
+		      PCB_FILTER_MAX_PREDS);
+		return false;
+	}
+	if (ret && *at)
+		error("--filter '%s': invalid from '%s'", expr, at);
+	else if (ret)
+		error("--filter '%s': incomplete: something is missing at its end",
+		      expr);
+	if (ret)
+		return false;
+	s->filtered = true;
+	return true;
 }
 
 /* How long one wait may block: short enough to notice a signal soon. */
@@ -1120,6 +1291,8 @@ static int sub_loop(struct sub_ctx *s, uint64_t count, uint64_t idle_ns)
 static int sub_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
+		{ "filter",    required_argument, NULL, 'f' },
+		{ "causal",    no_argument,       NULL, 'C' },
 		{ "lossy",     no_argument,       NULL, 'l' },
 		{ "ring-size", required_argument, NULL, 'r' },
 		{ "count",     required_argument, NULL, 'c' },
@@ -1131,12 +1304,20 @@ static int sub_main(int argc, char **argv)
 	struct sub_ctx s = { 0 };
 	uint64_t ring_size = PCB_RING_DEFAULT_SIZE, count = 0, idle_ns = 0;
 	uint64_t schema = 0, ms;
-	bool schema_given = false;
+	bool schema_given = false, causal = false;
 	uint32_t flags = 0;
 	int c, ret;
 
+	pcb_filter_init(&s.filter);
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
+		case 'f':
+			if (!add_filter(&s, optarg))
+				return usage_hint("sub");
+			break;
+		case 'C':
+			causal = true;
+			break;
 		case 'l':
 			flags |= PCB_SUB_LOSSY;
 			break;
@@ -1172,7 +1353,11 @@ static int sub_main(int argc, char **argv)
 	}
 	s.nr_topics = argc - optind;
 	s.topics = calloc((size_t)s.nr_topics, sizeof(*s.topics));
-	if (!s.topics) {
+	if (causal) {
+		s.causal = malloc(sizeof(*s.causal));
+		pcb_causal_init(s.causal);
+	}
+	if (!s.topics || (causal && !s.causal)) {
 		error("%s", strerror(ENOMEM));
 		return 1;
 	}
@@ -1198,12 +1383,25 @@ static int sub_main(int argc, char **argv)
 		goto out;
 	ret = sub_loop(&s, count, idle_ns);
 	check_dropped(&s);
-	fprintf(stderr, "%s: %" PRIu64 " message(s) received, %" PRIu64
-		" dropped, %" PRIu64 " missing in sequence gaps\n",
-		prog, s.received, s.dropped, s.gaps);
+	if (s.filtered)
+		fprintf(stderr, "%s: %" PRIu64 " message(s) received, %" PRIu64
+			" dropped\n", prog, s.received, s.dropped);
+	else
+		fprintf(stderr, "%s: %" PRIu64 " message(s) received, %" PRIu64
+			" dropped, %" PRIu64 " missing in sequence gaps\n",
+			prog, s.received, s.dropped, s.gaps);
+	if (s.causal) {
+		fprintf(stderr, "%s: %" PRIu64 " causal-order violation(s)\n",
+			prog, s.causal->violations);
+		if (s.causal->violations && !ret)
+			ret = -EPROTO;
+	}
 out:
+	/* Also after a failed subscription: those made before it. */
+	print_sub_counters(&s);
 	pcb_close(s.bus);
 out_free:
+	free(s.causal);
 	free(s.topics);
 	return ret ? 1 : 0;
 }
