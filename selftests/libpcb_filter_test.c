@@ -390,7 +390,7 @@ static const struct parse_case {
 	{ "key&0:all", 1, { KEY(PCB_OP_ALL, 0) } },
 	{ "uid&0xff00==0x100", 1,
 	  { P(PCB_FIELD_UID, PCB_OP_EQ, 0, 0, 0, 0xff00, 0x100) } },
-	{ "key==1|key==2", 2, { KEY(PCB_OP_EQ, 1) , KEY(PCB_OP_EQ, 2) } },
+	{ "key==1|key==2", 2, { KEY(PCB_OP_EQ, 1), KEY(PCB_OP_EQ, 2) } },
 	{ "key==1|key==2,len>100", 3,
 	  { KEY(PCB_OP_EQ, 1), KEY(PCB_OP_EQ, 2),
 	    P(PCB_FIELD_LEN, PCB_OP_GT, 0, 0, 0, 0, 100) } },
