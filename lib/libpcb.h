@@ -16,10 +16,15 @@
  * One endpoint (struct pcb) may be shared by threads for everything except
  * the receive side: topic management, pcb_topic_open()/pcb_topic_close()
  * and publishing are safe to call concurrently from any number of threads.
- * The ring (pcb_peek(), pcb_release(), pcb_wait(), pcb_receive()) has a
- * single consumer: only one thread at a time may use it.  pcb_close() must
- * not race with any other call on the same endpoint.  An io_uring
- * publisher (struct pcb_uring_pub) has a single submitter likewise.
+ * The ring (pcb_peek(), pcb_release(), pcb_wait(), pcb_receive(), and
+ * pcb_set_recv_filter(), whose filter runs inside them) has a single
+ * consumer: only one thread at a time may use it.  Subscribing, and
+ * pcb_set_filter() and pcb_sub_info(), are safe from any thread.
+ * pcb_close() must not race with any other call on the same endpoint.  An
+ * io_uring publisher (struct pcb_uring_pub) has a single submitter
+ * likewise.  Filter specs (struct pcb_filter_spec) and causal checkers
+ * (struct pcb_causal_check) are plain memory of the caller's: one thread
+ * at a time may change one.
  */
 #ifndef LIBPCB_H
 #define LIBPCB_H
@@ -299,9 +304,9 @@ static inline void pcb_batch_entry_prep(struct pcb_batch_entry *e,
  * or -E2BIG for naming a topic beyond the first PCB_BATCH_ATOMIC_TOPICS
  * distinct ones), it gets that error, the others -ECANCELED, and the call
  * returns that error.  If the batch cannot be published as a whole
- * (-EAGAIN, -ETIMEDOUT, -EINTR, -EIDRM, or -E2BIG when one topic's records
- * together do not fit a reliable subscriber's ring), every entry and the
- * call get that error.  A ring subscribed to several topics of an atomic
+ * (-EAGAIN, -ETIMEDOUT, -EINTR, -EIDRM, or -E2BIG when the batch's records
+ * that a reliable subscriber's filters accept do not fit its ring, however
+ * empty), every entry and the call get that error.  A ring subscribed to several topics of an atomic
  * batch receives its records grouped by topic (in ascending topic id);
  * sort by msg_id to see them in the batch's order.
  *
