@@ -857,27 +857,24 @@ static int publish_fmsg(FIXTURE_DATA(bus) *self, const struct fmsg *m,
 }
 
 /*
- * Publishes @m with the subscription's filter set to @expr and checks that
+ * Publishes @m with the subscription's filter set to @f and checks that
  * exactly the wanted messages arrive, in order, and that the counters
- * moved by as much.
+ * moved by as much.  @expr names the filter in messages.
  */
-static void check_filter(struct __test_metadata *_metadata,
-			 FIXTURE_DATA(bus) *self, const char *expr,
-			 const struct fmsg *m, unsigned int n)
+static void check_spec(struct __test_metadata *_metadata,
+		       FIXTURE_DATA(bus) *self, const struct pcb_filter_spec *f,
+		       const char *expr, const struct fmsg *m, unsigned int n)
 {
 	struct pcb_sub_info before, after;
-	struct pcb_filter_spec f;
 	uint64_t ids[16];
 	unsigned int i, wanted = 0;
 	struct pcb_msg msg;
 
 	ASSERT_GE(ARRAY_SIZE(ids), n);
-	pcb_filter_init(&f);
-	ASSERT_EQ(0, pcb_filter_parse(&f, expr, NULL)) TH_LOG("'%s'", expr);
-	ASSERT_EQ(0, pcb_set_filter(self->sub, self->topic_id, &f))
+	ASSERT_EQ(0, pcb_set_filter(self->sub, self->topic_id, f))
 		TH_LOG("'%s'", expr);
 	ASSERT_EQ(0, pcb_sub_info(self->sub, self->topic_id, &before));
-	EXPECT_EQ(f.nr_preds, before.nr_preds);
+	EXPECT_EQ(f->nr_preds, before.nr_preds);
 
 	for (i = 0; i < n; i++)
 		ASSERT_EQ(0, publish_fmsg(self, &m[i], &ids[i]));
@@ -898,6 +895,18 @@ static void check_filter(struct __test_metadata *_metadata,
 	EXPECT_EQ(n - wanted, after.rejected - before.rejected)
 		TH_LOG("'%s'", expr);
 	EXPECT_EQ(0ULL, after.dropped);
+}
+
+/* check_spec() with the filter parsed from @expr. */
+static void check_filter(struct __test_metadata *_metadata,
+			 FIXTURE_DATA(bus) *self, const char *expr,
+			 const struct fmsg *m, unsigned int n)
+{
+	struct pcb_filter_spec f;
+
+	pcb_filter_init(&f);
+	ASSERT_EQ(0, pcb_filter_parse(&f, expr, NULL)) TH_LOG("'%s'", expr);
+	check_spec(_metadata, self, &f, expr, m, n);
 }
 
 #define M(k, l, w)	{ .key = (k), .len = (l), .want = (w) }
@@ -945,6 +954,37 @@ TEST_F(bus, filter_record_fields)
 	/* Filters that take everything and nothing. */
 	check_filter(_metadata, self, "key&0:all", all, 2);
 	check_filter(_metadata, self, "key&0:any", none, 2);
+}
+
+/* Signed comparisons of record fields, which the text syntax lacks. */
+TEST_F(bus, filter_signed_fields)
+{
+	const struct fmsg keys[] = {
+		M((uint64_t)-6, 0, true), M((uint64_t)-5, 0, false),
+		M(5, 0, false), M(INT64_MIN, 0, true), M(INT64_MAX, 0, false),
+	};
+	const struct fmsg lens[] = { M(0, 0, true), M(0, 1, false) };
+	const struct fmsg all[] = { M(0, 0, true), M(0, 9, true) };
+	struct pcb_filter_spec f;
+
+	ASSERT_EQ(0, pcb_subscribe(self->sub, self->name, SCHEMA, 0, NULL));
+	pcb_filter_init(&f);
+	ASSERT_EQ(0, pcb_filter_field(&f, PCB_FIELD_KEY, PCB_OP_LT,
+				      (uint64_t)-5, PCB_PRED_SIGNED));
+	check_spec(_metadata, self, &f, "signed key < -5", keys, 5);
+	pcb_filter_init(&f);
+	ASSERT_EQ(0, pcb_filter_field(&f, PCB_FIELD_LEN, PCB_OP_LE, 0,
+				      PCB_PRED_SIGNED));
+	check_spec(_metadata, self, &f, "signed len <= 0", lens, 2);
+	/* Our uid, 0 or 65534, is above -1 as a signed number... */
+	pcb_filter_init(&f);
+	ASSERT_EQ(0, pcb_filter_field(&f, PCB_FIELD_UID, PCB_OP_GT,
+				      (uint64_t)-1, PCB_PRED_SIGNED));
+	check_spec(_metadata, self, &f, "signed uid > -1", all, 2);
+	/* ...and below 0xffffffff unsigned, which is -1 signed. */
+	pcb_filter_init(&f);
+	ASSERT_EQ(0, pcb_filter_uid(&f, PCB_OP_LT, UINT32_MAX));
+	check_spec(_metadata, self, &f, "uid < 0xffffffff", all, 2);
 }
 
 TEST_F(bus, filter_bits_and_groups)
