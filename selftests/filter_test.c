@@ -1028,150 +1028,191 @@ TEST_F(filter, accepts_everything)
 }
 
 /*
- * Filters that do not validate, one rule broken at a time, on a topic of
- * MAX_MSG bytes.  Returns false past the last one.
+ * Filters for the validation tests: one predicate, or a shape around it.
+ * The predicate's fields are named in full, zeros included: a zero can be
+ * the very thing under test.
  */
-static bool bad_filter(unsigned int i, union pcbt_filter *f, const char **what)
+enum shape {
+	ONE,			/* just the predicate */
+	SIXTEEN,		/* fifteen valid ones, then the predicate */
+	SEVENTEEN,		/* the predicate, then sixteen valid ones */
+	THREE,			/* two valid ones joined by OR, then it */
+	NR_PREDS_ALL_ONES,	/* the predicate, nr_preds UINT32_MAX */
+	NR_PREDS_2_31,		/* the predicate, nr_preds 2^31 */
+	FLAGS_1,		/* struct pcb_filter's flags 1 */
+	FLAGS_TOP,		/* its flags' top bit */
+	RESERVED_1,		/* its reserved word 1 */
+	RESERVED_TOP,		/* its reserved word's top bit */
+};
+
+struct filter_case {
+	const char *what;
+	enum shape shape;
+	struct pcb_filter_pred p;
+};
+
+#define PRED(fld, o, w, fl, off, m, v) {				\
+	.field = (fld), .op = (o), .width = (w), .flags = (fl),		\
+	.offset = (off), .mask = (m), .value = (v) }
+#define KEY_EQ_7	PRED(PCB_FIELD_KEY, PCB_OP_EQ, 0, 0, 0, 0, 7)
+#define PAYLOAD_EQ(w, off, m, v)					\
+	PRED(PCB_FIELD_PAYLOAD, PCB_OP_EQ, w, 0, off, m, v)
+#define SGN		PCB_PRED_SIGNED
+
+/* One rule broken at a time, on a topic of MAX_MSG bytes. */
+static const struct filter_case bad_filters[] = {
+	{ "nr_preds one too many", SEVENTEEN, KEY_EQ_7 },
+	{ "nr_preds UINT32_MAX", NR_PREDS_ALL_ONES, KEY_EQ_7 },
+	{ "nr_preds 2^31", NR_PREDS_2_31, KEY_EQ_7 },
+	{ "filter flags 1", FLAGS_1, KEY_EQ_7 },
+	{ "filter flags top bit", FLAGS_TOP, KEY_EQ_7 },
+	{ "filter reserved 1", RESERVED_1, KEY_EQ_7 },
+	{ "filter reserved top bit", RESERVED_TOP, KEY_EQ_7 },
+	{ "field 0", ONE, PRED(0, PCB_OP_EQ, 0, 0, 0, 0, 7) },
+	{ "field 6", ONE, PRED(PCB_FIELD_PAYLOAD + 1, PCB_OP_EQ, 0, 0, 0, 0, 7) },
+	{ "field 255", ONE, PRED(255, PCB_OP_EQ, 0, 0, 0, 0, 7) },
+	{ "op 0", ONE, PRED(PCB_FIELD_KEY, 0, 0, 0, 0, 0, 7) },
+	{ "op 9", ONE, PRED(PCB_FIELD_KEY, PCB_OP_ANY + 1, 0, 0, 0, 0, 7) },
+	{ "op 255", ONE, PRED(PCB_FIELD_KEY, 255, 0, 0, 0, 0, 7) },
+	{ "pred flags 0x08", ONE,
+	  PRED(PCB_FIELD_KEY, PCB_OP_EQ, 0, PCB_PRED_FLAGS_ALL + 1, 0, 0, 7) },
+	{ "pred flags 0x80", ONE, PRED(PCB_FIELD_KEY, PCB_OP_EQ, 0, 0x80, 0, 0, 7) },
+	{ "payload width 0", ONE, PAYLOAD_EQ(0, 0, 0, 7) },
+	{ "payload width 3", ONE, PAYLOAD_EQ(3, 0, 0, 7) },
+	{ "payload width 5", ONE, PAYLOAD_EQ(5, 0, 0, 7) },
+	{ "payload width 6", ONE, PAYLOAD_EQ(6, 0, 0, 7) },
+	{ "payload width 16", ONE, PAYLOAD_EQ(16, 0, 0, 7) },
+	{ "payload width 255", ONE, PAYLOAD_EQ(255, 0, 0, 7) },
+	{ "key width 8", ONE, PRED(PCB_FIELD_KEY, PCB_OP_EQ, 8, 0, 0, 0, 7) },
+	{ "uid width 4", ONE, PRED(PCB_FIELD_UID, PCB_OP_EQ, 4, 0, 0, 0, 0) },
+	{ "pid width 4", ONE, PRED(PCB_FIELD_PID, PCB_OP_EQ, 4, 0, 0, 0, 0) },
+	{ "len width 1", ONE, PRED(PCB_FIELD_LEN, PCB_OP_EQ, 1, 0, 0, 0, 7) },
+	{ "key offset 1", ONE, PRED(PCB_FIELD_KEY, PCB_OP_EQ, 0, 0, 1, 0, 7) },
+	{ "len offset 4", ONE, PRED(PCB_FIELD_LEN, PCB_OP_EQ, 0, 0, 4, 0, 7) },
+	{ "uid offset 2^31", ONE,
+	  PRED(PCB_FIELD_UID, PCB_OP_EQ, 0, 0, 0x80000000, 0, 7) },
+	{ "u32 one byte past the end", ONE, PAYLOAD_EQ(4, MAX_MSG - 3, 0, 7) },
+	{ "u64 one byte past the end", ONE, PAYLOAD_EQ(8, MAX_MSG - 7, 0, 7) },
+	{ "u8 at max_msg_size", ONE, PAYLOAD_EQ(1, MAX_MSG, 0, 7) },
+	{ "u64 wrapping round to 4", ONE, PAYLOAD_EQ(8, 0xfffffffc, 0, 7) },
+	{ "u16 at UINT32_MAX", ONE, PAYLOAD_EQ(2, 0xffffffff, 0, 7) },
+	{ "uid value of 33 bits", ONE,
+	  PRED(PCB_FIELD_UID, PCB_OP_EQ, 0, 0, 0, 0, 1ULL << 32) },
+	{ "uid mask of 33 bits", ONE,
+	  PRED(PCB_FIELD_UID, PCB_OP_EQ, 0, 0, 0, 0x1ffffffffULL, 0) },
+	{ "pid mask all ones", ONE,
+	  PRED(PCB_FIELD_PID, PCB_OP_EQ, 0, 0, 0, ~0ULL, 7) },
+	{ "len value of 33 bits", ONE,
+	  PRED(PCB_FIELD_LEN, PCB_OP_EQ, 0, 0, 0, 0, 1ULL << 32) },
+	{ "len value -1 unsigned", ONE,
+	  PRED(PCB_FIELD_LEN, PCB_OP_EQ, 0, 0, 0, 0, ~0ULL) },
+	{ "u8 value 0x100", ONE, PAYLOAD_EQ(1, 0, 0, 0x100) },
+	{ "u8 mask 0x1ff", ONE, PAYLOAD_EQ(1, 0, 0x1ff, 7) },
+	{ "u16 mask 0x10000", ONE, PAYLOAD_EQ(2, 0, 0x10000, 7) },
+	{ "u32 value 2^32", ONE, PAYLOAD_EQ(4, 0, 0, 1ULL << 32) },
+	{ "signed u8 0x80, not sign-extended", ONE,
+	  PRED(PCB_FIELD_PAYLOAD, PCB_OP_EQ, 1, SGN, 0, 0, 0x80) },
+	{ "signed u16 0xffff, not sign-extended", ONE,
+	  PRED(PCB_FIELD_PAYLOAD, PCB_OP_EQ, 2, SGN, 0, 0, 0xffff) },
+	{ "signed u32 0x80000000, not sign-extended", ONE,
+	  PRED(PCB_FIELD_PAYLOAD, PCB_OP_EQ, 4, SGN, 0, 0, 0x80000000) },
+	{ "signed uid 0xffffffff, not sign-extended", ONE,
+	  PRED(PCB_FIELD_UID, PCB_OP_EQ, 0, SGN, 0, 0, 0xffffffff) },
+	{ "signed u8 of 9 bits", ONE,
+	  PRED(PCB_FIELD_PAYLOAD, PCB_OP_EQ, 1, SGN, 0, 0, MINUS(0x81)) },
+	{ "signed u8 mask 0x100", ONE,
+	  PRED(PCB_FIELD_PAYLOAD, PCB_OP_EQ, 1, SGN, 0, 0x100, 0) },
+	{ "big-endian key", ONE,
+	  PRED(PCB_FIELD_KEY, PCB_OP_EQ, 0, PCB_PRED_BE, 0, 0, 7) },
+	{ "big-endian uid", ONE,
+	  PRED(PCB_FIELD_UID, PCB_OP_EQ, 0, PCB_PRED_BE, 0, 0, 7) },
+	{ "big-endian pid", ONE,
+	  PRED(PCB_FIELD_PID, PCB_OP_EQ, 0, PCB_PRED_BE, 0, 0, 7) },
+	{ "big-endian len", ONE,
+	  PRED(PCB_FIELD_LEN, PCB_OP_EQ, 0, PCB_PRED_BE, 0, 0, 7) },
+	{ "OR on the only predicate", ONE,
+	  PRED(PCB_FIELD_KEY, PCB_OP_EQ, 0, PCB_PRED_OR, 0, 0, 7) },
+	{ "OR on the last of three", THREE,
+	  PRED(PCB_FIELD_KEY, PCB_OP_EQ, 0, PCB_PRED_OR, 0, 0, 7) },
+	{ "third predicate bad", THREE, PRED(PCB_FIELD_KEY, 0, 0, 0, 0, 0, 7) },
+	{ "sixteenth predicate bad", SIXTEEN,
+	  PRED(PCB_FIELD_KEY, PCB_OP_EQ, 4, 0, 0, 0, 7) },
+};
+
+/* At the edge of every rule: valid. */
+static const struct filter_case good_filters[] = {
+	{ "one predicate", ONE, KEY_EQ_7 },
+	{ "sixteen predicates", SIXTEEN, KEY_EQ_7 },
+	{ "OR, OR, then the last", THREE, KEY_EQ_7 },
+	{ "key value and mask of 64 bits", ONE,
+	  PRED(PCB_FIELD_KEY, PCB_OP_EQ, 0, 0, 0, ~0ULL, ~0ULL) },
+	{ "signed key -1", ONE,
+	  PRED(PCB_FIELD_KEY, PCB_OP_EQ, 0, SGN, 0, 0, MINUS(1)) },
+	{ "uid all ones", ONE,
+	  PRED(PCB_FIELD_UID, PCB_OP_EQ, 0, 0, 0, 0xffffffff, 0xffffffff) },
+	{ "signed uid -1", ONE,
+	  PRED(PCB_FIELD_UID, PCB_OP_EQ, 0, SGN, 0, 0, ~0ULL) },
+	{ "signed u8 -128", ONE,
+	  PRED(PCB_FIELD_PAYLOAD, PCB_OP_EQ, 1, SGN, 0, 0, MINUS(128)) },
+	{ "signed u8 127", ONE,
+	  PRED(PCB_FIELD_PAYLOAD, PCB_OP_EQ, 1, SGN, 0, 0, 127) },
+	{ "signed u8 mask 0xff", ONE,
+	  PRED(PCB_FIELD_PAYLOAD, PCB_OP_EQ, 1, SGN, 0, 0xff, 0) },
+	{ "u8 0xff", ONE, PAYLOAD_EQ(1, 0, 0xff, 0xff) },
+	{ "u64 at the end", ONE, PAYLOAD_EQ(8, MAX_MSG - 8, 0, 7) },
+	{ "u8 at the end", ONE, PAYLOAD_EQ(1, MAX_MSG - 1, 0, 7) },
+	{ "big-endian signed masked u32", ONE,
+	  PRED(PCB_FIELD_PAYLOAD, PCB_OP_EQ, 4, PCB_PRED_BE | SGN, 0,
+	       0xffffffff, MINUS(1)) },
+	{ "len, any bit", ONE, PRED(PCB_FIELD_LEN, PCB_OP_ANY, 0, 0, 0, 0, 1) },
+	{ "pid, all bits", ONE, PRED(PCB_FIELD_PID, PCB_OP_ALL, 0, 0, 0, 0, 1) },
+};
+
+#undef SGN
+#undef PAYLOAD_EQ
+#undef KEY_EQ_7
+#undef PRED
+
+/* Builds @c's filter into @f. */
+static void build_filter(union pcbt_filter *f, const struct filter_case *c)
 {
-	struct pcb_filter_pred *p;
-	unsigned int k, n = 0;
+	__u32 i;
 
 	pcbt_filter_init(f);
-	p = pcbt_pred(f, PCB_FIELD_KEY, PCB_OP_EQ, 7);
+	if (c->shape == SIXTEEN)
+		for (i = 1; i < PCB_FILTER_MAX_PREDS; i++)
+			pcbt_pred(f, PCB_FIELD_KEY, PCB_OP_NE, i);
+	if (c->shape == THREE) {
+		pcbt_pred(f, PCB_FIELD_KEY, PCB_OP_NE, 1)->flags = PCB_PRED_OR;
+		pcbt_pred(f, PCB_FIELD_LEN, PCB_OP_NE, 2)->flags = PCB_PRED_OR;
+	}
+	f->f.preds[f->f.nr_preds++] = c->p;
+	if (c->shape == SEVENTEEN)
+		for (i = 1; i < PCB_FILTER_MAX_PREDS + 1; i++)
+			pcbt_pred(f, PCB_FIELD_KEY, PCB_OP_NE, i);
 
-	/* Case n is the n-th BAD() below. */
-#define BAD(desc, ...) if (i == n++) { *what = desc; __VA_ARGS__; return true; }
-	BAD("nr_preds one too many",
-	    for (k = 1; k <= PCB_FILTER_MAX_PREDS; k++)
-		    pcbt_pred(f, PCB_FIELD_KEY, PCB_OP_NE, k));
-	BAD("nr_preds UINT32_MAX", f->f.nr_preds = ~0U);
-	BAD("nr_preds 2^31", f->f.nr_preds = 1U << 31);
-	BAD("filter flags 1", f->f.flags = 1);
-	BAD("filter flags top bit", f->f.flags = 0x80000000);
-	BAD("filter reserved", f->f.reserved = 1);
-	BAD("filter reserved top bit", f->f.reserved = 1ULL << 63);
-	BAD("field 0", p->field = 0);
-	BAD("field 6", p->field = PCB_FIELD_PAYLOAD + 1);
-	BAD("field 255", p->field = 255);
-	BAD("op 0", p->op = 0);
-	BAD("op 9", p->op = PCB_OP_ANY + 1);
-	BAD("op 255", p->op = 255);
-	BAD("pred flags 0x08", p->flags = PCB_PRED_FLAGS_ALL + 1);
-	BAD("pred flags 0x80", p->flags = 0x80);
-	BAD("payload width 0", p->field = PCB_FIELD_PAYLOAD; p->width = 0);
-	BAD("payload width 3", p->field = PCB_FIELD_PAYLOAD; p->width = 3);
-	BAD("payload width 5", p->field = PCB_FIELD_PAYLOAD; p->width = 5);
-	BAD("payload width 6", p->field = PCB_FIELD_PAYLOAD; p->width = 6);
-	BAD("payload width 16", p->field = PCB_FIELD_PAYLOAD; p->width = 16);
-	BAD("payload width 255", p->field = PCB_FIELD_PAYLOAD; p->width = 255);
-	BAD("key width 8", p->width = 8);
-	BAD("uid width 4", p->field = PCB_FIELD_UID; p->value = 0; p->width = 4);
-	BAD("pid width 4", p->field = PCB_FIELD_PID; p->value = 0; p->width = 4);
-	BAD("len width 1", p->field = PCB_FIELD_LEN; p->width = 1);
-	BAD("key offset 1", p->offset = 1);
-	BAD("len offset 4", p->field = PCB_FIELD_LEN; p->offset = 4);
-	BAD("uid offset", p->field = PCB_FIELD_UID; p->offset = 0x80000000);
-	BAD("u32 past the end",
-	    p->field = PCB_FIELD_PAYLOAD; p->width = 4; p->offset = MAX_MSG - 3);
-	BAD("u64 past the end",
-	    p->field = PCB_FIELD_PAYLOAD; p->width = 8; p->offset = MAX_MSG - 7);
-	BAD("u8 at max_msg_size",
-	    p->field = PCB_FIELD_PAYLOAD; p->width = 1; p->offset = MAX_MSG);
-	BAD("u64 wrapping to 4",
-	    p->field = PCB_FIELD_PAYLOAD; p->width = 8; p->offset = 0xfffffffc);
-	BAD("u16 at UINT32_MAX",
-	    p->field = PCB_FIELD_PAYLOAD; p->width = 2; p->offset = ~0U);
-	BAD("uid value of 33 bits", p->field = PCB_FIELD_UID; p->value = 1ULL << 32);
-	BAD("uid mask of 33 bits",
-	    p->field = PCB_FIELD_UID; p->value = 0; p->mask = 0x1ffffffffULL);
-	BAD("pid mask all ones", p->field = PCB_FIELD_PID; p->mask = ~0ULL);
-	BAD("len value of 33 bits", p->field = PCB_FIELD_LEN; p->value = 1ULL << 32);
-	BAD("len value -1 unsigned", p->field = PCB_FIELD_LEN; p->value = ~0ULL);
-	BAD("u8 value 0x100",
-	    p->field = PCB_FIELD_PAYLOAD; p->width = 1; p->value = 0x100);
-	BAD("u8 mask 0x1ff",
-	    p->field = PCB_FIELD_PAYLOAD; p->width = 1; p->mask = 0x1ff);
-	BAD("u16 mask 0x10000",
-	    p->field = PCB_FIELD_PAYLOAD; p->width = 2; p->mask = 0x10000);
-	BAD("u32 value 2^32",
-	    p->field = PCB_FIELD_PAYLOAD; p->width = 4; p->value = 1ULL << 32);
-	BAD("signed u8 0x80 not sign-extended",
-	    p->field = PCB_FIELD_PAYLOAD; p->width = 1; p->value = 0x80;
-	    p->flags = PCB_PRED_SIGNED);
-	BAD("signed u16 0xffff not sign-extended",
-	    p->field = PCB_FIELD_PAYLOAD; p->width = 2; p->value = 0xffff;
-	    p->flags = PCB_PRED_SIGNED);
-	BAD("signed u32 0x80000000 not sign-extended",
-	    p->field = PCB_FIELD_PAYLOAD; p->width = 4; p->value = 0x80000000;
-	    p->flags = PCB_PRED_SIGNED);
-	BAD("signed uid 0xffffffff not sign-extended",
-	    p->field = PCB_FIELD_UID; p->value = 0xffffffff;
-	    p->flags = PCB_PRED_SIGNED);
-	BAD("signed u8 of 9 bits", p->field = PCB_FIELD_PAYLOAD; p->width = 1;
-	    p->value = MINUS(0x81); p->flags = PCB_PRED_SIGNED);
-	BAD("signed u8 mask 0x100", p->field = PCB_FIELD_PAYLOAD; p->width = 1;
-	    p->value = 0; p->mask = 0x100; p->flags = PCB_PRED_SIGNED);
-	BAD("big-endian key", p->flags = PCB_PRED_BE);
-	BAD("big-endian uid", p->field = PCB_FIELD_UID; p->flags = PCB_PRED_BE);
-	BAD("big-endian pid", p->field = PCB_FIELD_PID; p->flags = PCB_PRED_BE);
-	BAD("big-endian len", p->field = PCB_FIELD_LEN; p->flags = PCB_PRED_BE);
-	BAD("OR on the only predicate", p->flags = PCB_PRED_OR);
-	BAD("OR on the last of three",
-	    pcbt_pred(f, PCB_FIELD_KEY, PCB_OP_NE, 1)->flags = PCB_PRED_OR;
-	    pcbt_pred(f, PCB_FIELD_KEY, PCB_OP_NE, 2)->flags = PCB_PRED_OR);
-	BAD("second predicate bad",
-	    pcbt_pred(f, PCB_FIELD_KEY, 0, 1));
-	BAD("sixteenth predicate bad",
-	    for (k = 1; k < PCB_FILTER_MAX_PREDS; k++)
-		    pcbt_pred(f, PCB_FIELD_KEY, PCB_OP_NE, k);
-	    f->f.preds[PCB_FILTER_MAX_PREDS - 1].width = 4);
-#undef BAD
-	return false;
-}
-
-/* Filters at the edge of every rule: valid. */
-static bool good_filter(unsigned int i, union pcbt_filter *f, const char **what)
-{
-	struct pcb_filter_pred *p;
-	unsigned int k, n = 0;
-
-	pcbt_filter_init(f);
-	p = pcbt_pred(f, PCB_FIELD_KEY, PCB_OP_EQ, 7);
-
-#define GOOD(desc, ...) if (i == n++) { *what = desc; __VA_ARGS__; return true; }
-	GOOD("one predicate");
-	GOOD("no predicate", f->f.nr_preds = 0);
-	GOOD("sixteen predicates",
-	     for (k = 1; k < PCB_FILTER_MAX_PREDS; k++)
-		     pcbt_pred(f, PCB_FIELD_KEY, PCB_OP_NE, k));
-	GOOD("key value and mask of 64 bits", p->value = ~0ULL; p->mask = ~0ULL);
-	GOOD("signed key", p->value = MINUS(1); p->flags = PCB_PRED_SIGNED);
-	GOOD("uid all ones",
-	     p->field = PCB_FIELD_UID; p->value = 0xffffffff; p->mask = 0xffffffff);
-	GOOD("signed uid -1",
-	     p->field = PCB_FIELD_UID; p->value = ~0ULL; p->flags = PCB_PRED_SIGNED);
-	GOOD("signed u8 -128", p->field = PCB_FIELD_PAYLOAD; p->width = 1;
-	     p->value = MINUS(128); p->flags = PCB_PRED_SIGNED);
-	GOOD("signed u8 127", p->field = PCB_FIELD_PAYLOAD; p->width = 1;
-	     p->value = 127; p->flags = PCB_PRED_SIGNED);
-	GOOD("signed u8 mask 0xff", p->field = PCB_FIELD_PAYLOAD; p->width = 1;
-	     p->value = 0; p->mask = 0xff; p->flags = PCB_PRED_SIGNED);
-	GOOD("u8 0xff", p->field = PCB_FIELD_PAYLOAD; p->width = 1;
-	     p->value = 0xff; p->mask = 0xff);
-	GOOD("u64 at the end", p->field = PCB_FIELD_PAYLOAD; p->width = 8;
-	     p->offset = MAX_MSG - 8);
-	GOOD("u8 at the end", p->field = PCB_FIELD_PAYLOAD; p->width = 1;
-	     p->offset = MAX_MSG - 1);
-	GOOD("big-endian signed masked u32", p->field = PCB_FIELD_PAYLOAD;
-	     p->width = 4; p->value = MINUS(1); p->mask = 0xffffffff;
-	     p->flags = PCB_PRED_BE | PCB_PRED_SIGNED);
-	GOOD("OR then the last", p->flags = PCB_PRED_OR;
-	     pcbt_pred(f, PCB_FIELD_LEN, PCB_OP_LT, 3));
-	GOOD("every operator",
-	     for (k = PCB_OP_NE; k <= PCB_OP_ANY; k++)
-		     pcbt_pred(f, PCB_FIELD_LEN, (__u8)k, 1));
-#undef GOOD
-	return false;
+	switch (c->shape) {
+	case NR_PREDS_ALL_ONES:
+		f->f.nr_preds = ~0U;
+		break;
+	case NR_PREDS_2_31:
+		f->f.nr_preds = 1U << 31;
+		break;
+	case FLAGS_1:
+		f->f.flags = 1;
+		break;
+	case FLAGS_TOP:
+		f->f.flags = 1U << 31;
+		break;
+	case RESERVED_1:
+		f->f.reserved = 1;
+		break;
+	case RESERVED_TOP:
+		f->f.reserved = 1ULL << 63;
+		break;
+	default:
+		break;
+	}
 }
 
 /* Each invalid filter: EINVAL, and no subscription is left behind. */
@@ -1182,7 +1223,9 @@ TEST_F(filter, subscribe_einval)
 	const char *what;
 	unsigned int i;
 
-	for (i = 0; bad_filter(i, &f, &what); i++) {
+	for (i = 0; i < ARRAY_SIZE(bad_filters); i++) {
+		build_filter(&f, &bad_filters[i]);
+		what = bad_filters[i].what;
 		EXPECT_EQ(-EINVAL, sub(self, &f)) TH_LOG("%s", what);
 		EXPECT_EQ(-EINVAL, pcbt_subscribe_filter(self->ring.fd,
 							 self->name, SCHEMA,
@@ -1196,7 +1239,6 @@ TEST_F(filter, subscribe_einval)
 			TH_LOG("%s", what);
 	}
 	TH_LOG("%u invalid filters", i);
-	ASSERT_LT(50U, i);
 
 	/* Nothing half-made: subscribing now works and delivers. */
 	ASSERT_EQ(0, sub(self, NULL));
@@ -1215,7 +1257,9 @@ TEST_F(filter, set_filter_einval)
 	pcbt_pred(&keep, PCB_FIELD_KEY, PCB_OP_EQ, 7);
 	pcbt_pred(&keep, PCB_FIELD_LEN, PCB_OP_EQ, 8);
 	ASSERT_EQ(0, sub(self, &keep));
-	for (i = 0; bad_filter(i, &f, &what); i++) {
+	for (i = 0; i < ARRAY_SIZE(bad_filters); i++) {
+		build_filter(&f, &bad_filters[i]);
+		what = bad_filters[i].what;
 		EXPECT_EQ(-EINVAL, set(self, &f)) TH_LOG("%s", what);
 		ASSERT_EQ(0, pcbt_sub_info(self->ring.fd, self->topic_id, &si));
 		EXPECT_EQ(2U, si.nr_preds) TH_LOG("%s", what);
@@ -1232,7 +1276,9 @@ TEST_F(filter, valid_edges)
 	const char *what;
 	unsigned int i;
 
-	for (i = 0; good_filter(i, &f, &what); i++) {
+	for (i = 0; i < ARRAY_SIZE(good_filters); i++) {
+		build_filter(&f, &good_filters[i]);
+		what = good_filters[i].what;
 		EXPECT_EQ(0, sub(self, &f)) TH_LOG("%s", what);
 		ASSERT_EQ(0, pcbt_sub_info(self->ring.fd, self->topic_id, &si));
 		EXPECT_EQ(f.f.nr_preds, si.nr_preds) TH_LOG("%s", what);
@@ -2628,6 +2674,11 @@ static int swap_send(int fd, __u32 handle, __u32 key, __u32 v, __u32 pub,
 	return pcbt_ioctl(fd, PCB_IOC_PUBLISH, &p);
 }
 
+static bool swap_stopped(struct swap *sw)
+{
+	return __atomic_load_n(&sw->stop, __ATOMIC_ACQUIRE);
+}
+
 static void *swap_publisher(void *arg)
 {
 	struct swap_pub *a = arg;
@@ -2637,12 +2688,12 @@ static void *swap_publisher(void *arg)
 	__u64 n;
 	int fd = pcbt_open();
 
-	if (fd < 0 || (sw->err[me] = pcbt_open_topic(fd, sw->name, SCHEMA, &h))) {
-		sw->err[me] = sw->err[me] ?: fd;
+	if (fd < 0) {
+		sw->err[me] = fd;
 		return NULL;
 	}
-	for (n = 0; n < SWAP_MAX && !__atomic_load_n(&sw->stop,
-						     __ATOMIC_ACQUIRE); n++) {
+	sw->err[me] = pcbt_open_topic(fd, sw->name, SCHEMA, &h);
+	for (n = 0; !sw->err[me] && n < SWAP_MAX && !swap_stopped(sw); n++) {
 		const __u32 *c = combos[n % 4];
 		__u64 before, after;
 		int ret;
