@@ -46,11 +46,14 @@
  *
  * A publish may also name up to PCB_MAX_DEPS ids of messages it depends
  * on (@deps and @nr_deps of the publish structs below).  The kernel checks
- * that each one was handed out already, so the new id is greater than
- * every dependency, and it carries them in the record (see struct
- * pcb_record).  EINVAL when @nr_deps > PCB_MAX_DEPS, when a dependency is
- * 0 or greater than the last id handed out ("from the future"), or when
- * the same id is named twice.
+ * that none is greater than the last id handed out, so the new id is
+ * greater than every dependency, and it carries them in the record (see
+ * struct pcb_record).  EINVAL when @nr_deps > PCB_MAX_DEPS, when a
+ * dependency is 0 or greater than the last id handed out ("from the
+ * future": an id stops being so once any later message is published), or
+ * when the same id is named twice.  Whether an id not from the future
+ * belonged to a message is not checked: ids are not kept.  With @nr_deps
+ * 0, @deps is ignored.
  */
 #ifndef _UAPI_LINUX_PCB_H
 #define _UAPI_LINUX_PCB_H
@@ -230,7 +233,9 @@ struct pcb_topic_close {
  *
  * Errors: EBADF, EIDRM, EMSGSIZE, EAGAIN, ETIMEDOUT, EINTR, EFAULT, EINVAL.
  * The struct must be writable: the kernel checks that before publishing,
- * so EFAULT always means nothing was published.
+ * so EFAULT always means nothing was published.  An unreadable payload or
+ * dependency array is EFAULT whether or not any subscriber would take the
+ * message.
  */
 #define PCB_PUB_NONBLOCK	0x00000001U
 #define PCB_PUB_FLAGS_ALL	(PCB_PUB_NONBLOCK)
@@ -308,7 +313,9 @@ struct pcb_batch_entry {
  *
  * Errors of the ioctl itself: EFAULT (@entries not readable and writable,
  * @deps not readable), EINVAL (flags, reserved words, @count,
- * dependencies), and with PCB_PUB_ATOMIC those above.  If results cannot
+ * dependencies), and with PCB_PUB_ATOMIC those above.  The dependencies
+ * are checked first: when they fail, no entry is looked at and no
+ * @result is written.  If results cannot
  * be written back after messages were published, EFAULT, and @published
  * is not updated either.
  */
@@ -356,7 +363,8 @@ struct pcb_publish_batch {
  * process's, the uid that of the ring's creator.
  *
  * @nr_deps and @deps declare dependencies as in struct pcb_publish; the
- * array is read when the command is issued.
+ * array is read when the command is issued (for a linked command, once
+ * the one before it has completed), so it must stay valid until then.
  */
 #define PCB_URING_CMD_PUBLISH	0x01
 
@@ -438,7 +446,8 @@ struct pcb_ring_setup {
  * Operators: EQ, NE, LT, LE, GT, GE compare (field & mask) with @value,
  * unsigned unless PCB_PRED_SIGNED (then both are two's complement numbers
  * of the field's width); ALL holds when every bit of @value is set in
- * (field & mask), ANY when at least one is.
+ * (field & mask), ANY when at least one is.  EQ, NE, ALL and ANY compare
+ * bits: they take @value in the field's width, signed or not.
  *
  * Predicates are ANDed, except that PCB_PRED_OR joins a predicate to the
  * next one as alternatives: a run of predicates joined by PCB_PRED_OR holds
@@ -572,7 +581,7 @@ struct pcb_sub_filter {
 /*
  * struct pcb_sub_info - PCB_IOC_SUB_INFO: one subscription of this ring
  * @topic_id:	in
- * @flags:	out: its PCB_SUB_* flags
+ * @flags:	out: its PCB_SUB_* flags (ignored on input)
  * @nr_preds:	out: predicates of its filter, 0 when it has none
  * @delivered:	out: records written into the ring for it
  * @dropped:	out: messages it missed because the ring was full (lossy)
