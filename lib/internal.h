@@ -73,4 +73,10 @@ static inline int pcb_copy_name(char dst[PCB_NAME_MAX], const char *name)
 	return 0;
 }
 
+/*
+ * latency.c: the rank of the @p-th percentile among @count values
+ * (nearest rank, 1 .. @count), for both kinds of histogram.
+ */
+uint64_t pcb_percentile_rank(uint64_t count, double p);
+
 #endif /* LIBPCB_INTERNAL_H */

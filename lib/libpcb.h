@@ -741,11 +741,27 @@ uint64_t pcb_recv_skipped(const struct pcb *bus);
 uint64_t pcb_dropped(const struct pcb *bus);
 
 /**
+ * pcb_clock() - the bus clock: what record->tsc counts
+ * @bus:	the endpoint
+ *
+ * PCB_CLOCK_TSC: TSC cycles, at pcb_tsc_khz(); PCB_CLOCK_MONO:
+ * CLOCK_MONOTONIC nanoseconds, where the TSC is not usable as a clock (in
+ * most virtual machines) or the module was loaded with clock=mono.  Read
+ * from the ring header, so it makes no system call; the same for every
+ * endpoint while the module stays loaded.  A kernel whose header predates
+ * the @clock word and reports a TSC frequency counts in TSC cycles.
+ *
+ * Return: PCB_CLOCK_TSC or PCB_CLOCK_MONO (or a later PCB_CLOCK_*), 0 when
+ * there is no ring or the kernel does not say.
+ */
+uint32_t pcb_clock(const struct pcb *bus);
+
+/**
  * pcb_tsc_khz() - the TSC frequency the kernel reports in the ring header
  * @bus:	the endpoint
  *
- * Return: the frequency in kHz, 0 when the TSC is not usable as a clock
- * or there is no ring.
+ * Return: the frequency in kHz when pcb_clock() is PCB_CLOCK_TSC; 0 when
+ * the bus runs on another clock or there is no ring.
  */
 uint32_t pcb_tsc_khz(const struct pcb *bus);
 
@@ -774,12 +790,222 @@ static inline uint64_t pcb_tsc(void)
  * @ns:		where to store the nanoseconds between the publish call
  *		entering the kernel and this call
  *
- * Return: 0; -EOPNOTSUPP when the kernel reports no usable TSC or the
- * architecture has none; -ERANGE when the TSC reads earlier than the
- * record's (TSCs of different CPUs not in sync).
+ * Reads the bus clock (see pcb_clock()) without a system call: rdtsc for
+ * PCB_CLOCK_TSC, clock_gettime(CLOCK_MONOTONIC) (a vDSO call) for
+ * PCB_CLOCK_MONO.  The kernel's CLOCK_MONOTONIC is that of the initial
+ * time namespace: a consumer in a time namespace with a monotonic offset
+ * (unshare --time) gets that offset added to every latency.
+ *
+ * Return: 0; -EINVAL for a NULL @msg or @ns; -EOPNOTSUPP when there is no
+ * ring, the kernel names no clock this library knows, or the clock is the
+ * TSC and the architecture has none; -ERANGE when the clock reads earlier
+ * than the record's (TSCs of different CPUs not in sync).
  */
 int pcb_msg_latency_ns(const struct pcb *bus, const struct pcb_msg *msg,
 		       uint64_t *ns);
+
+/* ------------------------------------------------------------------ */
+/* Latency histograms                                                 */
+/* ------------------------------------------------------------------ */
+
+/*
+ * An optional consumer-side histogram of one-way latency, for the
+ * consumer to feed with every message it reads:
+ *
+ *	struct pcb_lat_hist *h = calloc(1, sizeof(*h));
+ *	struct pcb_lat_summary s;
+ *
+ *	while (pcb_receive(bus, &msg, 0) == 1) {
+ *		pcb_lat_hist_record(bus, h, &msg);
+ *		...
+ *		pcb_release(bus, &msg);
+ *	}
+ *	pcb_lat_hist_summary(h, &s);	// s.p50_ns, s.p99_ns, s.max_ns ...
+ *
+ * Recording costs a clock read and a few arithmetic instructions, no
+ * allocation and no system call.
+ *
+ * Buckets: each value below PCB_LAT_SUB ns has a bucket of its own; every
+ * power of two above, [2^e, 2^(e+1)), is split into PCB_LAT_SUB buckets
+ * of equal width, 2^(e - PCB_LAT_SUB_BITS).
+ *
+ * Precision: count, sum (so mean), min and max are exact.  A percentile
+ * is the top of the bucket holding the value of that rank, but no more
+ * than max: it is never below the true value v (the nearest-rank
+ * percentile of the values added) and exceeds it by less than
+ * v / PCB_LAT_SUB (6.25 %), and by nothing at all below PCB_LAT_SUB ns.
+ *
+ * A histogram is caller-owned memory (about 7.8 KiB; zero-filled is
+ * empty) and not thread-safe: give each consumer thread its own and
+ * merge them with pcb_lat_hist_merge().
+ */
+#define PCB_LAT_SUB_BITS	4
+#define PCB_LAT_SUB		(1U << PCB_LAT_SUB_BITS)
+#define PCB_LAT_HIST_BUCKETS	(PCB_LAT_SUB + (64 - PCB_LAT_SUB_BITS) * PCB_LAT_SUB)
+
+/**
+ * struct pcb_lat_hist - a latency histogram
+ * @count:	values added
+ * @sum_ns:	their sum (saturates at UINT64_MAX)
+ * @min_ns, @max_ns: the smallest and largest, when @count is not 0
+ * @failed:	pcb_lat_hist_record() calls that could not measure the
+ *		message (see pcb_msg_latency_ns()); not in @count
+ * @buckets:	counts per bucket, see above
+ */
+struct pcb_lat_hist {
+	uint64_t count;
+	uint64_t sum_ns;
+	uint64_t min_ns;
+	uint64_t max_ns;
+	uint64_t failed;
+	uint64_t buckets[PCB_LAT_HIST_BUCKETS];
+};
+
+/**
+ * struct pcb_lat_summary - what pcb_lat_hist_summary() reports
+ * @count:	values in the histogram
+ * @min_ns, @mean_ns, @max_ns: exact (the mean rounded down)
+ * @p50_ns, @p90_ns, @p99_ns, @p999_ns: the 50th, 90th, 99th and 99.9th
+ *		percentiles, to the histogram's precision
+ *
+ * All 0 for an empty histogram.
+ */
+struct pcb_lat_summary {
+	uint64_t count;
+	uint64_t min_ns;
+	uint64_t mean_ns;
+	uint64_t p50_ns;
+	uint64_t p90_ns;
+	uint64_t p99_ns;
+	uint64_t p999_ns;
+	uint64_t max_ns;
+};
+
+/**
+ * pcb_lat_hist_init() - empty a histogram
+ * @h:		the histogram, may be NULL
+ *
+ * The same as filling it with zeroes.
+ */
+void pcb_lat_hist_init(struct pcb_lat_hist *h);
+
+/**
+ * pcb_lat_hist_add() - add one value
+ * @h:		the histogram, may be NULL (then nothing happens)
+ * @ns:		the value, in nanoseconds
+ */
+void pcb_lat_hist_add(struct pcb_lat_hist *h, uint64_t ns);
+
+/**
+ * pcb_lat_hist_record() - add the one-way latency of a received message
+ * @bus:	the endpoint whose ring @msg is in
+ * @h:		the histogram
+ * @msg:	a message from pcb_peek() or pcb_receive(), not yet released
+ *
+ * pcb_msg_latency_ns() of @msg, added to @h.  Call it as soon as the
+ * message is read, before working on it, to measure the bus alone.
+ *
+ * Return: 0; -EINVAL for a NULL @h, @msg; pcb_msg_latency_ns()'s
+ * -EOPNOTSUPP and -ERANGE, which @h->failed counts.
+ */
+int pcb_lat_hist_record(const struct pcb *bus, struct pcb_lat_hist *h,
+			const struct pcb_msg *msg);
+
+/**
+ * pcb_lat_hist_merge() - add every value of one histogram to another
+ * @dst:	the histogram added to
+ * @src:	the histogram added; unchanged
+ */
+void pcb_lat_hist_merge(struct pcb_lat_hist *dst,
+			const struct pcb_lat_hist *src);
+
+/**
+ * pcb_lat_hist_percentile() - a percentile of the values added
+ * @h:		the histogram
+ * @p:		the percentile, 0 to 100 (to 4 decimals; 0 gives the min, 100
+ *		the max)
+ *
+ * Nearest rank: the smallest value with at least @p % of the values at
+ * or below it, to the precision described above.
+ *
+ * Return: the percentile in ns, 0 for an empty (or NULL) histogram.
+ */
+uint64_t pcb_lat_hist_percentile(const struct pcb_lat_hist *h, double p);
+
+/**
+ * pcb_lat_hist_summary() - count, min, mean, p50, p90, p99, p99.9, max
+ * @h:		the histogram
+ * @s:		filled in
+ */
+void pcb_lat_hist_summary(const struct pcb_lat_hist *h,
+			  struct pcb_lat_summary *s);
+
+/* ------------------------------------------------------------------ */
+/* Statistics                                                         */
+/* ------------------------------------------------------------------ */
+
+/**
+ * pcb_stats() - the bus's counters, for one topic or the whole bus
+ * @bus:	any endpoint (no ring needed)
+ * @topic_id:	a topic id (from pcb_topic_info() or pcb_subscribe()), or 0
+ *		for the whole bus
+ * @out:	filled in: see struct pcb_stats in <linux/pcb.h> for each
+ *		figure
+ *
+ * Needs no right on the topic.  The bus's figures count from the module's
+ * load, so they include topics deleted since; a topic's count from its
+ * creation.  Counters are summed over CPUs while publishers go on: two of
+ * them read together may be a few messages apart, and so may @out's
+ * publish_ns.count and the sum of its buckets (pcb_hist_total()).
+ *
+ * The ioctl's size protocol is handled here: the library passes the size
+ * of the struct it was built with; what an older kernel does not know is
+ * left 0.
+ *
+ * Return: 0; -EINVAL for a NULL @bus or @out; -EPROTO when the kernel's
+ * answer makes no sense (a size it claims to have filled outside
+ * PCB_STATS_SIZE_V1 .. sizeof(*@out), version 0); from the kernel -ENOENT
+ * (no topic @topic_id), -ENOTTY (a module without statistics), -ENOMEM.
+ */
+int pcb_stats(struct pcb *bus, uint32_t topic_id, struct pcb_stats *out);
+
+/**
+ * pcb_hist_bucket_max() - the largest value a struct pcb_hist bucket holds
+ * @i:		the bucket, 0 .. PCB_HIST_BUCKETS - 1
+ *
+ * Bucket 0 holds 0 only, bucket i (1 .. PCB_HIST_BUCKETS - 2) the values
+ * 2^(i-1) .. 2^i - 1, the last one everything above.  This is the "le"
+ * bound of a Prometheus histogram (a value fits when <= it).
+ *
+ * Return: 2^i - 1 (0 for bucket 0); UINT64_MAX for the last bucket and
+ * beyond.
+ */
+uint64_t pcb_hist_bucket_max(unsigned int i);
+
+/**
+ * pcb_hist_total() - the sum of a struct pcb_hist's buckets
+ * @h:		the histogram, may be NULL (0)
+ *
+ * Return: the number of values in the buckets, which is what the
+ * percentiles are taken of.  Equal to @h->count when nobody published
+ * while the kernel summed them.
+ */
+uint64_t pcb_hist_total(const struct pcb_hist *h);
+
+/**
+ * pcb_hist_percentile() - a percentile of a struct pcb_hist (log2 buckets)
+ * @h:		the histogram, e.g. the publish_ns of pcb_stats()
+ * @p:		the percentile, 0 to 100 (to 4 decimals)
+ *
+ * Nearest rank among the pcb_hist_total() values of the buckets.  The
+ * result is the top of the bucket of that rank, but no more than
+ * @h->max_ns: for a true value v >= 1 it lies in v .. 2v - 1, so it is
+ * within a factor of 2, never below; a value of 0 is exact.  In the last
+ * bucket (2^(PCB_HIST_BUCKETS - 2) ns and up) it is @h->max_ns.
+ *
+ * Return: nanoseconds; 0 for an empty histogram.
+ */
+uint64_t pcb_hist_percentile(const struct pcb_hist *h, double p);
 
 /* ------------------------------------------------------------------ */
 /* Subscription filters                                               */

@@ -429,29 +429,3 @@ PCB_EXPORT uint64_t pcb_dropped(const struct pcb *bus)
 		return 0;
 	return __atomic_load_n(&bus->hdr->dropped, __ATOMIC_RELAXED);
 }
-
-PCB_EXPORT uint32_t pcb_tsc_khz(const struct pcb *bus)
-{
-	if (!bus || !bus->hdr)
-		return 0;
-	return __atomic_load_n(&bus->hdr->tsc_khz, __ATOMIC_RELAXED);
-}
-
-PCB_EXPORT int pcb_msg_latency_ns(const struct pcb *bus,
-				  const struct pcb_msg *msg, uint64_t *ns)
-{
-	uint64_t khz = pcb_tsc_khz(bus);
-	uint64_t now = pcb_tsc();
-	uint64_t cycles;
-
-	if (!msg || !ns)
-		return -EINVAL;
-	if (!khz || !now)
-		return -EOPNOTSUPP;
-	if (now < msg->rec->tsc)
-		return -ERANGE;
-	cycles = now - msg->rec->tsc;
-	/* Split so that cycles * 10^6 cannot overflow. */
-	*ns = cycles / khz * 1000000 + cycles % khz * 1000000 / khz;
-	return 0;
-}
