@@ -441,7 +441,18 @@ static void publish_run(struct __test_metadata *_metadata,
 			queued++;
 			n++;
 		}
-		ASSERT_EQ((int)n, io_uring_submit(u));
+		r = io_uring_submit(u);
+		/*
+		 * With SQPOLL, liburing counts every SQE the polling thread
+		 * has not retired from the SQ ring yet: it posts completions
+		 * before it moves the ring's head, so a group reaped in full
+		 * may still be counted.
+		 */
+		if (u->flags & IORING_SETUP_SQPOLL) {
+			ASSERT_LE((int)n, r);
+		} else {
+			ASSERT_EQ((int)n, r);
+		}
 		for (i = 0; i < n; i++) {
 			ASSERT_EQ(0, reap(u, &d, CQE_WAIT_MS))
 				TH_LOG("%u of %u completions", reaped, count);
