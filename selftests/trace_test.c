@@ -90,8 +90,8 @@ static void tev_parse_fields(struct tev *e, char *s)
 {
 	char *save = NULL, *word, *eq;
 
-	for (word = strtok_r(s, " \n", &save); word && e->nr < ARRAY_SIZE(e->kv);
-	     word = strtok_r(NULL, " \n", &save)) {
+	for (word = strtok_r(s, "\n ", &save); word && e->nr < ARRAY_SIZE(e->kv);
+	     word = strtok_r(NULL, "\n ", &save)) {
 		eq = strchr(word, '=');
 		if (!eq)
 			continue;
@@ -336,9 +336,12 @@ static __u64 proc_endpoint(FIXTURE_DATA(trace) *self, __u32 ring_size)
 /* What @cycles of the bus clock are in ns, as the kernel converts them. */
 static __u64 clock_ns(FIXTURE_DATA(trace) *self, __u64 cycles)
 {
+	__u64 khz = self->tsc_khz;
+
 	if (self->clock != PCB_CLOCK_TSC)
 		return cycles;
-	return (__u64)((unsigned __int128)cycles * 1000000 / self->tsc_khz);
+	/* cycles * 10^6 / khz, rounded down, without overflowing. */
+	return cycles / khz * 1000000 + cycles % khz * 1000000 / khz;
 }
 
 static void even_keys(union pcbt_filter *f)

@@ -95,7 +95,7 @@ struct load {
 	struct topic t[NR_TOPICS];
 	pthread_t reader;
 	bool reader_started;
-	volatile bool done;
+	bool done;		/* atomic: tells the reader to stop */
 };
 
 static volatile sig_atomic_t stop;
@@ -119,7 +119,7 @@ static void *reader(void *arg)
 	struct pcb *bus = l->t[FILTERED].sub;
 	struct pcb_msg msg;
 
-	while (!l->done) {
+	while (!__atomic_load_n(&l->done, __ATOMIC_RELAXED)) {
 		int ret = pcb_receive(bus, &msg, 50 * NS_PER_MS);
 
 		if (ret == 1)
@@ -284,7 +284,7 @@ static void teardown(struct load *l)
 {
 	int i;
 
-	l->done = true;
+	__atomic_store_n(&l->done, true, __ATOMIC_RELAXED);
 	if (l->reader_started)
 		pthread_join(l->reader, NULL);
 	for (i = 0; i < NR_TOPICS; i++) {

@@ -274,7 +274,7 @@ static const char *find_events_dir(void)
 		err("cannot read the pcb tracepoints in tracefs (%s): pcbtop needs root (CAP_BPF, CAP_PERFMON and access to tracefs)",
 		    strerror(first_err));
 	else
-		err("no pcb events in tracefs: is tracefs mounted (mount -t tracefs tracefs /sys/kernel/tracing)?");
+		err("no pcb events in tracefs: is it mounted (mount -t tracefs nodev /sys/kernel/tracing)?");
 	return NULL;
 }
 
