@@ -20,11 +20,11 @@
 
 #include <libpcb.h>
 
-#define EXIT_USAGE	2
+#include "pcbctl.h"
 
-static const char *prog = "pcbctl";
+const char *prog = "pcbctl";
 
-static void __attribute__((format(printf, 1, 2))) error(const char *fmt, ...)
+void error(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -36,7 +36,7 @@ static void __attribute__((format(printf, 1, 2))) error(const char *fmt, ...)
 }
 
 /* strerror() with the meaning each errno has for a topic operation. */
-static const char *topic_strerror(int err)
+const char *topic_strerror(int err)
 {
 	switch (err) {
 	case ENOENT:
@@ -64,7 +64,7 @@ static const char *topic_strerror(int err)
 	}
 }
 
-static int open_bus(struct pcb **bus)
+int open_bus(struct pcb **bus)
 {
 	int ret = pcb_open(bus);
 
@@ -77,7 +77,7 @@ static int open_bus(struct pcb **bus)
 }
 
 /* Number parsing: false on anything but a whole number in range. */
-static bool parse_u64(const char *s, int base, uint64_t max, uint64_t *out)
+bool parse_u64(const char *s, int base, uint64_t max, uint64_t *out)
 {
 	unsigned long long v;
 	char *end;
@@ -144,13 +144,13 @@ static bool parse_owner(const char *s, bool group, uint32_t *out)
 	return pw;
 }
 
-static int bad_value(const char *opt, const char *val)
+int bad_value(const char *opt, const char *val)
 {
 	error("invalid %s '%s'", opt, val);
 	return EXIT_USAGE;
 }
 
-static int usage_hint(const char *cmd)
+int usage_hint(const char *cmd)
 {
 	fprintf(stderr, "Try '%s %s --help'.\n", prog, cmd);
 	return EXIT_USAGE;
@@ -938,14 +938,16 @@ static const char sub_usage[] =
 "        lat=LATENCY len=N PAYLOAD\n"
 "(on one line).  deps= lists the messages the publisher declared this one\n"
 "depends on, when there are any.  LATENCY is the time since the publish\n"
-"call entered the kernel ('-' when the TSC is not usable); PAYLOAD is\n"
+"call entered the kernel, on the bus clock (the TSC, or CLOCK_MONOTONIC\n"
+"where the TSC is not usable; '-' when it cannot be read); PAYLOAD is\n"
 "printed as is when it is printable text, else as 0x and hex digits.\n"
 "Lines starting with '#' report drops, sequence gaps (except with\n"
 "--filter, whose rejections leave gaps as well) and, with --causal,\n"
 "causal-order violations.  Runs until SIGINT/SIGTERM, or --count\n"
-"messages; then prints, for each TOPIC, how many messages the kernel\n"
-"delivered to the ring, dropped for want of room (lossy) and rejected by\n"
-"the filter.\n"
+"messages; then prints on standard error the p50, p99 and max of those\n"
+"latencies (the percentiles from libpcb's histogram, at most 6.25 %\n"
+"high) and, for each TOPIC, how many messages the kernel delivered to\n"
+"the ring, dropped for want of room (lossy) and rejected by the filter.\n"
 "\n"
 "  --filter EXPR    deliver only the messages EXPR accepts, filtered in the\n"
 "                   kernel (repeatable: all must hold); see FILTERS below\n"
@@ -1009,6 +1011,7 @@ struct sub_ctx {
 	struct pcb_filter_spec filter;	/* --filter, all of them */
 	bool filtered;
 	struct pcb_causal_check *causal;	/* --causal, else NULL */
+	struct pcb_lat_hist *lat;		/* one-way latency */
 };
 
 static volatile sig_atomic_t stop_signal;
@@ -1039,18 +1042,72 @@ static struct sub_topic *find_topic(struct sub_ctx *s, uint32_t id)
 	return NULL;
 }
 
-static void print_latency(struct sub_ctx *s, const struct pcb_msg *msg)
+void format_ns(char *buf, size_t len, uint64_t ns)
+{
+	if (ns < 1000)
+		snprintf(buf, len, "%" PRIu64 "ns", ns);
+	else if (ns < 1000000)
+		snprintf(buf, len, "%.1fus", ns / 1e3);
+	else if (ns < 1000000000)
+		snprintf(buf, len, "%.2fms", ns / 1e6);
+	else
+		snprintf(buf, len, "%.3fs", ns / 1e9);
+}
+
+/*
+ * The message's one-way latency, into the histogram, measured before
+ * anything is printed: -1 when the bus clock cannot be read here.
+ */
+static int64_t measure_latency(struct sub_ctx *s, const struct pcb_msg *msg)
 {
 	uint64_t ns;
 
-	if (pcb_msg_latency_ns(s->bus, msg, &ns))
+	if (pcb_msg_latency_ns(s->bus, msg, &ns)) {
+		s->lat->failed++;
+		return -1;
+	}
+	pcb_lat_hist_add(s->lat, ns);
+	return (int64_t)ns;
+}
+
+static void print_latency(int64_t ns)
+{
+	char buf[32];
+
+	if (ns < 0) {
 		fputs("lat=-", stdout);
-	else if (ns < 1000)
-		printf("lat=%" PRIu64 "ns", ns);
-	else if (ns < 1000000)
-		printf("lat=%.1fus", ns / 1e3);
-	else
-		printf("lat=%.2fms", ns / 1e6);
+		return;
+	}
+	format_ns(buf, sizeof(buf), (uint64_t)ns);
+	printf("lat=%s", buf);
+}
+
+static const char *clock_name(uint32_t clock)
+{
+	switch (clock) {
+	case PCB_CLOCK_TSC:
+		return "TSC";
+	case PCB_CLOCK_MONO:
+		return "CLOCK_MONOTONIC";
+	default:
+		return "unknown";
+	}
+}
+
+/* p50, p99 and max of what came, from libpcb's histogram. */
+static void print_lat_summary(const struct sub_ctx *s)
+{
+	struct pcb_lat_summary ls;
+	char p50[32], p99[32], max[32];
+
+	pcb_lat_hist_summary(s->lat, &ls);
+	if (!ls.count)
+		return;
+	format_ns(p50, sizeof(p50), ls.p50_ns);
+	format_ns(p99, sizeof(p99), ls.p99_ns);
+	format_ns(max, sizeof(max), ls.max_ns);
+	fprintf(stderr, "%s: one-way latency of %" PRIu64 " message(s), publish call to receipt on the %s clock: p50 %s, p99 %s, max %s\n",
+		prog, ls.count, clock_name(pcb_clock(s->bus)), p50, p99, max);
 }
 
 #define HEX_MAX	64	/* payload bytes printed in hex before "..." */
@@ -1137,6 +1194,7 @@ static void print_msg(struct sub_ctx *s, const struct pcb_msg *msg)
 {
 	const struct pcb_record *r = msg->rec;
 	struct sub_topic *t = find_topic(s, r->topic_id);
+	int64_t lat = measure_latency(s, msg);
 
 	check_dropped(s);
 	if (t) {
@@ -1149,7 +1207,7 @@ static void print_msg(struct sub_ctx *s, const struct pcb_msg *msg)
 	       (uint64_t)r->msg_id, (uint64_t)r->seq, r->pid, r->uid,
 	       (uint64_t)r->key);
 	print_deps(msg);
-	print_latency(s, msg);
+	print_latency(lat);
 	printf(" len=%zu ", msg->len);
 	print_payload(msg->data, msg->len);
 	putchar('\n');
@@ -1353,11 +1411,12 @@ static int sub_main(int argc, char **argv)
 	}
 	s.nr_topics = argc - optind;
 	s.topics = calloc((size_t)s.nr_topics, sizeof(*s.topics));
+	s.lat = calloc(1, sizeof(*s.lat));
 	if (causal) {
 		s.causal = malloc(sizeof(*s.causal));
 		pcb_causal_init(s.causal);
 	}
-	if (!s.topics || (causal && !s.causal)) {
+	if (!s.topics || !s.lat || (causal && !s.causal)) {
 		error("%s", strerror(ENOMEM));
 		return 1;
 	}
@@ -1390,6 +1449,7 @@ static int sub_main(int argc, char **argv)
 		fprintf(stderr, "%s: %" PRIu64 " message(s) received, %" PRIu64
 			" dropped, %" PRIu64 " missing in sequence gaps\n",
 			prog, s.received, s.dropped, s.gaps);
+	print_lat_summary(&s);
 	if (s.causal) {
 		fprintf(stderr, "%s: %" PRIu64 " causal-order violation(s)\n",
 			prog, s.causal->violations);
@@ -1401,6 +1461,7 @@ out:
 	print_sub_counters(&s);
 	pcb_close(s.bus);
 out_free:
+	free(s.lat);
 	free(s.causal);
 	free(s.topics);
 	return ret ? 1 : 0;
@@ -1420,6 +1481,8 @@ static const char main_usage[] =
 "  topic delete NAME               delete a topic\n"
 "  pub [OPTION]... TOPIC [MSG]...  publish messages\n"
 "  sub [OPTION]... TOPIC...        print messages as they arrive\n"
+"  stats [OPTION]... [TOPIC]...    counters and publish latency: a table,\n"
+"                                  --watch, --json or --prometheus\n"
 "\n"
 "'pcbctl COMMAND --help' describes each command.  Exit status: 0 on\n"
 "success, 1 on an error, 2 on a usage error.\n";
@@ -1428,6 +1491,7 @@ static const struct command main_cmds[] = {
 	{ "topic", topic_main, topic_usage },
 	{ "pub",   pub_main,   pub_usage },
 	{ "sub",   sub_main,   sub_usage },
+	{ "stats", stats_main, stats_usage },
 	{ }
 };
 
