@@ -11,6 +11,10 @@
  *  - lossy: what it missed equals the drop counter of its ring header.
  * Exit status 0 when all holds, 1 when something is violated or fails.
  *
+ * One-way latency goes into libpcb's histogram (struct pcb_lat_hist), on
+ * the bus clock: the TSC where it is usable, CLOCK_MONOTONIC elsewhere
+ * (as in most virtual machines).
+ *
  * With PCB_DEMO_VM=1 in the environment every latency figure is labelled
  * as coming from an emulated machine.
  */
@@ -64,9 +68,8 @@ struct subscriber {
 	uint64_t last_id;
 	uint64_t next_n[NR_PUBLISHERS];
 	uint64_t dropped;	/* ring header */
-	bool have_tsc;
-	uint64_t *lat_ns;
-	size_t nr_lat;
+	uint32_t clock;		/* PCB_CLOCK_*, 0 when the kernel names none */
+	struct pcb_lat_hist *lat;
 	int error;		/* a negative errno from the bus */
 	char violation[160];	/* the first broken promise */
 };
@@ -107,23 +110,22 @@ static uint64_t monotonic_ns(void)
 }
 
 /*
- * One-way latency of @msg.  With a usable TSC: from the publish call
- * entering the kernel (record->tsc) to now.  Without: from the message id,
- * which is CLOCK_REALTIME when the message was accepted (hybrid logical
- * clock), to CLOCK_REALTIME now.
+ * One-way latency of @msg: from the publish call entering the kernel
+ * (record->tsc, on the bus clock) to now.  A kernel that names no clock
+ * leaves the message id, CLOCK_REALTIME when the message was accepted
+ * (hybrid logical clock), to compare with CLOCK_REALTIME now.
  */
 static void record_latency(struct subscriber *s, const struct pcb_msg *msg)
 {
-	uint64_t ns, now;
+	uint64_t now;
 
-	if (s->have_tsc) {
-		if (pcb_msg_latency_ns(s->bus, msg, &ns))
-			ns = 0;
-	} else {
-		now = realtime_ns();
-		ns = now > msg->rec->msg_id ? now - msg->rec->msg_id : 0;
+	if (s->clock) {
+		pcb_lat_hist_record(s->bus, s->lat, msg);	/* failures counted */
+		return;
 	}
-	s->lat_ns[s->nr_lat++] = ns;
+	now = realtime_ns();
+	pcb_lat_hist_add(s->lat, now > msg->rec->msg_id ?
+				 now - msg->rec->msg_id : 0);
 }
 
 static void check_order(struct subscriber *s, const struct pcb_msg *msg,
@@ -239,8 +241,8 @@ static int subscriber_setup(struct subscriber *s)
 {
 	int ret;
 
-	s->lat_ns = calloc(NR_PUBLISHERS * msgs_per_pub, sizeof(*s->lat_ns));
-	if (!s->lat_ns)
+	s->lat = calloc(1, sizeof(*s->lat));
+	if (!s->lat)
 		return -ENOMEM;
 	ret = pcb_open(&s->bus);
 	if (ret)
@@ -248,16 +250,9 @@ static int subscriber_setup(struct subscriber *s)
 	ret = pcb_ring_setup(s->bus, s->ring_size);
 	if (ret)
 		return ret;
-	s->have_tsc = pcb_tsc_khz(s->bus) && pcb_tsc();
+	s->clock = pcb_clock(s->bus);
 	return pcb_topic_demo_subscribe(&s->topic, s->bus, topic_name,
 					s->lossy ? PCB_SUB_LOSSY : 0);
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 static void format_ns(char *buf, size_t len, uint64_t ns)
@@ -270,39 +265,49 @@ static void format_ns(char *buf, size_t len, uint64_t ns)
 		snprintf(buf, len, "%.2f ms", ns / 1e6);
 }
 
-/* Nearest-rank percentile of sorted @v. */
-static uint64_t percentile(const uint64_t *v, size_t n, double p)
+static const char *clock_source(uint32_t clock)
 {
-	size_t rank = (size_t)(p / 100.0 * (double)n + 0.999999);
-
-	return v[rank ? rank - 1 : 0];
+	switch (clock) {
+	case PCB_CLOCK_TSC:
+		return "TSC at publish to TSC at receive";
+	case PCB_CLOCK_MONO:
+		return "CLOCK_MONOTONIC at publish to CLOCK_MONOTONIC at receive";
+	default:
+		return "message id (CLOCK_REALTIME at publish) to CLOCK_REALTIME at receive";
+	}
 }
 
-static void print_latency(struct subscriber *s)
+static void print_latency(const struct subscriber *s)
 {
-	static const double pct[] = { 50, 90, 99, 99.9 };
-	static const char *const pct_name[] = { "p50", "p90", "p99", "p99.9" };
+	static const char *const names[] = {
+		"min", "p50", "p90", "p99", "p99.9", "max", "mean",
+	};
+	struct pcb_lat_summary ls;
+	uint64_t v[ARRAY_SIZE(names)];
 	char buf[32];
 	size_t i;
 
-	if (!s->nr_lat)
+	pcb_lat_hist_summary(s->lat, &ls);
+	if (!ls.count)
 		return;
-	qsort(s->lat_ns, s->nr_lat, sizeof(*s->lat_ns), cmp_u64);
-	printf("  latency%s, %s, %zu samples:\n",
+	v[0] = ls.min_ns;
+	v[1] = ls.p50_ns;
+	v[2] = ls.p90_ns;
+	v[3] = ls.p99_ns;
+	v[4] = ls.p999_ns;
+	v[5] = ls.max_ns;
+	v[6] = ls.mean_ns;
+	printf("  latency%s, %s, %" PRIu64 " samples (libpcb histogram: percentiles at most 6.25 %% high):\n",
 	       in_vm ? " [VM (TCG emulation) figures: not hardware latency]" : "",
-	       s->have_tsc ? "TSC at publish to TSC at receive" :
-	       "message id (CLOCK_REALTIME at publish) to CLOCK_REALTIME at receive",
-	       s->nr_lat);
-	format_ns(buf, sizeof(buf), s->lat_ns[0]);
-	printf("    min   %12s%s\n", buf, in_vm ? "  (VM figure)" : "");
-	for (i = 0; i < ARRAY_SIZE(pct); i++) {
-		format_ns(buf, sizeof(buf),
-			  percentile(s->lat_ns, s->nr_lat, pct[i]));
-		printf("    %-5s %12s%s\n", pct_name[i], buf,
+	       clock_source(s->clock), ls.count);
+	for (i = 0; i < ARRAY_SIZE(names); i++) {
+		format_ns(buf, sizeof(buf), v[i]);
+		printf("    %-5s %12s%s\n", names[i], buf,
 		       in_vm ? "  (VM figure)" : "");
 	}
-	format_ns(buf, sizeof(buf), s->lat_ns[s->nr_lat - 1]);
-	printf("    max   %12s%s\n", buf, in_vm ? "  (VM figure)" : "");
+	if (s->lat->failed)
+		printf("    %" PRIu64 " message(s) could not be measured (clock read earlier than the record's)\n",
+		       s->lat->failed);
 }
 
 /* Print what @s saw; returns whether every promise held. */
@@ -415,7 +420,7 @@ static int run(struct pcb *ctl)
 		pthread_join(subs[i].thread, NULL);
 		ok &= report(&subs[i], published);
 		pcb_close(subs[i].bus);
-		free(subs[i].lat_ns);
+		free(subs[i].lat);
 	}
 	printf("verdict: %s\n", ok ? "PASS" : "FAIL");
 	return ok ? 0 : 1;
