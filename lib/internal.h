@@ -47,6 +47,12 @@ struct pcb {
 	uint64_t shown_pos;
 	bool shown;
 
+	/*
+	 * CLOCK_MONOTONIC of this process's time namespace minus the
+	 * kernel's (which record->tsc counts in), read at ring setup.
+	 */
+	int64_t mono_offset_ns;
+
 	void *cons_map;
 	size_t cons_map_len;
 	void *ro_map;
@@ -78,5 +84,11 @@ static inline int pcb_copy_name(char dst[PCB_NAME_MAX], const char *name)
  * (nearest rank, 1 .. @count), for both kinds of histogram.
  */
 uint64_t pcb_percentile_rank(uint64_t count, double p);
+
+/*
+ * latency.c: how far this process's CLOCK_MONOTONIC is ahead of the
+ * initial time namespace's, in ns (0 outside a time namespace).
+ */
+int64_t pcb_mono_offset_ns(void);
 
 #endif /* LIBPCB_INTERNAL_H */

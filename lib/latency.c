@@ -9,6 +9,7 @@
  * buckets of width 2^(e - PCB_LAT_SUB_BITS).  A bucket is then never
  * wider than 1/PCB_LAT_SUB of the values it holds.
  */
+#include <stdio.h>
 #include <time.h>
 
 #include "internal.h"
@@ -33,6 +34,29 @@ PCB_EXPORT uint32_t pcb_clock(const struct pcb *bus)
 	return clock;
 }
 
+/*
+ * A time namespace shifts CLOCK_MONOTONIC for the processes in it, but
+ * not the kernel's clock that record->tsc counts.  The shift is in
+ * /proc/self/timens_offsets ("monotonic SECS NSECS"), absent on kernels
+ * without time namespaces.
+ */
+int64_t pcb_mono_offset_ns(void)
+{
+	long long secs, nsecs;
+	char line[128];
+	int64_t off = 0;
+	FILE *f;
+
+	f = fopen("/proc/self/timens_offsets", "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "monotonic %lld %lld", &secs, &nsecs) == 2)
+			off = (int64_t)secs * 1000000000 + nsecs;
+	fclose(f);
+	return off;
+}
+
 static uint64_t monotonic_ns(void)
 {
 	struct timespec ts;
@@ -42,13 +66,13 @@ static uint64_t monotonic_ns(void)
 }
 
 /* Now on the bus clock: 0 when this process cannot read it. */
-static uint64_t clock_now(uint32_t clock)
+static uint64_t clock_now(const struct pcb *bus, uint32_t clock)
 {
 	switch (clock) {
 	case PCB_CLOCK_TSC:
 		return pcb_tsc();
 	case PCB_CLOCK_MONO:
-		return monotonic_ns();
+		return monotonic_ns() - (uint64_t)bus->mono_offset_ns;
 	default:
 		return 0;
 	}
@@ -64,7 +88,7 @@ PCB_EXPORT int pcb_msg_latency_ns(const struct pcb *bus,
 	if (!msg || !ns)
 		return -EINVAL;
 	/* Read the clock after the record: pcb_tsc() has the lfence. */
-	now = clock_now(clock);
+	now = clock_now(bus, clock);
 	if (!now || (clock == PCB_CLOCK_TSC && !khz))
 		return -EOPNOTSUPP;
 	if (now < msg->rec->tsc)

@@ -792,9 +792,11 @@ static inline uint64_t pcb_tsc(void)
  *
  * Reads the bus clock (see pcb_clock()) without a system call: rdtsc for
  * PCB_CLOCK_TSC, clock_gettime(CLOCK_MONOTONIC) (a vDSO call) for
- * PCB_CLOCK_MONO.  The kernel's CLOCK_MONOTONIC is that of the initial
- * time namespace: a consumer in a time namespace with a monotonic offset
- * (unshare --time) gets that offset added to every latency.
+ * PCB_CLOCK_MONO.  record->tsc is the CLOCK_MONOTONIC of the initial
+ * time namespace; a consumer in a time namespace with a monotonic offset
+ * (unshare --time) has it taken off, as read from
+ * /proc/self/timens_offsets by pcb_ring_setup() (a process that enters
+ * another time namespace later needs a new endpoint).
  *
  * Return: 0; -EINVAL for a NULL @msg or @ns; -EOPNOTSUPP when there is no
  * ring, the kernel names no clock this library knows, or the clock is the

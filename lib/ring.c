@@ -146,7 +146,10 @@ PCB_EXPORT int pcb_ring_setup(struct pcb *bus, size_t data_size)
 	ret = check_layout(&rs, (uint32_t)data_size);
 	if (ret)
 		return ret;
-	return map_ring(bus, &rs);
+	ret = map_ring(bus, &rs);
+	if (!ret)
+		bus->mono_offset_ns = pcb_mono_offset_ns();
+	return ret;
 }
 
 PCB_EXPORT int pcb_subscribe(struct pcb *bus, const char *name,
