@@ -6,6 +6,8 @@
  */
 #include "pcb_util.h"
 
+#include <sys/epoll.h>
+
 #include <libpcb.h>
 
 #define SCHEMA		0x57a7500ULL
@@ -493,6 +495,100 @@ TEST_F(st, latency_follows_the_clock)
 	free(h);
 }
 
+/*
+ * A consumer in a time namespace whose CLOCK_MONOTONIC is 1000 s ahead
+ * still measures the real latency: libpcb takes the offset off.
+ */
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME	0x00000080
+#endif
+#define TIMENS_OFFSET_S	1000
+#define CHILD_SKIP	4
+
+struct timens_child {
+	const char *name;
+	int ready;	/* write end: one byte once subscribed */
+};
+
+/* In the new time namespace. */
+static int timens_consumer(const struct timens_child *c)
+{
+	struct pcb_msg msg;
+	struct pcb *bus;
+	uint64_t ns;
+	char ok = 1;
+
+	PCBT_CHILD_EXPECT(0, pcb_open(&bus));
+	PCBT_CHILD_EXPECT(0, pcb_ring_setup(bus, BIG_RING));
+	PCBT_CHILD_EXPECT(0, pcb_subscribe(bus, c->name, SCHEMA, 0, NULL));
+	PCBT_CHILD_EXPECT(1, write(c->ready, &ok, 1));
+	PCBT_CHILD_EXPECT(1, pcb_receive(bus, &msg, WAIT));
+	PCBT_CHILD_EXPECT(0, pcb_msg_latency_ns(bus, &msg, &ns));
+	if (ns >= 100 * PCBT_SEC) {
+		fprintf(stderr, "# latency %llu ns in a time namespace\n",
+			(unsigned long long)ns);
+		return 1;
+	}
+	pcb_close(bus);
+	return 0;
+}
+
+/* Makes a time namespace for its children and runs one in it. */
+static int timens_parent(const struct timens_child *c)
+{
+	int status;
+	pid_t pid;
+	FILE *f;
+
+	if (unshare(CLONE_NEWTIME))
+		return CHILD_SKIP;
+	f = fopen("/proc/self/timens_offsets", "w");
+	if (!f)
+		return CHILD_SKIP;
+	fprintf(f, "monotonic %d 0\n", TIMENS_OFFSET_S);
+	if (fclose(f))
+		return CHILD_SKIP;
+	pid = fork();
+	if (pid < 0)
+		return 1;
+	if (!pid)
+		_exit(timens_consumer(c));
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return 1;
+	return WEXITSTATUS(status);
+}
+
+TEST_F(st, latency_in_time_namespace)
+{
+	struct timens_child c = { .name = self->name };
+	int fds[2], status;
+	char byte;
+	pid_t pid;
+
+	if (!pcbt_is_root())
+		SKIP(return, "a time namespace needs root");
+	ASSERT_EQ(0, pipe(fds));
+	c.ready = fds[1];
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		close(fds[0]);
+		_exit(timens_parent(&c));
+	}
+	close(fds[1]);
+	if (read(fds[0], &byte, 1) == 1)
+		EXPECT_EQ(0, pcb_publish(self->pub, self->handle, "t", 1, 0, 0,
+					 NULL));
+	close(fds[0]);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	if (WEXITSTATUS(status) == CHILD_SKIP)
+		SKIP(return, "no time namespaces here");
+	EXPECT_EQ(0, WEXITSTATUS(status));
+}
+
 TEST_F(st, args)
 {
 	struct pcb_stats s;
@@ -692,23 +788,30 @@ TEST_F(st, reliable_ring_backpressure)
 	EXPECT_LE((uint64_t)(c.delay_ms / 2) * PCBT_MS, s.publish_ns.max_ns);
 }
 
-/* A consumer asleep (NEED_WAKEUP set, as poll() leaves it) is woken. */
+/*
+ * Wake-ups count consumers that wait: an epoll registration waits on the
+ * ring (and sets NEED_WAKEUP, as poll() does) until it is removed.
+ */
 TEST_F(st, wakeups)
 {
-	struct pollfd pfd = { .events = POLLIN };
+	struct epoll_event ev = { .events = EPOLLIN };
 	struct pcb_stats s;
+	int ep;
 
 	ring_sub(_metadata, self, self->sub, BIG_RING, 0, NULL);
 	ASSERT_EQ(0, pcb_publish(self->pub, self->handle, "a", 1, 0, 0, NULL));
 	s = topic_stats(_metadata, self);
-	EXPECT_EQ(0ULL, s.wakeups);	/* nobody asked to be woken */
+	EXPECT_EQ(0ULL, s.wakeups);	/* nobody waits */
 
-	pfd.fd = pcb_fd(self->sub);
-	EXPECT_EQ(1, poll(&pfd, 1, 0));
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	ASSERT_LE(0, ep);
+	ASSERT_EQ(0, epoll_ctl(ep, EPOLL_CTL_ADD, pcb_fd(self->sub), &ev));
 	ASSERT_EQ(0, pcb_publish(self->pub, self->handle, "b", 1, 0, 0, NULL));
 	ASSERT_EQ(0, pcb_publish(self->pub, self->handle, "c", 1, 0, 0, NULL));
 	s = topic_stats(_metadata, self);
 	EXPECT_EQ(2ULL, s.wakeups);
+	EXPECT_EQ(1, epoll_wait(ep, &ev, 1, 0));
+	close(ep);
 }
 
 /* The bus counts at least what each of its topics does. */
