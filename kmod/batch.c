@@ -374,9 +374,11 @@ static int batch_reserve_topic(struct batch_topic *bt)
 		sub->cursor = sub->resv;
 		if (sub->resv)
 			continue;
-		if (pcb_sub_is_reliable(sub) && !pcb_ring_is_broken(sub->ring))
+		if (!pcb_ring_is_broken(sub->ring) && pcb_sub_is_reliable(sub))
 			return -EAGAIN;
-		sub->fate = pcb_sub_is_reliable(sub) ? PCB_FATE_SKIP : PCB_FATE_MISS;
+		/* Broken by the reservation itself, or lossy and full. */
+		sub->fate = pcb_ring_is_broken(sub->ring) ? PCB_FATE_SKIP :
+							    PCB_FATE_MISS;
 	}
 	return 0;
 }

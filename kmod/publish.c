@@ -129,11 +129,15 @@ static struct pcb_record *reserve_all(struct pcb_topic *t, u32 rlen)
 			first = first ?: sub->resv;
 			continue;
 		}
-		if (pcb_sub_is_reliable(sub) && !pcb_ring_is_broken(sub->ring)) {
+		if (pcb_ring_is_broken(sub->ring)) {	/* found so just now */
+			sub->fate = PCB_FATE_SKIP;
+			continue;
+		}
+		if (pcb_sub_is_reliable(sub)) {
 			discard_reservations(t, rlen);
 			return ERR_PTR(-EAGAIN);
 		}
-		sub->fate = pcb_sub_is_reliable(sub) ? PCB_FATE_SKIP : PCB_FATE_MISS;
+		sub->fate = PCB_FATE_MISS;
 	}
 	return first;
 }

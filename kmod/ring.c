@@ -245,18 +245,24 @@ bool pcb_ring_readable(struct pcb_ring *ring)
 }
 
 /*
- * After a commit: wake the consumer only if it said it would sleep.
- * Returns whether it had.
+ * After a commit: wake the consumer only if it said it would sleep and
+ * someone waits on the ring (WAIT, poll, epoll).  Returns whether so.
  */
 bool pcb_ring_wake_consumer(struct pcb_ring *ring)
 {
 	/*
 	 * 4: orders the record commit before the flag load, pairs with the
 	 * consumer's smp_mb() between setting NEED_WAKEUP and re-checking
-	 * the ring (D).
+	 * the ring (D).  The same barrier orders it before the wait queue
+	 * load: a waiter queues itself before its own barrier in
+	 * pcb_ring_want_wakeup() (poll) or set_current_state() (WAIT), then
+	 * re-checks the ring.
 	 */
 	smp_mb();
 	if (!(READ_ONCE(ring->cons->flags) & PCB_CONS_NEED_WAKEUP))
+		return false;
+	/* Lockless check, safe after the smp_mb() above: see there. */
+	if (!waitqueue_active(&ring->data_wq))
 		return false;
 	wake_up_interruptible(&ring->data_wq);
 	return true;

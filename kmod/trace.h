@@ -44,6 +44,12 @@ TRACE_EVENT(pcb_publish,
 		      __entry->seq, __entry->len, __entry->nr_deps, __entry->key,
 		      __entry->delivered, __entry->cycles, __entry->ns));
 
+/* Tell tracers outside the kernel the names of the reason values. */
+TRACE_DEFINE_ENUM(PCB_FATE_WRITE);
+TRACE_DEFINE_ENUM(PCB_FATE_REJECT);
+TRACE_DEFINE_ENUM(PCB_FATE_MISS);
+TRACE_DEFINE_ENUM(PCB_FATE_SKIP);
+
 /* One subscription and one message: delivered, filtered out, dropped. */
 DECLARE_EVENT_CLASS(pcb_sub_msg,
 		    TP_PROTO(const struct pcb_sub *sub, const struct pcb_pub *pub, u64 ns),

@@ -851,7 +851,9 @@ struct pcb_hist {
  * @timeouts:	publishes that gave up waiting (ETIMEDOUT)
  * @would_block: publishes refused for lack of room (EAGAIN without
  *		waiting: PCB_PUB_NONBLOCK, io_uring's first try excluded)
- * @wakeups:	sleeping consumers woken by publishers
+ * @wakeups:	wake-ups publishers gave consumers that had set
+ *		PCB_CONS_NEED_WAKEUP and wait in PCB_IOC_WAIT, poll() or
+ *		epoll (an epoll registration counts as waiting)
  * @ring_used, @ring_size: bytes in use and total size of the rings
  *		subscribed to the topic (bus: of every ring), now
  * @ring_fill_max: fill level of the fullest of those rings, in per mille
