@@ -177,6 +177,9 @@ install: lib tools
 	$(MAKE) -C lib install PKG_VERSION=$(VERSION) PREFIX=$(PREFIX) LIBDIR=$(LIBDIR) \
 		INCLUDEDIR=$(INCLUDEDIR) DESTDIR=$(DESTDIR)
 	install -D -m 755 tools/pcbctl/pcbctl $(DESTDIR)$(BINDIR)/pcbctl
+	install -D -m 755 tools/pcbtop/pcbtop $(DESTDIR)$(BINDIR)/pcbtop
+	install -d $(DESTDIR)$(PREFIX)/share/pcb/bpftrace
+	install -m 755 tools/bpftrace/*.bt $(DESTDIR)$(PREFIX)/share/pcb/bpftrace/
 	install -D -m 644 packaging/99-pcb.rules $(DESTDIR)$(UDEVRULESDIR)/99-pcb.rules
 	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then \
 		getent group pcb >/dev/null || groupadd --system pcb; \
@@ -190,7 +193,9 @@ install: lib tools
 uninstall:
 	$(MAKE) -C lib uninstall PREFIX=$(PREFIX) LIBDIR=$(LIBDIR) \
 		INCLUDEDIR=$(INCLUDEDIR) DESTDIR=$(DESTDIR)
-	rm -f $(DESTDIR)$(BINDIR)/pcbctl $(DESTDIR)$(UDEVRULESDIR)/99-pcb.rules
+	rm -f $(DESTDIR)$(BINDIR)/pcbctl $(DESTDIR)$(BINDIR)/pcbtop \
+		$(DESTDIR)$(UDEVRULESDIR)/99-pcb.rules
+	rm -rf $(DESTDIR)$(PREFIX)/share/pcb
 
 # Kernels to build for under DKMS: the running one when its headers are
 # installed, otherwise every supported kernel installed.
