@@ -732,7 +732,9 @@ struct pcb_ring_consumer {
  *                   parameter clock=mono asks for it
  * Either way a consumer turns record->tsc into a one-way latency without
  * a system call: rdtsc() - tsc cycles, or clock_gettime(CLOCK_MONOTONIC)
- * - tsc nanoseconds (a vDSO call).
+ * - tsc nanoseconds (a vDSO call).  The monotonic reading is the initial
+ * time namespace's: a consumer in a time namespace subtracts its
+ * monotonic offset (/proc/self/timens_offsets) first.
  */
 #define PCB_CLOCK_TSC		1U
 #define PCB_CLOCK_MONO		2U
@@ -822,7 +824,9 @@ struct pcb_record {
  * Latency histograms are in nanoseconds, log2 buckets: bucket 0 counts
  * values of 0, bucket i (1 .. PCB_HIST_BUCKETS - 2) values in
  * [2^(i-1), 2^i), the last bucket everything from 2^(PCB_HIST_BUCKETS - 2)
- * up.  Buckets are not cumulative; @count is their sum.
+ * up.  Buckets are not cumulative.  @count is their sum when no publisher
+ * runs; while publishers run, @count, @sum_ns and the buckets are read one
+ * after the other and may be a few values apart.
  */
 #define PCB_STATS_VERSION	1U
 #define PCB_HIST_BUCKETS	40
@@ -858,7 +862,9 @@ struct pcb_hist {
  *		subscribed to the topic (bus: of every ring), now
  * @ring_fill_max: fill level of the fullest of those rings, in per mille
  * @publish_ns:	publish-path cost: from entry into the kernel to the
- *		commit of the message into every ring, waits included
+ *		commit of the message into every ring, waits included; one
+ *		value per publish call and topic (a PCB_PUB_ATOMIC batch adds
+ *		one per topic it names, other batches one per message)
  */
 struct pcb_stats {
 	__u32	version;
