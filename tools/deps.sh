@@ -21,7 +21,7 @@ packages=(
 	linux-headers-amd64 linux-image-amd64 linux-source-6.1
 	liburing-dev libbpf-dev bpftool clang llvm kmod dkms sparse
 	qemu-system-x86 busybox-static cpio xz-utils pkg-config bpftrace
-	libelf-dev zlib1g-dev python3
+	libelf-dev zlib1g-dev python3 gnuplot-nox
 	util-linux
 )
 backports_list=/etc/apt/sources.list.d/pcb-backports.sources
