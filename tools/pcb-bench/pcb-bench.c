@@ -1,0 +1,1920 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * pcb-bench - pcb against what one would use instead, same workload, one run.
+ *
+ * A run moves messages of one size from 1..N publisher threads to 1..M
+ * consumer threads through one transport ("mode"):
+ *
+ *   pcb-ioctl    pcb_publish(), one system call per message
+ *   pcb-try      pcb_try_publish(), retried while it says -EAGAIN
+ *   pcb-batch    pcb_publish_batch(), up to BURST messages per call
+ *   pcb-uring    libpcb's io_uring publisher, BURST commands per submit
+ *   pcb-sqpoll   the same with a kernel polling thread (PCB_URING_SQPOLL)
+ *   pipe         one pipe per subscriber
+ *   uds          one AF_UNIX SOCK_SEQPACKET socket pair per subscriber
+ *   mq           one POSIX message queue per subscriber
+ *   eventfd-shm  one shared-memory ring per subscriber; the consumer
+ *                sleeps on an eventfd that the publisher signals when the
+ *                consumer asked for it
+ *   spin-shm     one shared-memory ring per subscriber, consumer spins:
+ *                no kernel at all, the floor
+ *
+ * pcb modes publish into one topic with a reliable subscription per
+ * consumer; the baselines fan out by writing to every subscriber's channel.
+ * Every transport applies backpressure (a full channel makes the publisher
+ * wait), so nothing may be lost: consumers check the sequence numbers.
+ *
+ * Each payload starts with struct msg_hdr: the send time (CLOCK_MONOTONIC
+ * ns; in paced mode the time the message was scheduled for, so a late
+ * publisher shows up as latency instead of hiding it), the publisher's
+ * sequence number and index.  The consumer subtracts the send time from
+ * the clock when it reads the message: one-way latency.
+ *
+ * A run: warm-up, then the measured interval (--duration seconds, or until
+ * each publisher has sent --count messages), bracketed by pcbb_steady(1)
+ * and pcbb_steady(0) for tracers; then the consumers drain.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <mqueue.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libpcb.h>
+
+#define BURST		64	/* messages per batch, submit or burst */
+#define MAX_PUBS	16
+#define MAX_SUBS	64
+#define MAX_RUN_LIST	32
+#define SCHEMA		0x70636262ULL	/* "pcbb" */
+#define WAIT_MS		20	/* a sleeping consumer re-checks the end */
+#define DRAIN_NS	(10ULL * 1000000000ULL)
+#define PUB_TIMEOUT_NS	(10ULL * 1000000000ULL)
+#define MSG_MEASURED	1U
+
+#define load_acquire(p)		__atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define store_release(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define load_relaxed(p)		__atomic_load_n((p), __ATOMIC_RELAXED)
+#define smp_mb()		__atomic_thread_fence(__ATOMIC_SEQ_CST)
+
+struct msg_hdr {
+	uint64_t t_ns;
+	uint64_t seq;
+	uint32_t pub;
+	uint32_t flags;
+};
+
+enum phase { PH_WARMUP, PH_MEASURE, PH_STOP };
+
+enum consumer { CONS_SPIN, CONS_EPOLL };
+
+static const char *const consumer_names[] = {
+	[CONS_SPIN] = "spin",
+	[CONS_EPOLL] = "epoll",
+};
+
+struct run;
+struct pubctx;
+struct subctx;
+
+/* What a transport provides.  Every callback returns 0 or a negative errno. */
+struct ops {
+	const char *name;
+	bool pcb;
+	/* The consumer this mode always uses, or -1 to follow --consumer. */
+	int fixed_consumer;
+	int (*setup)(struct run *r);
+	void (*teardown)(struct run *r);
+	int (*pub_init)(struct pubctx *p);
+	void (*pub_fini)(struct pubctx *p);
+	/* Send the first @n of p->bufs to every subscriber. */
+	int (*send)(struct pubctx *p, unsigned int n);
+	/* Consume what is there (a bounded amount): count, or -errno. */
+	int (*poll)(struct subctx *s);
+	/* Ask to be woken; > 0 when something arrived meanwhile. */
+	int (*arm)(struct subctx *s);
+	void (*disarm)(struct subctx *s);
+	int (*fd)(struct subctx *s);
+};
+
+struct cfg {
+	const struct ops *ops;
+	unsigned int size;
+	unsigned int subs;
+	unsigned int pubs;
+	enum consumer consumer;
+	uint64_t rate;		/* per publisher, 0 saturates */
+	uint64_t duration_ns;
+	uint64_t count;		/* per publisher, 0: run for duration_ns */
+	uint64_t warmup_ns;
+};
+
+/* A shared-memory ring of fixed-size slots, one producer side lock. */
+struct shring {
+	uint64_t head __attribute__((aligned(64)));
+	uint32_t cons_wait;
+	uint64_t tail __attribute__((aligned(64)));
+	uint32_t prod_wait;
+	pthread_mutex_t lock __attribute__((aligned(64)));
+	unsigned int nslots;
+	unsigned int stride;
+	unsigned char *slots;
+	size_t map_len;
+	int data_efd;		/* consumer sleeps on it */
+	int space_efd;		/* producer sleeps on it */
+};
+
+/* One subscriber's channel and consumer. */
+struct subctx {
+	struct run *r;
+	unsigned int idx;
+	pthread_t thread;
+	/* transport */
+	struct pcb *bus;
+	int rfd, wfd;		/* pipe, uds; mq: mqd_t */
+	pthread_mutex_t wlock;	/* pipe writes above PIPE_BUF, pubs > 1 */
+	struct shring *ring;
+	unsigned char *rbuf;
+	size_t rcap, rfill;
+	int epfd;
+	/* results */
+	struct pcb_lat_hist *hist;
+	uint64_t next[MAX_PUBS];
+	uint64_t received;
+	uint64_t measured;
+	uint64_t gaps, reordered, bad;
+	double cpu_s;
+	int err;
+};
+
+struct pubctx {
+	struct run *r;
+	unsigned int idx;
+	pthread_t thread;
+	struct pcb *bus;
+	int handle;
+	struct pcb_uring_pub *up;
+	struct pcb_batch_entry *entries;
+	unsigned char *bufs;	/* BURST payloads of cfg.size bytes */
+	uint64_t sent;
+	uint64_t measured;
+	uint64_t retries;
+	double cpu_s;
+	int err;
+};
+
+struct result {
+	uint64_t published, messages, lost, gaps, reordered, bad;
+	double duration_s;
+	double cpu_pub, cpu_sub;
+	struct pcb_lat_hist hist;
+	int skipped;		/* errno that made the run a skip */
+	int err;
+	char skip_why[96];
+};
+
+struct run {
+	struct cfg c;
+	struct pubctx pubs[MAX_PUBS];
+	struct subctx subs[MAX_SUBS];
+	char topic[PCB_NAME_MAX];
+	struct pcb *admin;
+	unsigned int phase;
+	unsigned int pubs_done;
+	unsigned int subs_ready;
+	uint64_t expected;	/* per subscriber, valid once pubs_done */
+	uint64_t done_ns;
+	char why[96];
+};
+
+static unsigned int run_serial;
+
+/* The steady-state marker: bpftrace puts uprobes here. */
+__attribute__((noinline, used)) void pcbb_steady(int on)
+{
+	__asm__ __volatile__("" : : "r"(on) : "memory");
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static void sleep_until(uint64_t t)
+{
+	struct timespec ts = {
+		.tv_sec = (time_t)(t / 1000000000ULL),
+		.tv_nsec = (long)(t % 1000000000ULL),
+	};
+
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) ==
+	       EINTR)
+		;
+}
+
+static void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__asm__ __volatile__("pause" ::: "memory");
+#else
+	__asm__ __volatile__("" ::: "memory");
+#endif
+}
+
+/* Spinning must not starve the threads it waits for on a small machine. */
+static void spin_wait(unsigned int *n)
+{
+	cpu_relax();
+	if ((++*n & 63) == 0)
+		sched_yield();
+}
+
+static double thread_cpu_s(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_THREAD, &ru);
+	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+	       (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
+static void set_why(struct run *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(r->why, sizeof(r->why), fmt, ap);
+	va_end(ap);
+}
+
+static unsigned int pow2_at_least(size_t v)
+{
+	unsigned int p = 1;
+
+	while (p < v)
+		p <<= 1;
+	return p;
+}
+
+/* ------------------------------------------------------------------ */
+/* The consumer's bookkeeping, common to every mode                   */
+/* ------------------------------------------------------------------ */
+
+static void on_msg(struct subctx *s, const void *data, size_t len)
+{
+	uint64_t now = now_ns();
+	struct msg_hdr h;
+
+	if (len != s->r->c.size || len < sizeof(h)) {
+		s->bad++;
+		return;
+	}
+	memcpy(&h, data, sizeof(h));
+	if (h.pub >= s->r->c.pubs) {
+		s->bad++;
+		return;
+	}
+	if (h.seq > s->next[h.pub])
+		s->gaps += h.seq - s->next[h.pub];
+	else if (h.seq < s->next[h.pub])
+		s->reordered++;
+	if (h.seq >= s->next[h.pub])
+		s->next[h.pub] = h.seq + 1;
+	s->received++;
+	if (h.flags & MSG_MEASURED) {
+		s->measured++;
+		pcb_lat_hist_add(s->hist, now >= h.t_ns ? now - h.t_ns : 0);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* pcb                                                                */
+/* ------------------------------------------------------------------ */
+
+static size_t pcb_ring_bytes(unsigned int size)
+{
+	size_t want = pow2_at_least((size_t)size * 64);
+
+	if (want < (1U << 20))
+		want = 1U << 20;
+	if (want > (4U << 20))
+		want = 4U << 20;
+	return want;
+}
+
+static int pcb_setup(struct run *r)
+{
+	struct pcb_topic_opts o = PCB_TOPIC_OPTS_DEFAULT;
+	unsigned int i;
+	int ret;
+
+	ret = pcb_open(&r->admin);
+	if (ret) {
+		set_why(r, "open /dev/pcb: %s", strerror(-ret));
+		return ret;
+	}
+	snprintf(r->topic, sizeof(r->topic), "pcbb/%d/%u", (int)getpid(),
+		 ++run_serial);
+	o.schema_id = SCHEMA;
+	o.max_msg_size = r->c.size;
+	o.mode = 0600;
+	ret = pcb_topic_create(r->admin, r->topic, &o, NULL);
+	if (ret) {
+		set_why(r, "topic create: %s", strerror(-ret));
+		return ret;
+	}
+	for (i = 0; i < r->c.subs; i++) {
+		struct subctx *s = &r->subs[i];
+
+		ret = pcb_open(&s->bus);
+		if (!ret)
+			ret = pcb_ring_setup(s->bus, pcb_ring_bytes(r->c.size));
+		if (!ret)
+			ret = pcb_subscribe(s->bus, r->topic, SCHEMA, 0, NULL);
+		if (ret) {
+			set_why(r, "subscriber: %s", strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+static void pcb_teardown(struct run *r)
+{
+	unsigned int i;
+
+	for (i = 0; i < r->c.subs; i++) {
+		pcb_close(r->subs[i].bus);
+		r->subs[i].bus = NULL;
+	}
+	if (r->admin && r->topic[0])
+		pcb_topic_delete(r->admin, r->topic);
+	pcb_close(r->admin);
+	r->admin = NULL;
+}
+
+static int pcb_pub_init(struct pubctx *p)
+{
+	int ret = pcb_open(&p->bus);
+
+	if (ret)
+		return ret;
+	p->handle = pcb_topic_open(p->bus, p->r->topic, SCHEMA);
+	return p->handle < 0 ? p->handle : 0;
+}
+
+static int pcb_uring_init_flags(struct pubctx *p, uint32_t flags)
+{
+	int ret = pcb_pub_init(p);
+
+	if (ret)
+		return ret;
+	ret = pcb_uring_pub_create(&p->up, p->bus, BURST, flags);
+	if (ret)
+		return ret;
+	pcb_uring_pub_set_timeout(p->up, PUB_TIMEOUT_NS);
+	return 0;
+}
+
+static int pcb_uring_init(struct pubctx *p)
+{
+	return pcb_uring_init_flags(p, 0);
+}
+
+static int pcb_sqpoll_init(struct pubctx *p)
+{
+	return pcb_uring_init_flags(p, PCB_URING_SQPOLL);
+}
+
+static void pcb_pub_fini(struct pubctx *p)
+{
+	pcb_uring_pub_destroy(p->up);
+	p->up = NULL;
+	pcb_close(p->bus);
+	p->bus = NULL;
+}
+
+static unsigned char *buf_at(struct pubctx *p, unsigned int i)
+{
+	return p->bufs + (size_t)i * p->r->c.size;
+}
+
+static int pcb_send_ioctl(struct pubctx *p, unsigned int n)
+{
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < n; i++) {
+		ret = pcb_publish(p->bus, p->handle, buf_at(p, i),
+				  p->r->c.size, 0, PUB_TIMEOUT_NS, NULL);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static int pcb_send_try(struct pubctx *p, unsigned int n)
+{
+	unsigned int i, spins = 0;
+	int ret;
+
+	for (i = 0; i < n; i++) {
+		while ((ret = pcb_try_publish(p->bus, p->handle, buf_at(p, i),
+					      p->r->c.size, 0, NULL)) ==
+		       -EAGAIN) {
+			p->retries++;
+			spin_wait(&spins);
+		}
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static int pcb_send_batch(struct pubctx *p, unsigned int n)
+{
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < n; i++)
+		pcb_batch_entry_prep(&p->entries[i], p->handle, buf_at(p, i),
+				     p->r->c.size, 0);
+	ret = pcb_publish_batch(p->bus, p->entries, n, 0, PUB_TIMEOUT_NS);
+	if (ret < 0)
+		return ret;
+	if ((unsigned int)ret != n) {
+		for (i = 0; i < n; i++)
+			if (p->entries[i].result < 0)
+				return p->entries[i].result;
+		return -EIO;
+	}
+	return 0;
+}
+
+static int pcb_send_uring(struct pubctx *p, unsigned int n)
+{
+	struct pcb_uring_result res[BURST];
+	unsigned int i, handed = 0, reaped = 0;
+	int ret, first_err = 0;
+
+	for (i = 0; i < n; i++) {
+		ret = pcb_uring_pub_queue(p->up, p->handle, buf_at(p, i),
+					  p->r->c.size, 0, 0, i);
+		if (ret)
+			return ret;
+	}
+	while (handed < n) {
+		ret = pcb_uring_pub_submit(p->up);
+		if (ret < 0)
+			return ret;
+		handed += (unsigned int)ret;
+	}
+	while (reaped < n) {
+		ret = pcb_uring_pub_reap(p->up, res, n - reaped,
+					 PCB_URING_WAIT_FOREVER);
+		if (ret == -EINTR)
+			continue;
+		if (ret < 0)
+			return ret;
+		for (i = 0; i < (unsigned int)ret; i++)
+			if (res[i].res < 0 && !first_err)
+				first_err = res[i].res;
+		reaped += (unsigned int)ret;
+	}
+	return first_err;
+}
+
+static int pcb_poll(struct subctx *s)
+{
+	struct pcb_msg msg;
+	int n, ret;
+
+	for (n = 0; n < BURST; n++) {
+		ret = pcb_peek(s->bus, &msg);
+		if (ret < 0)
+			return ret;
+		if (!ret)
+			break;
+		on_msg(s, msg.data, msg.len);
+		pcb_release(s->bus, &msg);
+	}
+	return n;
+}
+
+static int pcb_sub_fd(struct subctx *s)
+{
+	return pcb_fd(s->bus);
+}
+
+/* ------------------------------------------------------------------ */
+/* pipe, AF_UNIX SOCK_SEQPACKET, POSIX message queue                  */
+/* ------------------------------------------------------------------ */
+
+static int set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	return 0;
+}
+
+static void fds_teardown(struct run *r)
+{
+	unsigned int i;
+
+	for (i = 0; i < r->c.subs; i++) {
+		struct subctx *s = &r->subs[i];
+
+		if (s->rfd >= 0)
+			close(s->rfd);
+		if (s->wfd >= 0 && s->wfd != s->rfd)
+			close(s->wfd);
+		s->rfd = s->wfd = -1;
+		free(s->rbuf);
+		s->rbuf = NULL;
+	}
+}
+
+static int pipe_setup(struct run *r)
+{
+	unsigned int i;
+	int fds[2];
+
+	for (i = 0; i < r->c.subs; i++) {
+		struct subctx *s = &r->subs[i];
+
+		if (pipe2(fds, O_CLOEXEC) < 0)
+			return -errno;
+		s->rfd = fds[0];
+		s->wfd = fds[1];
+		/* As deep as the user may make it; a failure only costs speed. */
+		fcntl(s->wfd, F_SETPIPE_SZ, 1 << 20);
+		if (set_nonblock(s->rfd))
+			return -errno;
+		s->rcap = (size_t)r->c.size * BURST;
+		s->rbuf = malloc(s->rcap);
+		if (!s->rbuf)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int write_full(int fd, const unsigned char *p, size_t len)
+{
+	while (len) {
+		ssize_t w = write(fd, p, len);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+static int pipe_send(struct pubctx *p, unsigned int n)
+{
+	struct run *r = p->r;
+	/* Above PIPE_BUF, writes of several writers may interleave. */
+	bool lock = r->c.pubs > 1 && r->c.size > PIPE_BUF;
+	unsigned int i, j;
+	int ret;
+
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < r->c.subs; j++) {
+			struct subctx *s = &r->subs[j];
+
+			if (lock)
+				pthread_mutex_lock(&s->wlock);
+			ret = write_full(s->wfd, buf_at(p, i), r->c.size);
+			if (lock)
+				pthread_mutex_unlock(&s->wlock);
+			if (ret)
+				return ret;
+		}
+	}
+	return 0;
+}
+
+static int pipe_poll(struct subctx *s)
+{
+	size_t size = s->r->c.size, off = 0;
+	ssize_t got;
+	int n = 0;
+
+	got = read(s->rfd, s->rbuf + s->rfill, s->rcap - s->rfill);
+	if (got < 0)
+		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+	s->rfill += (size_t)got;
+	while (s->rfill - off >= size) {
+		on_msg(s, s->rbuf + off, size);
+		off += size;
+		n++;
+	}
+	if (off) {
+		memmove(s->rbuf, s->rbuf + off, s->rfill - off);
+		s->rfill -= off;
+	}
+	return n;
+}
+
+static int fd_sub_fd(struct subctx *s)
+{
+	return s->rfd;
+}
+
+static int uds_setup(struct run *r)
+{
+	int bufsz = 4 << 20;
+	unsigned int i;
+	int sv[2];
+
+	for (i = 0; i < r->c.subs; i++) {
+		struct subctx *s = &r->subs[i];
+
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
+			return -errno;
+		s->rfd = sv[0];
+		s->wfd = sv[1];
+		/* Capped by net.core.[rw]mem_max; a failure only costs speed. */
+		setsockopt(s->wfd, SOL_SOCKET, SO_SNDBUF, &bufsz, sizeof(bufsz));
+		setsockopt(s->rfd, SOL_SOCKET, SO_RCVBUF, &bufsz, sizeof(bufsz));
+		if (set_nonblock(s->rfd))
+			return -errno;
+		s->rcap = r->c.size + 1;
+		s->rbuf = malloc(s->rcap);
+		if (!s->rbuf)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int uds_send(struct pubctx *p, unsigned int n)
+{
+	struct run *r = p->r;
+	unsigned int i, j;
+	ssize_t w;
+
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < r->c.subs; j++) {
+			do {
+				w = send(r->subs[j].wfd, buf_at(p, i),
+					 r->c.size, 0);
+			} while (w < 0 && errno == EINTR);
+			if (w < 0)
+				return -errno;
+			if ((size_t)w != r->c.size)
+				return -EIO;
+		}
+	}
+	return 0;
+}
+
+static int uds_poll(struct subctx *s)
+{
+	ssize_t got;
+	int n;
+
+	for (n = 0; n < BURST; n++) {
+		got = recv(s->rfd, s->rbuf, s->rcap, 0);
+		if (got < 0)
+			return errno == EAGAIN || errno == EINTR ? n : -errno;
+		on_msg(s, s->rbuf, (size_t)got);
+	}
+	return n;
+}
+
+/* Unprivileged users get at most msg_max messages of msgsize_max bytes. */
+static int mq_open_pair(struct run *r, struct subctx *s)
+{
+	static const long depths[] = { 64, 32, 16, 10, 8, 4, 2, 1 };
+	char name[64];
+	unsigned int k;
+	int err = 0;
+
+	snprintf(name, sizeof(name), "/pcbb-%d-%u-%u", (int)getpid(),
+		 run_serial, s->idx);
+	for (k = 0; k < sizeof(depths) / sizeof(depths[0]); k++) {
+		struct mq_attr a = {
+			.mq_maxmsg = depths[k],
+			.mq_msgsize = r->c.size,
+		};
+		mqd_t q = mq_open(name, O_RDONLY | O_CREAT | O_EXCL |
+				  O_NONBLOCK | O_CLOEXEC, 0600, &a);
+
+		if (q != (mqd_t)-1) {
+			s->rfd = q;
+			s->wfd = mq_open(name, O_WRONLY | O_CLOEXEC);
+			err = s->wfd < 0 ? -errno : 0;
+			mq_unlink(name);
+			return err;
+		}
+		err = -errno;
+		if (err != -EINVAL && err != -EMFILE && err != -ENOMEM)
+			break;
+	}
+	return err;
+}
+
+static int mq_setup(struct run *r)
+{
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < r->c.subs; i++) {
+		struct subctx *s = &r->subs[i];
+
+		ret = mq_open_pair(r, s);
+		if (ret) {
+			set_why(r, "mq_open: %s", strerror(-ret));
+			return ret;
+		}
+		s->rcap = r->c.size;
+		s->rbuf = malloc(s->rcap);
+		if (!s->rbuf)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int mq_send_msgs(struct pubctx *p, unsigned int n)
+{
+	struct run *r = p->r;
+	unsigned int i, j;
+	int ret;
+
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < r->c.subs; j++) {
+			do {
+				ret = mq_send(r->subs[j].wfd,
+					      (const char *)buf_at(p, i),
+					      r->c.size, 0);
+			} while (ret < 0 && errno == EINTR);
+			if (ret < 0)
+				return -errno;
+		}
+	}
+	return 0;
+}
+
+static int mq_poll(struct subctx *s)
+{
+	ssize_t got;
+	int n;
+
+	for (n = 0; n < BURST; n++) {
+		got = mq_receive(s->rfd, (char *)s->rbuf, s->rcap, NULL);
+		if (got < 0)
+			return errno == EAGAIN || errno == EINTR ? n : -errno;
+		on_msg(s, s->rbuf, (size_t)got);
+	}
+	return n;
+}
+
+/* ------------------------------------------------------------------ */
+/* Shared-memory rings: eventfd-signalled and spinning                */
+/* ------------------------------------------------------------------ */
+
+static int shring_create(struct run *r, struct shring **out, bool efd)
+{
+	size_t stride = (r->c.size + 63) & ~(size_t)63;
+	unsigned int nslots = pow2_at_least((4U << 20) / stride);
+	struct shring *q;
+	size_t len;
+
+	if (nslots < 16)
+		nslots = 16;
+	if (nslots > 4096)
+		nslots = 4096;
+	len = sizeof(*q) + (size_t)nslots * stride;
+	q = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+		 -1, 0);
+	if (q == MAP_FAILED)
+		return -errno;
+	q->map_len = len;
+	q->nslots = nslots;
+	q->stride = (unsigned int)stride;
+	q->slots = (unsigned char *)q + ((sizeof(*q) + 63) & ~(size_t)63);
+	q->data_efd = q->space_efd = -1;
+	pthread_mutex_init(&q->lock, NULL);
+	*out = q;
+	if (!efd)
+		return 0;
+	q->data_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	q->space_efd = eventfd(0, EFD_CLOEXEC);
+	if (q->data_efd < 0 || q->space_efd < 0)
+		return -errno;
+	return 0;
+}
+
+static void shring_destroy(struct shring *q)
+{
+	if (!q)
+		return;
+	if (q->data_efd >= 0)
+		close(q->data_efd);
+	if (q->space_efd >= 0)
+		close(q->space_efd);
+	pthread_mutex_destroy(&q->lock);
+	munmap(q, q->map_len);
+}
+
+static int shm_setup_common(struct run *r, bool efd)
+{
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < r->c.subs; i++) {
+		ret = shring_create(r, &r->subs[i].ring, efd);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static int efd_setup(struct run *r)
+{
+	return shm_setup_common(r, true);
+}
+
+static int spin_setup(struct run *r)
+{
+	return shm_setup_common(r, false);
+}
+
+static void shm_teardown(struct run *r)
+{
+	unsigned int i;
+
+	for (i = 0; i < r->c.subs; i++) {
+		shring_destroy(r->subs[i].ring);
+		r->subs[i].ring = NULL;
+	}
+}
+
+static void efd_signal(int fd)
+{
+	uint64_t one = 1;
+
+	/* Only fails when the counter is saturated: a wake-up is pending. */
+	if (write(fd, &one, sizeof(one)) < 0)
+		return;
+}
+
+/* Wait for room: a Dekker handshake with the consumer's release. */
+static void shring_wait_space(struct shring *q, uint64_t head,
+			      unsigned int *spins)
+{
+	uint64_t v;
+
+	if (q->space_efd < 0) {
+		spin_wait(spins);
+		return;
+	}
+	store_release(&q->prod_wait, 1);
+	smp_mb();
+	if (head - load_acquire(&q->tail) < q->nslots)
+		return;
+	if (read(q->space_efd, &v, sizeof(v)) < 0)
+		return;
+}
+
+static void shring_put(struct run *r, struct shring *q, const void *msg)
+{
+	bool lock = r->c.pubs > 1;
+	unsigned int spins = 0;
+	uint64_t head;
+
+	if (lock)
+		pthread_mutex_lock(&q->lock);
+	head = load_relaxed(&q->head);
+	while (head - load_acquire(&q->tail) >= q->nslots)
+		shring_wait_space(q, head, &spins);
+	memcpy(q->slots + (size_t)(head & (q->nslots - 1)) * q->stride, msg,
+	       r->c.size);
+	store_release(&q->head, head + 1);
+	if (lock)
+		pthread_mutex_unlock(&q->lock);
+	if (q->data_efd < 0)
+		return;
+	smp_mb();
+	if (load_relaxed(&q->cons_wait) &&
+	    __atomic_exchange_n(&q->cons_wait, 0, __ATOMIC_ACQ_REL))
+		efd_signal(q->data_efd);
+}
+
+static int shm_send(struct pubctx *p, unsigned int n)
+{
+	struct run *r = p->r;
+	unsigned int i, j;
+
+	for (i = 0; i < n; i++)
+		for (j = 0; j < r->c.subs; j++)
+			shring_put(r, r->subs[j].ring, buf_at(p, i));
+	return 0;
+}
+
+static int shm_poll(struct subctx *s)
+{
+	struct shring *q = s->ring;
+	uint64_t tail = load_relaxed(&q->tail);
+	uint64_t head = load_acquire(&q->head);
+	int n = 0;
+
+	while (tail != head && n < BURST) {
+		on_msg(s, q->slots + (size_t)(tail & (q->nslots - 1)) *
+			  q->stride, s->r->c.size);
+		tail++;
+		n++;
+	}
+	if (!n)
+		return 0;
+	store_release(&q->tail, tail);
+	if (q->space_efd >= 0) {
+		smp_mb();
+		if (load_relaxed(&q->prod_wait) &&
+		    __atomic_exchange_n(&q->prod_wait, 0, __ATOMIC_ACQ_REL))
+			efd_signal(q->space_efd);
+	}
+	return n;
+}
+
+static int efd_arm(struct subctx *s)
+{
+	struct shring *q = s->ring;
+
+	store_release(&q->cons_wait, 1);
+	smp_mb();
+	return load_acquire(&q->head) != load_relaxed(&q->tail);
+}
+
+static void efd_disarm(struct subctx *s)
+{
+	uint64_t v;
+
+	/* Reset the counter; an empty one is fine (EAGAIN). */
+	if (read(s->ring->data_efd, &v, sizeof(v)) < 0)
+		return;
+}
+
+static int efd_sub_fd(struct subctx *s)
+{
+	return s->ring->data_efd;
+}
+
+static const struct ops modes[] = {
+	{ "pcb-ioctl", true, -1, pcb_setup, pcb_teardown, pcb_pub_init,
+	  pcb_pub_fini, pcb_send_ioctl, pcb_poll, NULL, NULL, pcb_sub_fd },
+	{ "pcb-try", true, -1, pcb_setup, pcb_teardown, pcb_pub_init,
+	  pcb_pub_fini, pcb_send_try, pcb_poll, NULL, NULL, pcb_sub_fd },
+	{ "pcb-batch", true, -1, pcb_setup, pcb_teardown, pcb_pub_init,
+	  pcb_pub_fini, pcb_send_batch, pcb_poll, NULL, NULL, pcb_sub_fd },
+	{ "pcb-uring", true, -1, pcb_setup, pcb_teardown, pcb_uring_init,
+	  pcb_pub_fini, pcb_send_uring, pcb_poll, NULL, NULL, pcb_sub_fd },
+	{ "pcb-sqpoll", true, -1, pcb_setup, pcb_teardown, pcb_sqpoll_init,
+	  pcb_pub_fini, pcb_send_uring, pcb_poll, NULL, NULL, pcb_sub_fd },
+	{ "pipe", false, -1, pipe_setup, fds_teardown, NULL, NULL,
+	  pipe_send, pipe_poll, NULL, NULL, fd_sub_fd },
+	{ "uds", false, -1, uds_setup, fds_teardown, NULL, NULL,
+	  uds_send, uds_poll, NULL, NULL, fd_sub_fd },
+	{ "mq", false, -1, mq_setup, fds_teardown, NULL, NULL,
+	  mq_send_msgs, mq_poll, NULL, NULL, fd_sub_fd },
+	{ "eventfd-shm", false, CONS_EPOLL, efd_setup, shm_teardown, NULL,
+	  NULL, shm_send, shm_poll, efd_arm, efd_disarm, efd_sub_fd },
+	{ "spin-shm", false, CONS_SPIN, spin_setup, shm_teardown, NULL, NULL,
+	  shm_send, shm_poll, NULL, NULL, NULL },
+};
+
+#define NR_MODES	(sizeof(modes) / sizeof(modes[0]))
+
+/* ------------------------------------------------------------------ */
+/* Threads                                                            */
+/* ------------------------------------------------------------------ */
+
+static void name_thread(const char *role, unsigned int idx)
+{
+	char comm[16];
+
+	snprintf(comm, sizeof(comm), "pcbb-%s%u", role, idx);
+	prctl(PR_SET_NAME, comm, 0, 0, 0);
+}
+
+/* Whether every message published has been read, or we gave up on it. */
+static bool sub_finished(struct subctx *s)
+{
+	struct run *r = s->r;
+
+	if (!load_acquire(&r->pubs_done))
+		return false;
+	if (s->received >= r->expected)
+		return true;
+	return now_ns() - r->done_ns > DRAIN_NS;
+}
+
+static int sub_wait(struct subctx *s)
+{
+	const struct ops *o = s->r->c.ops;
+	struct epoll_event ev;
+	int ret;
+
+	if (o->arm && o->arm(s) > 0)
+		return 0;
+	ret = epoll_wait(s->epfd, &ev, 1, WAIT_MS);
+	if (o->disarm)
+		o->disarm(s);
+	return ret < 0 && errno != EINTR ? -errno : 0;
+}
+
+static void *sub_main(void *arg)
+{
+	struct subctx *s = arg;
+	struct run *r = s->r;
+	bool spin = r->c.consumer == CONS_SPIN;
+	bool measuring = false, stopped = false;
+	double cpu0 = 0;
+	unsigned int spins = 0;
+	int n;
+
+	name_thread("sub", s->idx);
+	__atomic_add_fetch(&r->subs_ready, 1, __ATOMIC_RELEASE);
+	for (;;) {
+		unsigned int ph = load_relaxed(&r->phase);
+
+		if (!measuring && ph >= PH_MEASURE) {
+			measuring = true;
+			cpu0 = thread_cpu_s();
+		}
+		if (measuring && !stopped && ph == PH_STOP) {
+			stopped = true;
+			s->cpu_s = thread_cpu_s() - cpu0;
+		}
+		n = r->c.ops->poll(s);
+		if (n < 0) {
+			if (!s->err)
+				s->err = n;
+			break;
+		}
+		if (n > 0)
+			continue;
+		if (sub_finished(s))
+			break;
+		if (spin) {
+			spin_wait(&spins);
+		} else {
+			n = sub_wait(s);
+			if (n < 0 && !s->err)
+				s->err = n;
+		}
+	}
+	if (measuring && !stopped)
+		s->cpu_s = thread_cpu_s() - cpu0;
+	return NULL;
+}
+
+static void fill_msg(struct pubctx *p, unsigned int i, uint64_t t,
+		     uint32_t flags)
+{
+	struct msg_hdr h = {
+		.t_ns = t,
+		.seq = p->sent + i,
+		.pub = p->idx,
+		.flags = flags,
+	};
+
+	memcpy(buf_at(p, i), &h, sizeof(h));
+}
+
+/* How many messages are due, waiting for the first of them if need be. */
+static unsigned int pub_due(uint64_t *next,
+			    uint64_t period)
+{
+	uint64_t now = now_ns(), due;
+
+	if (*next > now) {
+		sleep_until(*next);
+		now = now_ns();
+	}
+	due = (now - *next) / period + 1;
+	return due > BURST ? BURST : (unsigned int)due;
+}
+
+static void pub_loop(struct pubctx *p)
+{
+	struct run *r = p->r;
+	uint64_t period = r->c.rate ? 1000000000ULL / r->c.rate : 0;
+	uint64_t next = now_ns();
+	bool measuring = false;
+	double cpu0 = 0;
+
+	for (;;) {
+		unsigned int ph = load_relaxed(&r->phase);
+		unsigned int i, n = BURST;
+		uint32_t flags = 0;
+		int ret;
+
+		if (ph == PH_STOP)
+			break;
+		if (ph == PH_MEASURE) {
+			if (!measuring) {
+				measuring = true;
+				cpu0 = thread_cpu_s();
+			}
+			if (r->c.count && p->measured >= r->c.count)
+				break;
+			flags = MSG_MEASURED;
+		}
+		if (period)
+			n = pub_due(&next, period);
+		if (flags && r->c.count && n > r->c.count - p->measured)
+			n = (unsigned int)(r->c.count - p->measured);
+		for (i = 0; i < n; i++)
+			fill_msg(p, i, period ? next + i * period : now_ns(),
+				 flags);
+		ret = r->c.ops->send(p, n);
+		if (ret) {
+			p->err = ret;
+			break;
+		}
+		p->sent += n;
+		if (flags)
+			p->measured += n;
+		next += n * period;
+	}
+	if (measuring)
+		p->cpu_s = thread_cpu_s() - cpu0;
+}
+
+static void *pub_main(void *arg)
+{
+	struct pubctx *p = arg;
+	const struct ops *o = p->r->c.ops;
+	int ret = 0;
+
+	name_thread("pub", p->idx);
+	/* Paced sends wake at the scheduled time, not 50 us later. */
+	prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+	if (o->pub_init)
+		ret = o->pub_init(p);
+	if (ret)
+		p->err = ret;
+	else
+		pub_loop(p);
+	if (o->pub_fini)
+		o->pub_fini(p);
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* One run                                                            */
+/* ------------------------------------------------------------------ */
+
+static int run_init(struct run *r, const struct cfg *c)
+{
+	unsigned int i;
+
+	memset(r, 0, sizeof(*r));
+	r->c = *c;
+	for (i = 0; i < c->subs; i++) {
+		struct subctx *s = &r->subs[i];
+
+		s->r = r;
+		s->idx = i;
+		s->rfd = s->wfd = s->epfd = -1;
+		pthread_mutex_init(&s->wlock, NULL);
+		s->hist = calloc(1, sizeof(*s->hist));
+		if (!s->hist)
+			return -ENOMEM;
+	}
+	for (i = 0; i < c->pubs; i++) {
+		struct pubctx *p = &r->pubs[i];
+
+		p->r = r;
+		p->idx = i;
+		p->handle = -1;
+		p->bufs = calloc(BURST, c->size);
+		p->entries = calloc(BURST, sizeof(*p->entries));
+		if (!p->bufs || !p->entries)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static void run_free(struct run *r)
+{
+	unsigned int i;
+
+	for (i = 0; i < r->c.subs; i++) {
+		if (r->subs[i].epfd >= 0)
+			close(r->subs[i].epfd);
+		pthread_mutex_destroy(&r->subs[i].wlock);
+		free(r->subs[i].hist);
+	}
+	for (i = 0; i < r->c.pubs; i++) {
+		free(r->pubs[i].bufs);
+		free(r->pubs[i].entries);
+	}
+}
+
+static int make_epoll(struct subctx *s)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	int fd = s->r->c.ops->fd ? s->r->c.ops->fd(s) : -1;
+
+	if (fd < 0)
+		return 0;
+	s->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (s->epfd < 0 || epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev))
+		return -errno;
+	return 0;
+}
+
+static int start_threads(struct run *r, unsigned int *nsubs,
+			 unsigned int *npubs)
+{
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < r->c.subs; i++) {
+		ret = make_epoll(&r->subs[i]);
+		if (ret)
+			return ret;
+		ret = -pthread_create(&r->subs[i].thread, NULL, sub_main,
+				      &r->subs[i]);
+		if (ret)
+			return ret;
+		++*nsubs;
+	}
+	while (load_acquire(&r->subs_ready) < r->c.subs)
+		usleep(100);
+	for (i = 0; i < r->c.pubs; i++) {
+		ret = -pthread_create(&r->pubs[i].thread, NULL, pub_main,
+				      &r->pubs[i]);
+		if (ret)
+			return ret;
+		++*npubs;
+	}
+	return 0;
+}
+
+/* Warm-up, the measured interval, the end; returns its length. */
+static uint64_t measure(struct run *r, unsigned int npubs)
+{
+	uint64_t t0, t1;
+	unsigned int i;
+
+	if (r->c.warmup_ns)
+		sleep_until(now_ns() + r->c.warmup_ns);
+	t0 = now_ns();
+	pcbb_steady(1);
+	store_release(&r->phase, PH_MEASURE);
+	if (r->c.count) {
+		for (i = 0; i < npubs; i++)
+			pthread_join(r->pubs[i].thread, NULL);
+	} else {
+		sleep_until(t0 + r->c.duration_ns);
+	}
+	t1 = now_ns();
+	pcbb_steady(0);
+	store_release(&r->phase, PH_STOP);
+	if (!r->c.count)
+		for (i = 0; i < npubs; i++)
+			pthread_join(r->pubs[i].thread, NULL);
+	return t1 - t0;
+}
+
+static void collect(struct run *r, struct result *res)
+{
+	unsigned int i;
+
+	for (i = 0; i < r->c.pubs; i++) {
+		struct pubctx *p = &r->pubs[i];
+
+		res->published += p->measured;
+		res->cpu_pub += p->cpu_s;
+		if (p->err && !res->err) {
+			res->err = p->err;
+			set_why(r, "publisher %u: %s", i, strerror(-p->err));
+		}
+	}
+	for (i = 0; i < r->c.subs; i++) {
+		struct subctx *s = &r->subs[i];
+
+		res->messages += s->measured;
+		res->lost += r->expected > s->received ?
+			     r->expected - s->received : 0;
+		res->gaps += s->gaps;
+		res->reordered += s->reordered;
+		res->bad += s->bad;
+		res->cpu_sub += s->cpu_s;
+		pcb_lat_hist_merge(&res->hist, s->hist);
+		if (s->err && !res->err) {
+			res->err = s->err;
+			set_why(r, "consumer %u: %s", i, strerror(-s->err));
+		}
+	}
+}
+
+static int run_one(const struct cfg *c, struct result *res)
+{
+	static struct run r;
+	unsigned int i, nsubs = 0, npubs = 0;
+	uint64_t dur = 0;
+	int ret;
+
+	memset(res, 0, sizeof(*res));
+	ret = run_init(&r, c);
+	if (!ret)
+		ret = c->ops->setup(&r);
+	if (!ret)
+		ret = start_threads(&r, &nsubs, &npubs);
+	if (!ret)
+		dur = measure(&r, npubs);
+	else
+		store_release(&r.phase, PH_STOP);
+	if (ret && !r.why[0])
+		set_why(&r, "setup: %s", strerror(-ret));
+	if (ret) {
+		for (i = 0; i < npubs; i++)
+			pthread_join(r.pubs[i].thread, NULL);
+	}
+	for (i = 0; i < c->pubs; i++)
+		r.expected += r.pubs[i].sent;
+	r.done_ns = now_ns();
+	store_release(&r.pubs_done, 1);
+	for (i = 0; i < nsubs; i++)
+		pthread_join(r.subs[i].thread, NULL);
+	res->duration_s = dur / 1e9;
+	if (!ret)
+		collect(&r, res);
+	else
+		res->err = ret;
+	snprintf(res->skip_why, sizeof(res->skip_why), "%s", r.why);
+	c->ops->teardown(&r);
+	run_free(&r);
+	return res->err;
+}
+
+/* ------------------------------------------------------------------ */
+/* The suite, checks and output                                       */
+/* ------------------------------------------------------------------ */
+
+struct list {
+	unsigned int n;
+	uint64_t v[MAX_RUN_LIST];
+};
+
+struct opts {
+	bool quick, json;
+	struct list modes, sizes, subs, pubs, consumers;
+	uint64_t rate;
+	double duration, warmup;
+	uint64_t count;
+};
+
+struct entry {
+	struct cfg c;
+	struct result res;
+	bool skipped, failed;
+	char why[128];
+};
+
+static struct entry *entries;
+static unsigned int nr_entries;
+
+/* Errors of the environment, not of the transport: the run is skipped. */
+static bool is_skip(const struct ops *o, int err)
+{
+	if (o->pcb && (err == -ENOENT || err == -ENODEV || err == -EACCES))
+		return true;
+	if (!strcmp(o->name, "mq"))
+		return err == -EACCES || err == -ENOSYS || err == -EPERM ||
+		       err == -EINVAL || err == -EMFILE || err == -ENOMEM;
+	if (o->pcb && strstr(o->name, "uring") == NULL &&
+	    strstr(o->name, "sqpoll") == NULL)
+		return false;
+	return err == -ENOSYS || err == -EPERM || err == -EOPNOTSUPP;
+}
+
+static bool check(struct entry *e)
+{
+	const struct result *r = &e->res;
+	struct pcb_lat_hist *h = (struct pcb_lat_hist *)&r->hist;
+	uint64_t p50 = pcb_lat_hist_percentile(h, 50);
+	uint64_t p99 = pcb_lat_hist_percentile(h, 99);
+
+	if (r->err) {
+		snprintf(e->why, sizeof(e->why), "%s", r->skip_why);
+		return false;
+	}
+	if (r->lost || r->gaps || r->bad)
+		snprintf(e->why, sizeof(e->why),
+			 "lost %llu, gaps %llu, malformed %llu",
+			 (unsigned long long)r->lost,
+			 (unsigned long long)r->gaps,
+			 (unsigned long long)r->bad);
+	else if (!r->messages || r->duration_s <= 0)
+		snprintf(e->why, sizeof(e->why), "no message measured");
+	else if (h->count != r->messages)
+		snprintf(e->why, sizeof(e->why),
+			 "latency count %llu != messages %llu",
+			 (unsigned long long)h->count,
+			 (unsigned long long)r->messages);
+	else if (!(h->min_ns <= p50 && p50 <= p99 && p99 <= h->max_ns))
+		snprintf(e->why, sizeof(e->why), "percentiles out of order");
+	else
+		return true;
+	return false;
+}
+
+static double per_million(double cpu, uint64_t n)
+{
+	return n ? cpu * 1e6 / (double)n : 0;
+}
+
+static void print_header(FILE *f)
+{
+	fprintf(f, "%-11s %6s %4s %4s %5s %8s %10s %9s %5s %7s %7s %7s %8s %8s %8s %7s %7s %s\n",
+		"mode", "size", "subs", "pubs", "cons", "rate", "msgs/s",
+		"MB/s", "lost", "min", "p50", "p90", "p99", "p99.9",
+		"p99.99", "max", "cpu-pub", "cpu-sub");
+	fprintf(f, "%-11s %6s %4s %4s %5s %8s %10s %9s %5s %7s %7s %7s %8s %8s %8s %7s %7s %s\n",
+		"", "B", "", "", "", "/s/pub", "", "", "", "us", "us", "us",
+		"us", "us", "us", "us", "s/M", "s/M");
+}
+
+static void print_row(FILE *f, const struct entry *e)
+{
+	const struct cfg *c = &e->c;
+	const struct result *r = &e->res;
+	const struct pcb_lat_hist *h = &r->hist;
+	char rate[24];
+
+	if (c->rate)
+		snprintf(rate, sizeof(rate), "%llu",
+			 (unsigned long long)c->rate);
+	else
+		snprintf(rate, sizeof(rate), "max");
+	fprintf(f, "%-11s %6u %4u %4u %5s %8s ", c->ops->name, c->size,
+		c->subs, c->pubs, consumer_names[c->consumer], rate);
+	if (e->skipped) {
+		fprintf(f, "skipped: %s\n", e->why);
+		return;
+	}
+	fprintf(f, "%10.0f %9.2f %5llu %7.1f %7.1f %7.1f %8.1f %8.1f %8.1f %7.0f %7.2f %7.2f",
+		r->messages / r->duration_s,
+		r->messages * (double)c->size / r->duration_s / 1e6,
+		(unsigned long long)r->lost, h->min_ns / 1e3,
+		pcb_lat_hist_percentile(h, 50) / 1e3,
+		pcb_lat_hist_percentile(h, 90) / 1e3,
+		pcb_lat_hist_percentile(h, 99) / 1e3,
+		pcb_lat_hist_percentile(h, 99.9) / 1e3,
+		pcb_lat_hist_percentile(h, 99.99) / 1e3, h->max_ns / 1e3,
+		per_million(r->cpu_pub, r->published),
+		per_million(r->cpu_sub, r->messages));
+	if (e->failed)
+		fprintf(f, "  FAILED: %s", e->why);
+	fputc('\n', f);
+}
+
+static bool in_vm(void)
+{
+	char buf[64] = "";
+	FILE *f;
+
+	if (getenv("PCB_VM"))
+		return true;
+	f = fopen("/sys/class/dmi/id/product_name", "r");
+	if (!f)
+		return false;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = 0;
+	fclose(f);
+	return strstr(buf, "QEMU") != NULL;
+}
+
+static const char *bus_clock(void)
+{
+	struct pcb *bus;
+	uint32_t clk = 0;
+
+	if (pcb_open(&bus))
+		return "mono";
+	if (!pcb_ring_setup(bus, PCB_RING_MIN_SIZE))
+		clk = pcb_clock(bus);
+	pcb_close(bus);
+	return clk == PCB_CLOCK_TSC ? "tsc" : "mono";
+}
+
+static void print_json(void)
+{
+	struct utsname u;
+	unsigned int i;
+
+	uname(&u);
+	printf("{\"version\":1,\"host\":{\"kernel\":\"%s\",\"cpus\":%ld,"
+	       "\"vm\":%s,\"clock\":\"%s\"},\"runs\":[", u.release,
+	       sysconf(_SC_NPROCESSORS_ONLN), in_vm() ? "true" : "false",
+	       bus_clock());
+	for (i = 0; i < nr_entries; i++) {
+		const struct entry *e = &entries[i];
+		const struct cfg *c = &e->c;
+		const struct result *r = &e->res;
+		const struct pcb_lat_hist *h = &r->hist;
+
+		printf("%s\n{\"mode\":\"%s\",\"size\":%u,\"subs\":%u,"
+		       "\"pubs\":%u,\"consumer\":\"%s\",", i ? "," : "",
+		       c->ops->name, c->size, c->subs, c->pubs,
+		       consumer_names[c->consumer]);
+		if (c->rate)
+			printf("\"rate\":%llu,", (unsigned long long)c->rate);
+		else
+			printf("\"rate\":null,");
+		if (e->skipped) {
+			printf("\"skipped\":\"%s\"}", e->why);
+			continue;
+		}
+		printf("\"ok\":%s,%s%s%s\"duration_s\":%.6f,\"published\":%llu,"
+		       "\"messages\":%llu,\"bytes\":%llu,\"msgs_per_s\":%.1f,"
+		       "\"bytes_per_s\":%.1f,\"lost\":%llu,\"reordered\":%llu,",
+		       e->failed ? "false" : "true",
+		       e->failed ? "\"error\":\"" : "",
+		       e->failed ? e->why : "", e->failed ? "\"," : "",
+		       r->duration_s, (unsigned long long)r->published,
+		       (unsigned long long)r->messages,
+		       (unsigned long long)(r->messages * c->size),
+		       r->duration_s > 0 ? r->messages / r->duration_s : 0,
+		       r->duration_s > 0 ?
+		       r->messages * (double)c->size / r->duration_s : 0,
+		       (unsigned long long)r->lost,
+		       (unsigned long long)r->reordered);
+		printf("\"latency_ns\":{\"count\":%llu,\"min\":%llu,"
+		       "\"p50\":%llu,\"p90\":%llu,\"p99\":%llu,\"p99_9\":%llu,"
+		       "\"p99_99\":%llu,\"max\":%llu},",
+		       (unsigned long long)h->count,
+		       (unsigned long long)h->min_ns,
+		       (unsigned long long)pcb_lat_hist_percentile(h, 50),
+		       (unsigned long long)pcb_lat_hist_percentile(h, 90),
+		       (unsigned long long)pcb_lat_hist_percentile(h, 99),
+		       (unsigned long long)pcb_lat_hist_percentile(h, 99.9),
+		       (unsigned long long)pcb_lat_hist_percentile(h, 99.99),
+		       (unsigned long long)h->max_ns);
+		printf("\"cpu_s_per_million\":{\"publishers\":%.4f,"
+		       "\"consumers\":%.4f}}",
+		       per_million(r->cpu_pub, r->published),
+		       per_million(r->cpu_sub, r->messages));
+	}
+	printf("\n]}\n");
+}
+
+static void watchdog(int sig)
+{
+	static const char msg[] = "pcb-bench: a run hung, giving up\n";
+
+	(void)sig;
+	if (write(2, msg, sizeof(msg) - 1) < 0)
+		_exit(1);
+	_exit(1);
+}
+
+static const struct option long_opts[] = {
+	{ "quick", no_argument, NULL, 'q' },
+	{ "json", no_argument, NULL, 'j' },
+	{ "mode", required_argument, NULL, 'm' },
+	{ "size", required_argument, NULL, 's' },
+	{ "subs", required_argument, NULL, 'S' },
+	{ "pubs", required_argument, NULL, 'P' },
+	{ "rate", required_argument, NULL, 'r' },
+	{ "saturate", no_argument, NULL, 'x' },
+	{ "consumer", required_argument, NULL, 'c' },
+	{ "duration", required_argument, NULL, 'd' },
+	{ "count", required_argument, NULL, 'n' },
+	{ "warmup", required_argument, NULL, 'w' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void usage(FILE *f)
+{
+	unsigned int i;
+
+	fprintf(f,
+"usage: pcb-bench [--quick] [--json] [--mode LIST] [--size LIST]\n"
+"                 [--subs LIST] [--pubs LIST] [--rate N|--saturate]\n"
+"                 [--consumer spin|epoll|LIST] [--duration SECS]\n"
+"                 [--count N] [--warmup SECS]\n"
+"LISTs are comma-separated.  Modes:");
+	for (i = 0; i < NR_MODES; i++)
+		fprintf(f, " %s", modes[i].name);
+	fprintf(f,
+"\n(eventfd-shm always sleeps in epoll, spin-shm always spins).\n"
+"Default: every mode, sizes 64,256,1024,4096,65536, subs 1,3,8, pubs 1,\n"
+"epoll consumers, saturating, 1 s per run after 0.2 s of warm-up.\n"
+"--rate N paces each publisher at N messages/s; --count N ends a run\n"
+"after N measured messages per publisher instead of --duration.\n"
+"--quick: every mode at 64 and 4096 bytes, 1 and 3 subscribers, short\n"
+"runs; sanity checks only.  Exit: 0 every run passed its checks, 1 one\n"
+"failed, 2 usage, 4 every run was skipped.\n");
+}
+
+static int parse_mode(const char *s, uint64_t *v)
+{
+	unsigned int i;
+
+	for (i = 0; i < NR_MODES; i++)
+		if (!strcmp(s, modes[i].name)) {
+			*v = i;
+			return 0;
+		}
+	if (!strcmp(s, "all")) {
+		*v = UINT64_MAX;
+		return 0;
+	}
+	return -1;
+}
+
+static int parse_consumer(const char *s, uint64_t *v)
+{
+	if (!strcmp(s, "spin"))
+		*v = CONS_SPIN;
+	else if (!strcmp(s, "epoll"))
+		*v = CONS_EPOLL;
+	else
+		return -1;
+	return 0;
+}
+
+static int parse_num(const char *s, uint64_t *v)
+{
+	char *end;
+
+	errno = 0;
+	*v = strtoull(s, &end, 0);
+	if (errno || end == s)
+		return -1;
+	if (*end == 'k' || *end == 'K')
+		*v <<= 10, end++;
+	return *end ? -1 : 0;
+}
+
+static int parse_list(const char *arg, struct list *l,
+		      int (*one)(const char *, uint64_t *))
+{
+	char *copy = strdup(arg), *tok, *save = NULL;
+	uint64_t v;
+	unsigned int i;
+	int ret = 0;
+
+	l->n = 0;
+	for (tok = strtok_r(copy, ",", &save); tok && !ret;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (one(tok, &v)) {
+			fprintf(stderr, "pcb-bench: bad value '%s'\n", tok);
+			ret = -1;
+		} else if (v == UINT64_MAX) {	/* every mode */
+			for (i = 0; i < NR_MODES && l->n < MAX_RUN_LIST; i++)
+				l->v[l->n++] = i;
+		} else if (l->n < MAX_RUN_LIST) {
+			l->v[l->n++] = v;
+		}
+	}
+	free(copy);
+	return ret || !l->n ? -1 : 0;
+}
+
+static void set_list(struct list *l, const uint64_t *v, unsigned int n)
+{
+	l->n = n;
+	memcpy(l->v, v, n * sizeof(*v));
+}
+
+static void defaults(struct opts *o)
+{
+	static const uint64_t sizes[] = { 64, 256, 1024, 4096, 65536 };
+	static const uint64_t subs[] = { 1, 3, 8 };
+	unsigned int i;
+
+	memset(o, 0, sizeof(*o));
+	for (i = 0; i < NR_MODES; i++)
+		o->modes.v[i] = i;
+	o->modes.n = NR_MODES;
+	set_list(&o->sizes, sizes, 5);
+	set_list(&o->subs, subs, 3);
+	o->pubs.v[0] = 1;
+	o->pubs.n = 1;
+	o->consumers.v[0] = CONS_EPOLL;
+	o->consumers.n = 1;
+	o->duration = 1.0;
+	o->warmup = 0.2;
+}
+
+static void quick_defaults(struct opts *o, bool sizes_set, bool subs_set,
+			   bool dur_set, bool warm_set)
+{
+	static const uint64_t sizes[] = { 64, 4096 };
+	static const uint64_t subs[] = { 1, 3 };
+
+	if (!sizes_set)
+		set_list(&o->sizes, sizes, 2);
+	if (!subs_set)
+		set_list(&o->subs, subs, 2);
+	if (!dur_set)
+		o->duration = 0.25;
+	if (!warm_set)
+		o->warmup = 0.05;
+}
+
+static int parse_args(int argc, char **argv, struct opts *o)
+{
+	bool sizes_set = false, subs_set = false, dur_set = false;
+	bool warm_set = false;
+	uint64_t v;
+	char *end;
+	int c;
+
+	defaults(o);
+	while ((c = getopt_long(argc, argv, "qjm:s:S:P:r:xc:d:n:w:h",
+				long_opts, NULL)) != -1) {
+		switch (c) {
+		case 'q': o->quick = true; break;
+		case 'j': o->json = true; break;
+		case 'm':
+			if (parse_list(optarg, &o->modes, parse_mode))
+				return -1;
+			break;
+		case 's':
+			if (parse_list(optarg, &o->sizes, parse_num))
+				return -1;
+			sizes_set = true;
+			break;
+		case 'S':
+			if (parse_list(optarg, &o->subs, parse_num))
+				return -1;
+			subs_set = true;
+			break;
+		case 'P':
+			if (parse_list(optarg, &o->pubs, parse_num))
+				return -1;
+			break;
+		case 'c':
+			if (parse_list(optarg, &o->consumers, parse_consumer))
+				return -1;
+			break;
+		case 'r':
+			if (parse_num(optarg, &o->rate) || !o->rate ||
+			    o->rate > 1000000000ULL)
+				return -1;
+			break;
+		case 'x': o->rate = 0; break;
+		case 'd':
+			o->duration = strtod(optarg, &end);
+			if (*end || !(o->duration > 0))
+				return -1;
+			dur_set = true;
+			break;
+		case 'w':
+			o->warmup = strtod(optarg, &end);
+			if (*end || !(o->warmup >= 0))
+				return -1;
+			warm_set = true;
+			break;
+		case 'n':
+			if (parse_num(optarg, &v) || !v)
+				return -1;
+			o->count = v;
+			break;
+		case 'h': usage(stdout); exit(0);
+		default: return -1;
+		}
+	}
+	if (optind != argc)
+		return -1;
+	if (o->quick)
+		quick_defaults(o, sizes_set, subs_set, dur_set, warm_set);
+	for (c = 0; c < (int)o->sizes.n; c++)
+		if (o->sizes.v[c] < sizeof(struct msg_hdr) ||
+		    o->sizes.v[c] > (1U << 20)) {
+			fprintf(stderr, "pcb-bench: sizes are %zu .. %u bytes\n",
+				sizeof(struct msg_hdr), 1U << 20);
+			return -1;
+		}
+	for (c = 0; c < (int)o->subs.n; c++)
+		if (!o->subs.v[c] || o->subs.v[c] > MAX_SUBS)
+			return -1;
+	for (c = 0; c < (int)o->pubs.n; c++)
+		if (!o->pubs.v[c] || o->pubs.v[c] > MAX_PUBS)
+			return -1;
+	return 0;
+}
+
+static void do_run(const struct opts *o, const struct cfg *c, FILE *tbl)
+{
+	struct entry *e = &entries[nr_entries++];
+	uint64_t limit_s = (uint64_t)(o->warmup + o->duration) +
+			   DRAIN_NS / 1000000000ULL + 60;
+	int ret;
+
+	e->c = *c;
+	if (c->count)
+		limit_s += 600;
+	alarm((unsigned int)limit_s);
+	ret = run_one(c, &e->res);
+	alarm(0);
+	if (ret && is_skip(c->ops, ret)) {
+		e->skipped = true;
+		snprintf(e->why, sizeof(e->why), "%s", e->res.skip_why[0] ?
+			 e->res.skip_why : strerror(-ret));
+	} else {
+		e->failed = !check(e);
+	}
+	print_row(tbl, e);
+	fflush(tbl);
+}
+
+static unsigned int count_runs(const struct opts *o)
+{
+	return o->modes.n * o->sizes.n * o->subs.n * o->pubs.n *
+	       o->consumers.n;
+}
+
+int main(int argc, char **argv)
+{
+	unsigned int m, si, su, pu, co, failed = 0, skipped = 0;
+	FILE *tbl;
+	struct opts o;
+	struct cfg c;
+
+	if (parse_args(argc, argv, &o)) {
+		usage(stderr);
+		return 2;
+	}
+	entries = calloc(count_runs(&o), sizeof(*entries));
+	if (!entries)
+		return 1;
+	signal(SIGALRM, watchdog);
+	signal(SIGPIPE, SIG_IGN);
+	tbl = o.json ? stderr : stdout;
+	print_header(tbl);
+	memset(&c, 0, sizeof(c));
+	c.rate = o.rate;
+	c.count = o.count;
+	c.duration_ns = (uint64_t)(o.duration * 1e9);
+	c.warmup_ns = (uint64_t)(o.warmup * 1e9);
+	for (m = 0; m < o.modes.n; m++) {
+		c.ops = &modes[o.modes.v[m]];
+		for (si = 0; si < o.sizes.n; si++)
+		for (su = 0; su < o.subs.n; su++)
+		for (pu = 0; pu < o.pubs.n; pu++) {
+			bool seen[2] = { false, false };
+
+			for (co = 0; co < o.consumers.n; co++) {
+				c.consumer = c.ops->fixed_consumer >= 0 ?
+					(enum consumer)c.ops->fixed_consumer :
+					(enum consumer)o.consumers.v[co];
+				if (seen[c.consumer])
+					continue;
+				seen[c.consumer] = true;
+				c.size = (unsigned int)o.sizes.v[si];
+				c.subs = (unsigned int)o.subs.v[su];
+				c.pubs = (unsigned int)o.pubs.v[pu];
+				do_run(&o, &c, tbl);
+			}
+		}
+	}
+	for (m = 0; m < nr_entries; m++) {
+		failed += entries[m].failed;
+		skipped += entries[m].skipped;
+	}
+	if (o.json)
+		print_json();
+	fprintf(tbl, "# %u runs: %u passed, %u failed, %u skipped\n",
+		nr_entries, nr_entries - failed - skipped, failed, skipped);
+	if (failed)
+		return 1;
+	return skipped == nr_entries ? 4 : 0;
+}
