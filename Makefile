@@ -143,6 +143,12 @@ demo:
 publish-modes: modules-all tools
 	tools/pubmodes/run.sh
 
+# The benchmark suite (bench/README.md): pcb-bench in the VM for every
+# supported kernel, and on the host when it can load the module, with
+# counts per message under bpftrace; writes bench/results.json and plots.
+bench: deps modules-all lib tools
+	tools/bench/run
+
 # checkpatch leaves a CamelCase cache (.checkpatch-camelcase.*) behind.
 style: $(CHECKPATCH_FILES)
 	@rc=0; $(CHECKPATCH) --strict --no-tree --show-types -f $(STYLE_FILES) || rc=$$?; \
@@ -236,6 +242,6 @@ distclean: clean
 	rm -rf build
 
 .PHONY: all module modules-all lib tools selftests kselftest-headers deps \
-	publish-modes \
+	publish-modes bench \
 	check demo style sparse w1 install uninstall dkms-install dkms-uninstall clean \
 	distclean
