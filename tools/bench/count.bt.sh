@@ -22,6 +22,10 @@
 #   @wake_sub[run]                        sched_wakeup of a pcbb-sub* thread
 #   @pcb_wakeup[run]                      pcb:pcb_wakeup, any process
 #   @stack_*[run, kstack]                 with --stacks: where they allocate
+# The first uprobe hit of a process maps its out-of-line stepping area (or
+# the uretprobe trampoline): that is the tracer's own allocation, a few
+# kmalloc and kmem_cache_alloc calls by the thread that first calls
+# pcbb_steady(1), counted in run 0; @heap_hot leaves it out.
 # Tracepoints the running kernel lacks (the _node variants went away in
 # 6.1) are left out.
 
@@ -38,11 +42,6 @@ have() { [ -d "$tracefs/events/$1" ]; }
 
 cat <<EOT
 BEGIN { @on = 0; @run = 0; }
-
-// The first uprobe hit of a process maps its out-of-line stepping area,
-// an allocation of the tracer's own: let it happen at main(), outside
-// every run.
-uprobe:$bin:main /pid == cpid/ { @main = 1; }
 
 uprobe:$bin:pcbb_steady /pid == cpid/
 {
@@ -88,5 +87,5 @@ done
 
 cat <<EOT
 
-END { clear(@on); clear(@run); clear(@main); }
+END { clear(@on); clear(@run); }
 EOT
