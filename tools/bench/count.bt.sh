@@ -78,8 +78,8 @@ for ev in kmalloc kmalloc_node kmem_cache_alloc kmem_cache_alloc_node mm_page_al
 	echo
 	echo "tracepoint:kmem:$ev /@on && pid == cpid/"
 	echo "{"
-	echo "	@$map[@run] = count();"
-	[ -z "$stacks" ] || echo "	@stack_$map[@run, comm, kstack(12)] = count();"
+	echo "	@${map}[@run] = count();"
+	[ -z "$stacks" ] || echo "	@stack_${map}[@run, comm, kstack(12)] = count();"
 	[ $ev = mm_page_alloc ] ||
 		echo "	if (strncmp(comm, \"pcbb-\", 5) == 0 || strncmp(comm, \"iou-sqp\", 7) == 0) { @heap_hot[@run] = count(); }"
 	echo "}"
