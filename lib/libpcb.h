@@ -73,6 +73,30 @@ void pcb_close(struct pcb *bus);
  */
 int pcb_fd(const struct pcb *bus);
 
+/**
+ * pcb_sleep_prepare() - about to sleep in the caller's own poll()/epoll
+ * @bus: the endpoint (with a ring)
+ *
+ * Sets PCB_CONS_NEED_WAKEUP in the consumer page, with the full barrier of
+ * <linux/pcb.h>'s step D, then looks at the ring again.  The kernel sets
+ * the flag in poll() too, but leaves it set: a consumer that calls
+ * pcb_sleep_done() when it wakes spares publishers a wake-up per message
+ * while it is busy.  Use both or neither.
+ *
+ * Return: 0, go to sleep; 1, records came meanwhile: do not sleep (call
+ * pcb_sleep_done()); -EBADFD without a ring; -EPIPE for a broken ring.
+ */
+int pcb_sleep_prepare(struct pcb *bus);
+
+/**
+ * pcb_sleep_done() - awake again: publishers need not wake us any more
+ * @bus: the endpoint (with a ring)
+ *
+ * Clears PCB_CONS_NEED_WAKEUP.  Call it when poll()/epoll_wait() returns
+ * (or after pcb_sleep_prepare() returned 1), before consuming.
+ */
+void pcb_sleep_done(struct pcb *bus);
+
 /* ------------------------------------------------------------------ */
 /* Topics                                                             */
 /* ------------------------------------------------------------------ */

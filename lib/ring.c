@@ -334,6 +334,27 @@ static bool spin(struct pcb *bus, uint64_t start, uint64_t spin_ns)
 	}
 }
 
+PCB_EXPORT int pcb_sleep_prepare(struct pcb *bus)
+{
+	if (!bus || !bus->hdr)
+		return -EBADFD;
+	__atomic_fetch_or(&bus->cons->flags, PCB_CONS_NEED_WAKEUP,
+			  __ATOMIC_RELAXED);
+	/* D: pairs with 4 (commit, smp_mb(), test NEED_WAKEUP). */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (ring_broken(bus))
+		return -EPIPE;
+	return ring_pending(bus) ? 1 : 0;
+}
+
+PCB_EXPORT void pcb_sleep_done(struct pcb *bus)
+{
+	if (!bus || !bus->hdr)
+		return;
+	__atomic_fetch_and(&bus->cons->flags, ~(uint32_t)PCB_CONS_NEED_WAKEUP,
+			   __ATOMIC_RELAXED);
+}
+
 /* Sleep in the kernel until the ring has a record. */
 static int sleep_on_ring(struct pcb *bus, uint64_t start, uint64_t timeout_ns)
 {

@@ -814,6 +814,47 @@ TEST_F(st, wakeups)
 	close(ep);
 }
 
+/*
+ * An epoll consumer that says when it sleeps (pcb_sleep_prepare()) and
+ * when it is awake (pcb_sleep_done()) costs publishers no wake-up while
+ * it is busy.
+ */
+TEST_F(st, sleep_prepare_and_done)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	struct pcb_stats s;
+	struct pcb_msg msg;
+	int ep;
+
+	EXPECT_EQ(-EBADFD, pcb_sleep_prepare(self->sub));
+	ring_sub(_metadata, self, self->sub, BIG_RING, 0, NULL);
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	ASSERT_LE(0, ep);
+	ASSERT_EQ(0, epoll_ctl(ep, EPOLL_CTL_ADD, pcb_fd(self->sub), &ev));
+
+	/* busy: registered in epoll, but not asking */
+	pcb_sleep_done(self->sub);
+	ASSERT_EQ(0, pcb_publish(self->pub, self->handle, "a", 1, 0, 0, NULL));
+	s = topic_stats(_metadata, self);
+	EXPECT_EQ(0ULL, s.wakeups);
+
+	/* a record is there: do not sleep */
+	EXPECT_EQ(1, pcb_sleep_prepare(self->sub));
+	pcb_sleep_done(self->sub);
+	ASSERT_EQ(1, pcb_peek(self->sub, &msg));
+	pcb_release(self->sub, &msg);
+
+	/* empty: sleep, and the next publish wakes us once */
+	EXPECT_EQ(0, pcb_sleep_prepare(self->sub));
+	ASSERT_EQ(0, pcb_publish(self->pub, self->handle, "b", 1, 0, 0, NULL));
+	EXPECT_EQ(1, epoll_wait(ep, &ev, 1, 1000));
+	pcb_sleep_done(self->sub);
+	ASSERT_EQ(0, pcb_publish(self->pub, self->handle, "c", 1, 0, 0, NULL));
+	s = topic_stats(_metadata, self);
+	EXPECT_EQ(1ULL, s.wakeups);
+	close(ep);
+}
+
 /* The bus counts at least what each of its topics does. */
 TEST_F(st, bus_covers_topic)
 {

@@ -513,6 +513,24 @@ static int pcb_send_uring(struct pubctx *p, unsigned int n)
 	return first_err;
 }
 
+/*
+ * Going to sleep in epoll: ask for wake-ups, and stop asking once awake,
+ * so that publishers do not wake a consumer that is busy.
+ */
+static int pcb_arm(struct subctx *s)
+{
+	int ret = pcb_sleep_prepare(s->bus);
+
+	if (ret)		/* not sleeping after all */
+		pcb_sleep_done(s->bus);
+	return ret < 0 ? 0 : ret;	/* a broken ring shows in pcb_poll() */
+}
+
+static void pcb_disarm(struct subctx *s)
+{
+	pcb_sleep_done(s->bus);
+}
+
 static int pcb_poll(struct subctx *s)
 {
 	struct pcb_msg msg;
@@ -997,15 +1015,15 @@ static int efd_sub_fd(struct subctx *s)
 
 static const struct ops modes[] = {
 	{ "pcb-ioctl", true, true, -1, pcb_setup, pcb_teardown, pcb_pub_init,
-	  pcb_pub_fini, pcb_send_ioctl, pcb_poll, NULL, NULL, pcb_sub_fd },
+	  pcb_pub_fini, pcb_send_ioctl, pcb_poll, pcb_arm, pcb_disarm, pcb_sub_fd },
 	{ "pcb-try", true, true, -1, pcb_setup, pcb_teardown, pcb_pub_init,
-	  pcb_pub_fini, pcb_send_try, pcb_poll, NULL, NULL, pcb_sub_fd },
+	  pcb_pub_fini, pcb_send_try, pcb_poll, pcb_arm, pcb_disarm, pcb_sub_fd },
 	{ "pcb-batch", true, true, -1, pcb_setup, pcb_teardown, pcb_pub_init,
-	  pcb_pub_fini, pcb_send_batch, pcb_poll, NULL, NULL, pcb_sub_fd },
+	  pcb_pub_fini, pcb_send_batch, pcb_poll, pcb_arm, pcb_disarm, pcb_sub_fd },
 	{ "pcb-uring", true, false, -1, pcb_setup, pcb_teardown, pcb_uring_init,
-	  pcb_pub_fini, pcb_send_uring, pcb_poll, NULL, NULL, pcb_sub_fd },
+	  pcb_pub_fini, pcb_send_uring, pcb_poll, pcb_arm, pcb_disarm, pcb_sub_fd },
 	{ "pcb-sqpoll", true, false, -1, pcb_setup, pcb_teardown, pcb_sqpoll_init,
-	  pcb_pub_fini, pcb_send_uring, pcb_poll, NULL, NULL, pcb_sub_fd },
+	  pcb_pub_fini, pcb_send_uring, pcb_poll, pcb_arm, pcb_disarm, pcb_sub_fd },
 	{ "pipe", false, true, -1, pipe_setup, fds_teardown, NULL, NULL,
 	  pipe_send, pipe_poll, NULL, NULL, fd_sub_fd },
 	{ "uds", false, true, -1, uds_setup, fds_teardown, NULL, NULL,
@@ -1258,6 +1276,12 @@ static int make_epoll(struct subctx *s)
 	s->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (s->epfd < 0 || epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev))
 		return -errno;
+	/*
+	 * Adding the fd polls it once, and the kernel's poll asks for
+	 * wake-ups on the consumer's behalf: take that back until it sleeps.
+	 */
+	if (s->bus)
+		pcb_sleep_done(s->bus);
 	return 0;
 }
 
