@@ -210,7 +210,6 @@ static void commit_all(struct pcb_topic *t, struct pcb_record *first,
 		}
 		pcb_trace_fate(sub, pub);
 	}
-	pub->commit_ts = pcb_clock_now();
 }
 
 /*
@@ -337,7 +336,11 @@ static int publish_once(struct pcb_endpoint *ep, u32 handle,
 	spin_unlock(&t->lock);
 
 	if (!ret) {
-		u64 ns = pcb_account_publish(t, pub, 1, pub->len);
+		u64 ns;
+
+		/* Committed everywhere: read the clock outside the lock. */
+		pub->commit_ts = pcb_clock_now();
+		ns = pcb_account_publish(t, pub, 1, pub->len);
 
 		trace_pcb_publish(t, pub, ns);
 		pcb_topic_wake_consumers(t, pub->seq);
