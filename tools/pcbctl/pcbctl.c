@@ -1082,7 +1082,7 @@ static void print_latency(int64_t ns)
 	printf("lat=%s", buf);
 }
 
-static const char *clock_name(uint32_t clock)
+const char *clock_name(uint32_t clock)
 {
 	switch (clock) {
 	case PCB_CLOCK_TSC:

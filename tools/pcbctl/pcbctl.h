@@ -34,6 +34,9 @@ int usage_hint(const char *cmd);
 /* A duration for people: "850ns", "12.3us", "4.56ms", "1.234s". */
 void format_ns(char *buf, size_t len, uint64_t ns);
 
+/* The bus clock's name (PCB_CLOCK_*), "unknown" for anything else. */
+const char *clock_name(uint32_t clock);
+
 /* pcbctl stats (stats.c). */
 extern const char stats_usage[];
 int stats_main(int argc, char **argv);

@@ -443,21 +443,9 @@ static int render_table(const struct snapshot *now,
 	return 0;
 }
 
-static const char *clock_label(uint32_t clock)
-{
-	switch (clock) {
-	case PCB_CLOCK_TSC:
-		return "TSC";
-	case PCB_CLOCK_MONO:
-		return "CLOCK_MONOTONIC";
-	default:
-		return "unknown";
-	}
-}
-
 static void print_clock_line(const struct pcb_stats *bus)
 {
-	printf("bus clock %s", clock_label(bus->clock));
+	printf("bus clock %s", clock_name(bus->clock));
 	if (bus->clock == PCB_CLOCK_TSC)
 		printf(" (%u kHz)", bus->tsc_khz);
 	printf(", %u topic%s; P50/P99/MAX: publish-path cost, kernel entry to commit, waits included\n",
