@@ -14,7 +14,8 @@
  *    subscribe that ring to any number of topics.
  * The endpoint lives until its last file descriptor is closed and its ring
  * is unmapped; then every subscription and handle it holds is removed and
- * the ring is freed.
+ * the ring is freed.  open() fails with ENFILE or EMFILE past the endpoint
+ * limits, and with ENOMEM (see "Limits and accounting").
  *
  * Conventions
  * -----------
@@ -35,6 +36,69 @@
  *  EBADFD       the endpoint has no ring (RING_SETUP not done yet)
  *  EIDRM        the topic behind a publish handle has been deleted
  *  E2BIG        a batch too big to be published all at once (PCB_PUB_ATOMIC)
+ *  EDQUOT       the caller's user already holds its fair share of a limited
+ *               resource (see "Limits and accounting")
+ *
+ * Namespaces
+ * ----------
+ * Each IPC namespace has its own bus: its own topics, ids of topics,
+ * statistics and /proc/pcb listings.  An endpoint belongs to the bus of
+ * the IPC namespace its opener was in at open(); a file descriptor passed
+ * to a process of another namespace keeps reaching the bus it was opened
+ * on, as a POSIX message queue descriptor does.  A bus goes away once its
+ * IPC namespace has died and no endpoint of it is left; its topics go
+ * with it.
+ *
+ * Topic rights follow the caller's credentials as the kernel sees them:
+ * owner uids and gids are kernel ids, so a process that is root in a
+ * child user namespace is still its outer uid to a topic of the parent's.
+ * The override for owners (CAP_IPC_OWNER) and the right to give a topic
+ * away (CAP_CHOWN) count only in the user namespace that owns the bus's
+ * IPC namespace.  Uids given to and returned by the topic ioctls are in
+ * the caller's user namespace (overflowuid when unmapped).  Records carry
+ * the publisher's uid as seen in the user namespace that owns the bus's
+ * IPC namespace, and its pid as seen in the pid namespace of the process
+ * that first opened the bus (0 when it is not visible there), so that
+ * every consumer of a bus reads the same values and none can be faked by
+ * making a namespace.
+ *
+ * Limits and accounting
+ * ---------------------
+ * Module parameters (/sys/module/pcb/parameters/, changeable at run time by
+ * root; a new value applies to what is created afterwards):
+ *  max_topics             topics over all buses (ENOSPC beyond)
+ *  max_subscribers        subscriptions of one topic (ENOSPC beyond)
+ *  max_endpoints          open endpoints over all buses (ENFILE beyond)
+ *  max_endpoints_per_user open endpoints of one user (EMFILE beyond)
+ *  max_ring_size          largest ring data area (EINVAL beyond)
+ *  max_msg_size           largest max_msg_size of a topic (EINVAL beyond)
+ * Topics and endpoints are counted against the real uid of their creator,
+ * and subscriptions against the real uid of the ring's owner, until they
+ * are freed.
+ *
+ * Fair share: a user may take one more topic, endpoint, or subscription of
+ * a topic only while it holds fewer of them than remain free, that is, at
+ * most half of what remains; else EDQUOT (EMFILE for endpoints).  One user
+ * alone can thus take half of max_topics, and the next user half of the
+ * rest.  CAP_SYS_RESOURCE lifts the fair-share rule, not the limits.
+ *
+ * Ring memory: the pages of a ring (its data area and its two header
+ * pages) are locked memory charged to the real user of the endpoint's
+ * opener, as io_uring charges its rings, until the ring is freed.
+ * RING_SETUP fails with ENOMEM when the charge would take the user past
+ * RLIMIT_MEMLOCK, unless the caller has CAP_IPC_LOCK.
+ *
+ * Fault injection: module parameter fail_nth (root only), when set to N >
+ * 0, makes the Nth memory allocation made from then on by a set-up path
+ * (open, topic create, topic open, ring set-up, subscribe, filter, the
+ * first open of a bus) fail as if memory were short, and then resets
+ * itself to 0.  Reading it back tells whether the failure happened.  The
+ * caller sees ENOMEM and nothing is left behind.  For tests only.
+ *
+ * /proc/pcb/usage (root only) counts what the module holds over all buses:
+ * buses, topics, endpoints, subscriptions, rings, ring pages, filters and
+ * users with something charged; every count returns to 0 when everything
+ * is closed and deleted and every namespace is gone.
  *
  * Message ids and causality
  * -------------------------
@@ -100,7 +164,8 @@
  *		 module is loaded)
  *
  * Errors: EEXIST (the name is taken), ENOMEM, ENOSPC (module parameter
- * max_topics reached), and the common ones.
+ * max_topics reached), EDQUOT (the caller's fair share of topics is
+ * taken), and the common ones.
  */
 struct pcb_topic_create {
 	char	name[PCB_NAME_MAX];
@@ -398,7 +463,8 @@ struct pcb_uring_publish {
  * @mmap_size:	out: total length of the mapping
  *
  * One ring per endpoint: EBUSY on a second call.  ENOMEM when memory is
- * short.
+ * short, or when the ring's pages would take the user past RLIMIT_MEMLOCK
+ * (see "Limits and accounting").
  *
  * mmap() rules (errno of mmap):
  *  - a writable mapping must be MAP_SHARED, start at cons_offset and be
@@ -536,7 +602,8 @@ struct pcb_filter {
  * for one record of the topic's largest message with PCB_MAX_DEPS
  * dependencies (ENOSPC); EINVAL for a filter that does not validate.  EALREADY when
  * the ring is already subscribed to the topic.  ENOSPC also when the topic
- * has module parameter max_subscribers subscriptions.
+ * has module parameter max_subscribers subscriptions; EDQUOT when the
+ * ring's user holds its fair share of them.
  * UNSUBSCRIBE: ENOENT when the ring is not subscribed to topic_id.
  *
  * Reliable (default): publishers wait for room (or fail with EAGAIN) and a
@@ -785,8 +852,8 @@ struct pcb_ring_header {
  * @key:	the publisher's key
  * @payload_len: bytes of payload
  * @pid, @uid:	the publishing process (thread group id) and its effective
- *		uid, taken by the kernel, as seen in the publisher's own pid
- *		and user namespace
+ *		uid, taken by the kernel, as the bus sees them (see
+ *		"Namespaces" above)
  * @nr_deps:	number of dependencies the publisher declared, 0 ..
  *		PCB_MAX_DEPS; their ids follow this header as __u64s, in
  *		the publisher's order, before the payload
