@@ -7,6 +7,8 @@
 #                     selftests as root and as uid 65534; last line
 #                     "N passed, M failed"
 #   make demo         load the module (here, or in a VM) and run pcb-demo
+#   make fuzz         the seeded fuzzer in the VM, 30 minutes per kernel
+#   make stress       the 10-minute stress run per kernel, with its checker
 #   make install      libpcb, headers, pcbctl, the udev rule
 #   make dkms-install the module sources under DKMS
 #
@@ -149,6 +151,15 @@ publish-modes: modules-all tools
 bench: deps modules-all lib tools
 	tools/bench/run
 
+# The long hardening runs, in the VM for every supported kernel: the seeded
+# fuzzer (FUZZ_MINUTES per kernel, default 30) and the stress run with its
+# exactly-once checker (STRESS_MINUTES per kernel, default 10).
+fuzz: deps modules-all lib tools selftests
+	tools/fuzz/run
+
+stress: deps modules-all lib tools selftests
+	tools/stress/run
+
 # checkpatch leaves a CamelCase cache (.checkpatch-camelcase.*) behind.
 style: $(CHECKPATCH_FILES)
 	@rc=0; $(CHECKPATCH) --strict --no-tree --show-types -f $(STYLE_FILES) || rc=$$?; \
@@ -242,6 +253,6 @@ distclean: clean
 	rm -rf build
 
 .PHONY: all module modules-all lib tools selftests kselftest-headers deps \
-	publish-modes bench \
+	publish-modes bench fuzz stress \
 	check demo style sparse w1 install uninstall dkms-install dkms-uninstall clean \
 	distclean
