@@ -34,6 +34,9 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -48,6 +51,7 @@
 #pragma GCC diagnostic ignored "-Wunused-parameter"
 #include "kselftest_harness.h"
 
+#include <linux/capability.h>
 #include <linux/pcb.h>
 
 #define PCBT_NOBODY		65534
@@ -848,6 +852,483 @@ static inline int pcbt_alarm_in(unsigned int ms)
 	if (sigaction(SIGALRM, &sa, NULL) || setitimer(ITIMER_REAL, &it, NULL))
 		return -errno;
 	return 0;
+}
+
+/*
+ * Small files of /proc and /sys.  pcbt_write_file(): 0 or -errno.
+ * pcbt_read_file(): bytes read (NUL-terminated) or -errno.
+ */
+static inline int pcbt_write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t len = strlen(text);
+	int ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, text, len) != len)
+		ret = errno ? -errno : -EIO;
+	close(fd);
+	return ret;
+}
+
+static inline int pcbt_read_file(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t len = 0;
+	ssize_t n = 0;
+
+	if (fd < 0)
+		return -errno;
+	while (len + 1 < size && (n = read(fd, buf + len, size - 1 - len)) > 0)
+		len += n;
+	n = n < 0 ? -errno : 0;
+	close(fd);
+	buf[len] = '\0';
+	return n < 0 ? (int)n : (int)len;
+}
+
+/*
+ * /proc/pcb/usage: what the module holds over all buses, one "name value"
+ * line per count, in this order.  Root only.
+ */
+enum {
+	PCBT_U_BUSES,
+	PCBT_U_TOPICS,
+	PCBT_U_ENDPOINTS,
+	PCBT_U_SUBSCRIPTIONS,
+	PCBT_U_RINGS,
+	PCBT_U_RING_PAGES,
+	PCBT_U_FILTERS,
+	PCBT_U_USERS,
+	PCBT_U_NR,
+};
+
+static const char *const pcbt_usage_names[PCBT_U_NR] = {
+	"buses", "topics", "endpoints", "subscriptions", "rings",
+	"ring_pages", "filters", "users",
+};
+
+#define PCBT_USAGE_PATH		"/proc/pcb/usage"
+
+struct pcbt_usage {
+	long long v[PCBT_U_NR];
+};
+
+/* 0, -errno of the read, or -EPROTO when the file is not as documented. */
+static inline int pcbt_usage_read(struct pcbt_usage *u)
+{
+	char buf[1024], *line, *save = NULL;
+	unsigned int i = 0;
+	int ret = pcbt_read_file(PCBT_USAGE_PATH, buf, sizeof(buf));
+
+	if (ret < 0)
+		return ret;
+	for (line = strtok_r(buf, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save), i++) {
+		char name[32], end;
+
+		if (i >= PCBT_U_NR ||
+		    sscanf(line, "%31s %lld%c", name, &u->v[i], &end) != 2 ||
+		    strcmp(name, pcbt_usage_names[i]) || u->v[i] < 0)
+			return -EPROTO;
+	}
+	return i == PCBT_U_NR ? 0 : -EPROTO;
+}
+
+/* "name a->b" for every count that differs, for a failure message. */
+static inline const char *pcbt_usage_diff(const struct pcbt_usage *a,
+					  const struct pcbt_usage *b,
+					  char *buf, size_t size)
+{
+	size_t len = 0;
+	unsigned int i;
+
+	buf[0] = '\0';
+	for (i = 0; i < PCBT_U_NR && len < size; i++)
+		if (a->v[i] != b->v[i])
+			len += snprintf(buf + len, size - len, " %s %lld->%lld",
+					pcbt_usage_names[i], a->v[i], b->v[i]);
+	return buf;
+}
+
+static inline bool pcbt_usage_equal(const struct pcbt_usage *a,
+				    const struct pcbt_usage *b)
+{
+	return !memcmp(a, b, sizeof(*a));
+}
+
+/*
+ * Rings (and what an endpoint holds) are freed after an RCU grace period
+ * and a work item, so a count expected to drop is polled for: until
+ * usage->v[@idx] == @want (any @idx < 0: until all of @want), up to
+ * @timeout_ms.  @now (may be NULL) gets the last reading.  0, -ETIMEDOUT
+ * or a read error.
+ */
+static inline int pcbt_usage_wait(const struct pcbt_usage *want, int idx,
+				  unsigned int timeout_ms,
+				  struct pcbt_usage *now)
+{
+	__u64 deadline = pcbt_now_ns(CLOCK_MONOTONIC) + timeout_ms * PCBT_MS;
+	struct pcbt_usage u = { { 0 } };
+	int ret;
+
+	for (;;) {
+		ret = pcbt_usage_read(&u);
+		if (now)
+			*now = u;
+		if (ret)
+			return ret;
+		if (idx < 0 ? pcbt_usage_equal(&u, want) :
+			      u.v[idx] == want->v[idx])
+			return 0;
+		if (pcbt_now_ns(CLOCK_MONOTONIC) > deadline)
+			return -ETIMEDOUT;
+		pcbt_sleep_ms(10);
+	}
+}
+
+/*
+ * Module parameters a test may change.  A test writes them with
+ * pcbt_param_push() and its teardown calls pcbt_params_restore(), which
+ * puts back the value each had when the test program started (or, if
+ * that is unknown, before the first push), also after a failed ASSERT.
+ * A test program that defines PCBT_GUARD_PARAMS before including this
+ * file also restores them when it exits, so that a test the harness had
+ * to kill does not leave the module misconfigured for the next one.
+ */
+static const char *const pcbt_param_names[] = {
+	"max_topics", "max_subscribers", "max_endpoints",
+	"max_endpoints_per_user", "max_ring_size", "max_msg_size",
+	"fail_nth",
+};
+#define PCBT_NR_PARAMS	(sizeof(pcbt_param_names) / sizeof(pcbt_param_names[0]))
+
+struct pcbt_param_state {
+	bool known;		/* @orig holds the value to restore */
+	bool dirty;		/* pushed since the last restore */
+	unsigned long long orig;
+};
+
+static struct pcbt_param_state pcbt_params[PCBT_NR_PARAMS];
+
+static inline int pcbt_param_index(const char *name)
+{
+	unsigned int i;
+
+	for (i = 0; i < PCBT_NR_PARAMS; i++)
+		if (!strcmp(pcbt_param_names[i], name))
+			return i;
+	return -1;
+}
+
+/* Reads a parameter: 0 or -errno. */
+static inline int pcbt_param_get(const char *name, unsigned long long *val)
+{
+	char path[128], buf[64], *end;
+	int ret;
+
+	snprintf(path, sizeof(path), "/sys/module/pcb/parameters/%s", name);
+	ret = pcbt_read_file(path, buf, sizeof(buf));
+	if (ret < 0)
+		return ret;
+	errno = 0;
+	*val = strtoull(buf, &end, 0);
+	if (errno || end == buf)
+		return -EPROTO;
+	return 0;
+}
+
+/* Writes @val, remembering the value to restore: 0 or -errno. */
+static inline int pcbt_param_push(const char *name, unsigned long long val)
+{
+	int i = pcbt_param_index(name);
+	struct pcbt_param_state *p;
+
+	if (i < 0)
+		return -EINVAL;
+	p = &pcbt_params[i];
+	if (!p->known) {
+		int ret = pcbt_param_get(name, &p->orig);
+
+		if (ret)
+			return ret;
+		/* fail_nth always goes back to 0. */
+		if (!strcmp(name, "fail_nth"))
+			p->orig = 0;
+		p->known = true;
+	}
+	p->dirty = true;
+	return pcbt_set_param(name, val);
+}
+
+/* Puts back every pushed parameter: 0 or the first -errno. */
+static inline int pcbt_params_restore(void)
+{
+	unsigned int i;
+	int ret = 0;
+
+	for (i = 0; i < PCBT_NR_PARAMS; i++) {
+		struct pcbt_param_state *p = &pcbt_params[i];
+		int err;
+
+		if (!p->dirty)
+			continue;
+		err = pcbt_set_param(pcbt_param_names[i], p->orig);
+		if (err && !ret)
+			ret = err;
+		if (!err)
+			p->dirty = false;
+	}
+	return ret;
+}
+
+#ifdef PCBT_GUARD_PARAMS
+static pid_t pcbt_guard_pid;
+
+static void __attribute__((constructor)) pcbt_guard_params_init(void)
+{
+	unsigned int i;
+
+	if (geteuid() != 0)
+		return;
+	pcbt_guard_pid = getpid();
+	for (i = 0; i < PCBT_NR_PARAMS; i++) {
+		struct pcbt_param_state *p = &pcbt_params[i];
+
+		p->known = !pcbt_param_get(pcbt_param_names[i], &p->orig);
+		if (!strcmp(pcbt_param_names[i], "fail_nth"))
+			p->orig = 0;
+	}
+}
+
+static void __attribute__((destructor)) pcbt_guard_params_fini(void)
+{
+	unsigned int i;
+
+	if (!pcbt_guard_pid || getpid() != pcbt_guard_pid)
+		return;
+	for (i = 0; i < PCBT_NR_PARAMS; i++) {
+		unsigned long long now;
+
+		if (pcbt_params[i].known &&
+		    !pcbt_param_get(pcbt_param_names[i], &now) &&
+		    now != pcbt_params[i].orig)
+			pcbt_set_param(pcbt_param_names[i],
+				       pcbt_params[i].orig);
+	}
+}
+#endif
+
+/* Whether capability @cap is in the caller's effective set. */
+static inline bool pcbt_has_cap(int cap)
+{
+	struct __user_cap_header_struct hdr = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct data[2] = { { 0 } };
+
+	if (syscall(SYS_capget, &hdr, data))
+		return false;
+	return data[cap / 32].effective & (1U << (cap % 32));
+}
+
+/* Lowers RLIMIT_MEMLOCK (soft and hard) to @bytes: 0 or -errno. */
+static inline int pcbt_set_memlock(unsigned long long bytes)
+{
+	struct rlimit rl = { .rlim_cur = bytes, .rlim_max = bytes };
+
+	return setrlimit(RLIMIT_MEMLOCK, &rl) ? -errno : 0;
+}
+
+/*
+ * User namespaces.  pcbt_userns_self(): unshare a new user namespace
+ * (with @flags: more namespaces at once) and map its uid and gid 0 to
+ * the caller's, as an unprivileged process can.  pcbt_userns_map(): a
+ * privileged parent writes the maps of process @pid ("inner outer
+ * count" lines).  0 or -errno; -EPERM from unshare() means user
+ * namespaces cannot be made here (a chroot, a sysctl): tests skip.
+ */
+static inline int pcbt_userns_self(int flags)
+{
+	uid_t uid = geteuid();
+	gid_t gid = getegid();
+	char map[64];
+	int ret;
+
+	if (unshare(CLONE_NEWUSER | flags))
+		return -errno;
+	ret = pcbt_write_file("/proc/self/setgroups", "deny");
+	if (ret)
+		return ret;
+	snprintf(map, sizeof(map), "0 %u 1", (unsigned int)uid);
+	ret = pcbt_write_file("/proc/self/uid_map", map);
+	if (ret)
+		return ret;
+	snprintf(map, sizeof(map), "0 %u 1", (unsigned int)gid);
+	return pcbt_write_file("/proc/self/gid_map", map);
+}
+
+static inline int pcbt_userns_map(pid_t pid, const char *uid_map,
+				  const char *gid_map)
+{
+	char path[64];
+	int ret;
+
+	snprintf(path, sizeof(path), "/proc/%d/uid_map", (int)pid);
+	ret = pcbt_write_file(path, uid_map);
+	if (ret)
+		return ret;
+	snprintf(path, sizeof(path), "/proc/%d/gid_map", (int)pid);
+	return pcbt_write_file(path, gid_map);
+}
+
+/*
+ * An agent: a child process, with other credentials if asked, that runs
+ * functions for the test one at a time and keeps what they leave behind
+ * (open endpoints, rings, namespaces) between calls, so that a test can
+ * have several users hold resources at once.  A call sends the function
+ * and a copy of @arg; the agent runs fn(its copy) and sends back the
+ * return value and the copy, which pcbt_agent_call() writes over @arg.
+ * Function pointers stay valid in the child: it is a fork.  The agent
+ * dies with the test (PR_SET_PDEATHSIG).
+ */
+#define PCBT_AGENT_ARG_MAX	1024
+#define PCBT_AGENT_DEAD		INT_MIN
+
+struct pcbt_agent {
+	pid_t pid;
+	int to;			/* calls to the agent */
+	int from;		/* answers from it */
+};
+
+struct pcbt_agent_msg {
+	int (*fn)(void *arg);
+	int ret;
+	unsigned int len;
+	unsigned char arg[PCBT_AGENT_ARG_MAX];
+};
+
+static inline int pcbt_xfer(int fd, void *buf, size_t len, bool out)
+{
+	unsigned char *p = buf;
+
+	while (len) {
+		ssize_t n = out ? write(fd, p, len) : read(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -EPIPE;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static inline void pcbt_agent_loop(int in, int out)
+{
+	struct pcbt_agent_msg m;
+
+	while (!pcbt_xfer(in, &m, sizeof(m), false)) {
+		m.ret = m.fn(m.arg);
+		if (pcbt_xfer(out, &m, sizeof(m), true))
+			break;
+	}
+	_exit(0);
+}
+
+/* @c: the credentials to drop to, or NULL to keep the caller's. */
+static inline int pcbt_agent_start(struct pcbt_agent *a,
+				   const struct pcbt_creds *c)
+{
+	int to[2], from[2];
+	pid_t parent = getpid();
+
+	a->pid = -1;
+	a->to = a->from = -1;
+	if (pipe2(to, O_CLOEXEC))
+		return -errno;
+	if (pipe2(from, O_CLOEXEC)) {
+		close(to[0]);
+		close(to[1]);
+		return -errno;
+	}
+	fflush(stdout);
+	fflush(stderr);
+	a->pid = fork();
+	if (a->pid < 0) {
+		int ret = -errno;
+
+		close(to[0]);
+		close(to[1]);
+		close(from[0]);
+		close(from[1]);
+		return ret;
+	}
+	if (!a->pid) {
+		close(to[1]);
+		close(from[0]);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(0);
+		if (c && pcbt_drop_to(c))
+			_exit(PCBT_CHILD_BROKEN);
+		pcbt_agent_loop(to[0], from[1]);
+	}
+	close(to[0]);
+	close(from[1]);
+	a->to = to[1];
+	a->from = from[0];
+	return 0;
+}
+
+/* fn's return value, or PCBT_AGENT_DEAD when the agent is gone. */
+static inline int pcbt_agent_call(struct pcbt_agent *a, int (*fn)(void *arg),
+				  void *arg, size_t len)
+{
+	struct pcbt_agent_msg m;
+
+	if (a->pid <= 0 || len > sizeof(m.arg))
+		return PCBT_AGENT_DEAD;
+	memset(&m, 0, sizeof(m));
+	m.fn = fn;
+	m.len = len;
+	if (len)
+		memcpy(m.arg, arg, len);
+	if (pcbt_xfer(a->to, &m, sizeof(m), true) ||
+	    pcbt_xfer(a->from, &m, sizeof(m), false))
+		return PCBT_AGENT_DEAD;
+	if (len)
+		memcpy(arg, m.arg, len);
+	return m.ret;
+}
+
+/*
+ * Ends the agent (it exits when its call pipe closes; killed if it does
+ * not within a second) and reaps it: everything it held is released.
+ */
+static inline void pcbt_agent_stop(struct pcbt_agent *a)
+{
+	int i;
+
+	if (a->to >= 0)
+		close(a->to);
+	if (a->from >= 0)
+		close(a->from);
+	a->to = a->from = -1;
+	if (a->pid <= 0)
+		return;
+	for (i = 0; i < 100; i++) {
+		if (waitpid(a->pid, NULL, WNOHANG) == a->pid)
+			break;
+		pcbt_sleep_ms(10);
+	}
+	if (i == 100) {
+		kill(a->pid, SIGKILL);
+		waitpid(a->pid, NULL, 0);
+	}
+	a->pid = -1;
 }
 
 #endif /* PCB_SELFTEST_UTIL_H */
