@@ -687,7 +687,7 @@ int pcb_publish_batch(struct pcb_endpoint *ep, void __user *arg)
 	ktime_t deadline;
 	int ret;
 
-	pcb_pub_init(&b.pub);
+	pcb_pub_init(&b.pub, ep);
 	if (copy_from_user(&args, arg, sizeof(args)))
 		return -EFAULT;
 	ret = check_batch(&args);

@@ -1,15 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The bus: the topic namespace, and the hybrid logical clock that numbers
- * every message on it.
+ * The buses, one per IPC namespace, each a topic namespace; and the hybrid
+ * logical clock that numbers every message on all of them.
  */
 #include <linux/atomic.h>
+#include <linux/ipc_namespace.h>
 #include <linux/ktime.h>
 #include <linux/minmax.h>
+#include <linux/nsproxy.h>
+#include <linux/pid_namespace.h>
+#include <linux/slab.h>
 
+#include "compat.h"
 #include "internal.h"
-
-struct pcb_bus pcb_bus;
 
 /*
  * The last message id handed out.  An id is max(CLOCK_REALTIME ns, last
@@ -57,25 +60,175 @@ int pcb_hlc_check_deps(const u64 *deps, u32 nr)
 	return 0;
 }
 
-int pcb_bus_init(struct pcb_bus *bus)
+/* --- one bus per IPC namespace ------------------------------------------ */
+
+/*
+ * Every bus, under @pcb_buses_lock, which also covers each bus's @users.
+ * A bus holds a reference to its IPC namespace, so the namespace cannot be
+ * freed and its address reused while the bus is listed; it is reaped once
+ * that reference is the namespace's last one and no one uses the bus.
+ */
+static LIST_HEAD(pcb_buses);
+static DEFINE_MUTEX(pcb_buses_lock);
+
+static void bus_reap_fn(struct work_struct *work);
+static DECLARE_DELAYED_WORK(pcb_bus_reap_work, bus_reap_fn);
+
+/* How often idle buses of other namespaces are looked at. */
+#define PCB_BUS_REAP_DELAY	(10 * HZ)
+
+static struct pcb_bus *bus_create(struct ipc_namespace *ipc_ns)
 {
-	bus->stats = pcb_stats_alloc();
-	if (!bus->stats)
-		return -ENOMEM;
+	struct pcb_bus *bus = pcb_zalloc(sizeof(*bus));
+
+	if (!bus)
+		return NULL;
+	bus->stats = pcb_should_fail() ? NULL : pcb_stats_alloc();
+	if (!bus->stats) {
+		kfree(bus);
+		return NULL;
+	}
 	mutex_init(&bus->lock);
 	hash_init(bus->names);
 	xa_init(&bus->topics);
 	INIT_LIST_HEAD(&bus->endpoints);
 	bus->next_topic_id = 1;
-	bus->nr_topics = 0;
 	bus->next_ep_id = 1;
-	return 0;
+	bus->ipc_ns = get_ipc_ns(ipc_ns);
+	bus->user_ns = ipc_ns->user_ns;	/* held by the IPC namespace */
+	bus->pid_ns = get_pid_ns(task_active_pid_ns(current));
+	atomic_long_inc(&pcb_usage[PCB_USAGE_BUSES]);
+	return bus;
 }
 
-void pcb_bus_destroy(struct pcb_bus *bus)
+/* Nothing uses @bus any more: no endpoint, and no one can open one. */
+static void bus_destroy(struct pcb_bus *bus)
 {
 	pcb_topic_destroy_all(bus);
 	xa_destroy(&bus->topics);
 	mutex_destroy(&bus->lock);
 	pcb_stats_free(bus->stats);
+	put_pid_ns(bus->pid_ns);
+	pcb_put_ipc_ns(bus->ipc_ns);
+	kfree(bus);
+	atomic_long_dec(&pcb_usage[PCB_USAGE_BUSES]);
+}
+
+/*
+ * Our reference is the namespace's last: no task is in it and no nsfs
+ * file or mount names it, so no one can enter it again.
+ */
+static bool bus_ns_dead(const struct pcb_bus *bus)
+{
+	return refcount_read(&bus->ipc_ns->ns.count) == 1;
+}
+
+/* Caller holds pcb_buses_lock.  Returns whether idle buses remain. */
+static bool buses_reap_locked(struct list_head *dead)
+{
+	struct pcb_bus *bus, *tmp;
+	bool idle = false;
+
+	list_for_each_entry_safe(bus, tmp, &pcb_buses, node) {
+		if (bus->users)
+			continue;
+		if (bus_ns_dead(bus))
+			list_move(&bus->node, dead);
+		else if (bus->ipc_ns != current->nsproxy->ipc_ns)
+			idle = true;
+	}
+	return idle;
+}
+
+static void buses_destroy(struct list_head *dead)
+{
+	struct pcb_bus *bus, *tmp;
+
+	list_for_each_entry_safe(bus, tmp, dead, node)
+		bus_destroy(bus);
+}
+
+void pcb_buses_reap(void)
+{
+	LIST_HEAD(dead);
+
+	mutex_lock(&pcb_buses_lock);
+	buses_reap_locked(&dead);
+	mutex_unlock(&pcb_buses_lock);
+	buses_destroy(&dead);
+}
+
+static void bus_reap_fn(struct work_struct *work)
+{
+	LIST_HEAD(dead);
+	bool idle;
+
+	mutex_lock(&pcb_buses_lock);
+	idle = buses_reap_locked(&dead);
+	mutex_unlock(&pcb_buses_lock);
+	buses_destroy(&dead);
+	/* A namespace whose bus is idle may die without telling us: look again. */
+	if (idle)
+		queue_delayed_work(pcb_wq, &pcb_bus_reap_work,
+				   PCB_BUS_REAP_DELAY);
+}
+
+/*
+ * The bus of the caller's IPC namespace, created on first use, with a use
+ * counted for the caller (an endpoint, or a /proc reader with @create
+ * false, which gets NULL when the namespace has no bus).
+ */
+struct pcb_bus *pcb_bus_get(bool create)
+{
+	struct ipc_namespace *ipc_ns = current->nsproxy->ipc_ns;
+	struct pcb_bus *bus, *found = NULL;
+	LIST_HEAD(dead);
+
+	mutex_lock(&pcb_buses_lock);
+	buses_reap_locked(&dead);
+	list_for_each_entry(bus, &pcb_buses, node) {
+		if (bus->ipc_ns == ipc_ns) {
+			found = bus;
+			break;
+		}
+	}
+	if (!found && create) {
+		found = bus_create(ipc_ns);
+		if (found)
+			list_add(&found->node, &pcb_buses);
+	}
+	if (found)
+		found->users++;
+	mutex_unlock(&pcb_buses_lock);
+	buses_destroy(&dead);
+	return found;
+}
+
+void pcb_bus_put(struct pcb_bus *bus)
+{
+	bool idle;
+
+	/*
+	 * Not a word about current's namespaces here: the last fput() of an
+	 * exiting task runs after it has left them (nsproxy is NULL).
+	 */
+	mutex_lock(&pcb_buses_lock);
+	idle = !--bus->users;
+	mutex_unlock(&pcb_buses_lock);
+	/* Its namespace may be dying: look at it after a while. */
+	if (idle)
+		queue_delayed_work(pcb_wq, &pcb_bus_reap_work,
+				   PCB_BUS_REAP_DELAY);
+}
+
+/* Module unload: no file of the device is open, so no bus is in use. */
+void pcb_buses_destroy_all(void)
+{
+	LIST_HEAD(all);
+
+	cancel_delayed_work_sync(&pcb_bus_reap_work);
+	mutex_lock(&pcb_buses_lock);
+	list_splice_init(&pcb_buses, &all);
+	mutex_unlock(&pcb_buses_lock);
+	buses_destroy(&all);
 }

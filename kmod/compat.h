@@ -9,6 +9,8 @@
 
 #include <linux/mm.h>
 #include <linux/fs.h>
+#include <linux/ipc_namespace.h>
+#include <linux/proc_ns.h>
 
 #ifdef PCB_HAVE_IO_URING_CMD_H
 #include <linux/io_uring/cmd.h>
@@ -64,6 +66,23 @@ static inline bool pcb_uring_cmd_fixed(const struct io_uring_cmd *cmd)
 #define pcb_assign_str(dst, src)	__assign_str(dst)
 #else
 #define pcb_assign_str(dst, src)	__assign_str(dst, src)
+#endif
+
+/*
+ * put_ipc_ns() is exported by newer kernels (6.12), not by 6.1, where the
+ * namespace's own operations drop the reference: ipcns_operations.put
+ * is put_ipc_ns().
+ */
+#ifdef PCB_HAVE_PUT_IPC_NS
+static inline void pcb_put_ipc_ns(struct ipc_namespace *ns)
+{
+	put_ipc_ns(ns);
+}
+#else
+static inline void pcb_put_ipc_ns(struct ipc_namespace *ns)
+{
+	ns->ns.ops->put(&ns->ns);
+}
 #endif
 
 #endif /* _PCB_COMPAT_H */

@@ -15,14 +15,42 @@
 
 #include "internal.h"
 
-static int pcb_open(struct inode *inode, struct file *file)
+/* A new endpoint, charged to the caller's user, on the caller's bus. */
+static struct pcb_endpoint *endpoint_alloc(void)
 {
 	struct pcb_endpoint *ep;
+	int ret = -ENOMEM;
 
-	ep = kzalloc(sizeof(*ep), GFP_KERNEL_ACCOUNT);
+	ep = pcb_zalloc(sizeof(*ep));
 	if (!ep)
-		return -ENOMEM;
-	ep->bus = &pcb_bus;
+		return ERR_PTR(-ENOMEM);
+	ep->user = pcb_user_get();
+	if (!ep->user)
+		goto err_free;
+	ret = pcb_quota_charge(ep->user, PCB_QUOTA_ENDPOINTS);
+	if (ret)
+		goto err_user;
+	ret = -ENOMEM;
+	ep->bus = pcb_bus_get(true);
+	if (!ep->bus)
+		goto err_uncharge;
+	return ep;
+
+err_uncharge:
+	pcb_quota_uncharge(ep->user, PCB_QUOTA_ENDPOINTS);
+err_user:
+	pcb_user_put(ep->user);
+err_free:
+	kfree(ep);
+	return ERR_PTR(ret);
+}
+
+static int pcb_open(struct inode *inode, struct file *file)
+{
+	struct pcb_endpoint *ep = endpoint_alloc();
+
+	if (IS_ERR(ep))
+		return PTR_ERR(ep);
 	mutex_init(&ep->ring_lock);
 	xa_init_flags(&ep->handles, XA_FLAGS_ALLOC);
 	INIT_LIST_HEAD(&ep->subs);
@@ -54,6 +82,10 @@ static int pcb_release(struct inode *inode, struct file *file)
 	if (ep->ring)
 		pcb_ring_destroy(ep->ring);
 	mutex_destroy(&ep->ring_lock);
+	/* Last: nothing above touches the bus or the charges any more. */
+	pcb_bus_put(ep->bus);
+	pcb_quota_uncharge(ep->user, PCB_QUOTA_ENDPOINTS);
+	pcb_user_put(ep->user);
 	kfree(ep);
 	return 0;
 }
@@ -149,7 +181,8 @@ static int topic_open(struct pcb_endpoint *ep, void __user *arg)
 	if (ret)
 		return ret;
 
-	ret = xa_alloc(&ep->handles, &handle, t,
+	ret = pcb_should_fail() ? -ENOMEM :
+	      xa_alloc(&ep->handles, &handle, t,
 		       XA_LIMIT(0, PCB_MAX_HANDLES - 1), GFP_KERNEL_ACCOUNT);
 	if (ret) {
 		pcb_topic_put(t);

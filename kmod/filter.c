@@ -113,7 +113,8 @@ struct pcb_filter_prog *pcb_filter_from_user(u64 uaddr)
 	if (!hdr.nr_preds)
 		return NULL;
 
-	preds = memdup_user(uf->preds, hdr.nr_preds * sizeof(*preds));
+	preds = pcb_should_fail() ? ERR_PTR(-ENOMEM) :
+		memdup_user(uf->preds, hdr.nr_preds * sizeof(*preds));
 	if (IS_ERR(preds))
 		return ERR_CAST(preds);
 
@@ -123,9 +124,12 @@ struct pcb_filter_prog *pcb_filter_from_user(u64 uaddr)
 			goto out;
 	}
 	ret = -ENOMEM;
-	f = kmalloc(struct_size(f, preds, hdr.nr_preds), GFP_KERNEL_ACCOUNT);
+	if (!pcb_should_fail())
+		f = kmalloc(struct_size(f, preds, hdr.nr_preds),
+			    GFP_KERNEL_ACCOUNT);
 	if (!f)
 		goto out;
+	atomic_long_inc(&pcb_usage[PCB_USAGE_FILTERS]);
 	f->nr_preds = hdr.nr_preds;
 	for (i = 0; i < hdr.nr_preds; i++)
 		compile_pred(&f->preds[i], &preds[i]);
@@ -149,6 +153,8 @@ bool pcb_filter_fits(const struct pcb_filter_prog *f, u32 max_msg_size)
 
 void pcb_filter_free(struct pcb_filter_prog *f)
 {
+	if (f)
+		atomic_long_dec(&pcb_usage[PCB_USAGE_FILTERS]);
 	kfree(f);
 }
 

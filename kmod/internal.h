@@ -4,6 +4,7 @@
  *
  * Locking, outermost first:
  *
+ *   pcb_buses_lock (mutex)  the list of buses and their use counts (bus.c)
  *   pcb_bus.lock (mutex)    the topic namespace and every subscription list
  *                           change (subscribe, unsubscribe, topic delete,
  *                           endpoint release)
@@ -16,6 +17,7 @@
  *                           through all its passes
  *   pcb_ring.lock (spin)    reservations in one ring (prod_pos), its
  *                           header flags and drop counter; leaf lock
+ *   pcb_acct_lock (spin)    users and their quota counts (limits.c); leaf
  *
  * RCU protects what is read without those locks: the handle table lookup
  * of a topic, the topic's subscription list walked for wake-ups after the
@@ -41,6 +43,11 @@
 #include <asm/tsc.h>
 
 struct file;
+struct ipc_namespace;
+struct pid_namespace;
+struct seq_file;
+struct user_namespace;
+struct user_struct;
 struct vm_area_struct;
 
 /* The largest record header: PCB_MAX_DEPS dependencies. */
@@ -51,6 +58,8 @@ extern unsigned int pcb_max_topics;
 extern unsigned int pcb_max_subscribers;
 extern unsigned int pcb_max_msg_size;
 extern unsigned int pcb_max_ring_size;
+extern unsigned int pcb_max_endpoints;
+extern unsigned int pcb_max_endpoints_per_user;
 
 extern struct workqueue_struct *pcb_wq;
 
@@ -82,7 +91,13 @@ enum pcb_counter {
 
 struct pcb_cpu_stats;
 
+/* One per IPC namespace. */
 struct pcb_bus {
+	struct list_head node;		/* pcb_buses, under pcb_buses_lock */
+	unsigned int users;		/* endpoints and readers, same lock */
+	struct ipc_namespace *ipc_ns;	/* a reference */
+	struct user_namespace *user_ns;	/* owns @ipc_ns: ids and rights */
+	struct pid_namespace *pid_ns;	/* a reference: pids in records */
 	struct mutex lock;		/* see the locking table above */
 	DECLARE_HASHTABLE(names, 8);	/* name -> topic, under @lock */
 	struct xarray topics;		/* id -> topic, under @lock; RCU */
@@ -95,6 +110,7 @@ struct pcb_bus {
 
 struct pcb_ring {
 	struct pcb_ring_consumer *cons;	/* userspace-writable: hostile */
+	struct user_struct *memlock_user; /* charged for @nr_pages, or NULL */
 	struct pcb_ring_header *hdr;
 	void *data;			/* data area, mapped twice in a row */
 	u32 size;
@@ -110,6 +126,8 @@ struct pcb_ring {
 
 struct pcb_topic {
 	refcount_t ref;
+	struct pcb_bus *bus;		/* outlives it while anyone publishes */
+	struct pcb_user *creator;	/* charged for it while it is named */
 	u32 id;
 	char name[PCB_NAME_MAX];
 	u64 schema_id;
@@ -178,7 +196,8 @@ struct pcb_sub {
 };
 
 struct pcb_endpoint {
-	struct pcb_bus *bus;
+	struct pcb_bus *bus;		/* a use of it */
+	struct pcb_user *user;		/* charged for it and its subscriptions */
 	u64 id;				/* for /proc and tracing, never reused */
 	struct pid *owner;		/* the process that opened it */
 	struct list_head bus_node;	/* bus->endpoints, under bus->lock */
@@ -197,9 +216,10 @@ static inline struct pcb_ring *pcb_ep_ring(struct pcb_endpoint *ep)
 }
 
 /* bus.c */
-extern struct pcb_bus pcb_bus;
-int pcb_bus_init(struct pcb_bus *bus);
-void pcb_bus_destroy(struct pcb_bus *bus);
+struct pcb_bus *pcb_bus_get(bool create);
+void pcb_bus_put(struct pcb_bus *bus);
+void pcb_buses_reap(void);
+void pcb_buses_destroy_all(void);
 u64 pcb_hlc_next(void);
 u64 pcb_hlc_next_n(u32 n);
 int pcb_hlc_check_deps(const u64 *deps, u32 nr);
@@ -269,7 +289,7 @@ struct pcb_pub {
 	u32 fates[PCB_FATE_SKIP + 1];	/* subscriptions by enum pcb_fate */
 };
 
-void pcb_pub_init(struct pcb_pub *pub);
+void pcb_pub_init(struct pcb_pub *pub, const struct pcb_endpoint *ep);
 int pcb_pub_deps(struct pcb_pub *pub, u64 *deps, u64 uaddr, u32 nr);
 int pcb_publish(struct pcb_endpoint *ep, void __user *arg);
 int pcb_publish_one(struct pcb_endpoint *ep, u32 handle, struct pcb_pub *pub,
@@ -314,6 +334,41 @@ bool pcb_filter_fits(const struct pcb_filter_prog *f, u32 max_msg_size);
 void pcb_filter_free(struct pcb_filter_prog *f);
 unsigned int pcb_filter_nr_preds(const struct pcb_filter_prog *f);
 int pcb_filter_match(const struct pcb_filter_prog *f, const struct pcb_pub *pub);
+
+/* limits.c */
+enum pcb_quota {
+	PCB_QUOTA_TOPICS,
+	PCB_QUOTA_ENDPOINTS,
+	PCB_NR_QUOTAS
+};
+
+/* What /proc/pcb/usage counts, over all buses. */
+enum pcb_usage_counter {
+	PCB_USAGE_BUSES,
+	PCB_USAGE_TOPICS,
+	PCB_USAGE_ENDPOINTS,
+	PCB_USAGE_SUBS,
+	PCB_USAGE_RINGS,
+	PCB_USAGE_RING_PAGES,
+	PCB_USAGE_FILTERS,
+	PCB_USAGE_USERS,
+	PCB_NR_USAGE
+};
+
+extern atomic_long_t pcb_usage[PCB_NR_USAGE];
+
+struct pcb_user;
+bool pcb_should_fail(void);
+void *pcb_zalloc(size_t size);
+struct pcb_user *pcb_user_get(void);
+void pcb_user_put(struct pcb_user *u);
+bool pcb_fair_share(unsigned int held, unsigned int used, unsigned int max);
+bool pcb_fair_share_exempt(void);
+int pcb_quota_charge(struct pcb_user *u, enum pcb_quota q);
+void pcb_quota_uncharge(struct pcb_user *u, enum pcb_quota q);
+struct user_struct *pcb_memlock_charge(unsigned long pages);
+void pcb_memlock_uncharge(struct user_struct *user, unsigned long pages);
+int pcb_usage_show(struct seq_file *m, void *v);
 
 static inline u32 pcb_record_len(u32 hdr_len, u32 payload_len)
 {

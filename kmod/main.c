@@ -13,7 +13,7 @@
 
 unsigned int pcb_max_topics = 4096;
 module_param_named(max_topics, pcb_max_topics, uint, 0644);
-MODULE_PARM_DESC(max_topics, "Topics on the bus at most (ENOSPC beyond)");
+MODULE_PARM_DESC(max_topics, "Topics over all buses at most (ENOSPC beyond)");
 
 unsigned int pcb_max_subscribers = 256;
 module_param_named(max_subscribers, pcb_max_subscribers, uint, 0644);
@@ -27,7 +27,10 @@ unsigned int pcb_max_ring_size = 64 << 20;
 module_param_named(max_ring_size, pcb_max_ring_size, uint, 0644);
 MODULE_PARM_DESC(max_ring_size, "Largest ring data area, bytes");
 
-/* Frees rings after an RCU grace period (vunmap cannot run in softirq). */
+/*
+ * Frees rings after an RCU grace period (vunmap cannot run in softirq), and
+ * reaps buses of dead IPC namespaces.
+ */
 struct workqueue_struct *pcb_wq;
 
 static struct miscdevice pcb_misc = {
@@ -48,12 +51,9 @@ static int __init pcb_init(void)
 	pcb_wq = alloc_workqueue("pcb", WQ_UNBOUND, 0);
 	if (!pcb_wq)
 		return -ENOMEM;
-	ret = pcb_bus_init(&pcb_bus);
-	if (ret)
-		goto err_wq;
 	ret = pcb_proc_init();
 	if (ret)
-		goto err_bus;
+		goto err_wq;
 
 	ret = misc_register(&pcb_misc);
 	if (ret)
@@ -62,8 +62,6 @@ static int __init pcb_init(void)
 
 err_proc:
 	pcb_proc_exit();
-err_bus:
-	pcb_bus_destroy(&pcb_bus);
 err_wq:
 	destroy_workqueue(pcb_wq);
 	return ret;
@@ -73,7 +71,7 @@ static void __exit pcb_exit(void)
 {
 	misc_deregister(&pcb_misc);
 	pcb_proc_exit();
-	pcb_bus_destroy(&pcb_bus);
+	pcb_buses_destroy_all();
 	/* Queued ring frees run from RCU callbacks: let them all finish. */
 	rcu_barrier();
 	destroy_workqueue(pcb_wq);

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * /proc/pcb: a read-only view of the bus for operators, one line per
- * topic (topics) and per subscription (subscriptions), like /proc/net/unix.
- * Owners and pids are shown as the reader's namespaces see them.
+ * topic (topics) and per subscription (subscriptions) of the reader's IPC
+ * namespace's bus, like /proc/net/unix; and what the module holds over all
+ * buses (usage, root only).  Owners and pids are shown as the reader's
+ * namespaces see them.
  */
 #include <linux/pid.h>
 #include <linux/pid_namespace.h>
@@ -13,21 +15,31 @@
 
 static struct proc_dir_entry *pcb_proc_dir;
 
-static int topics_show(struct seq_file *m, void *v)
+static void topics_show_bus(struct seq_file *m, struct pcb_bus *bus)
 {
 	struct user_namespace *ns = seq_user_ns(m);
 	struct pcb_topic *t;
 	unsigned long id;
 
-	seq_puts(m, "id name schema max_msg_size mode uid gid subscriptions published\n");
-	mutex_lock(&pcb_bus.lock);
-	xa_for_each(&pcb_bus.topics, id, t)
+	mutex_lock(&bus->lock);
+	xa_for_each(&bus->topics, id, t)
 		seq_printf(m, "%u %s %#llx %u %04o %u %u %u %llu\n", t->id,
 			   t->name, t->schema_id, t->max_msg_size, t->mode,
 			   from_kuid_munged(ns, t->uid),
 			   from_kgid_munged(ns, t->gid), READ_ONCE(t->nr_subs),
 			   READ_ONCE(t->seq));
-	mutex_unlock(&pcb_bus.lock);
+	mutex_unlock(&bus->lock);
+}
+
+static int topics_show(struct seq_file *m, void *v)
+{
+	struct pcb_bus *bus = pcb_bus_get(false);
+
+	seq_puts(m, "id name schema max_msg_size mode uid gid subscriptions published\n");
+	if (bus) {
+		topics_show_bus(m, bus);
+		pcb_bus_put(bus);
+	}
 	return 0;
 }
 
@@ -55,17 +67,21 @@ static void sub_show(struct seq_file *m, struct pcb_sub *sub)
 
 static int subscriptions_show(struct seq_file *m, void *v)
 {
+	struct pcb_bus *bus = pcb_bus_get(false);
 	struct pcb_topic *t;
 	struct pcb_sub *sub;
 	unsigned long id;
 
 	seq_puts(m, "topic name endpoint pid mode filter_preds ring_size ring_used delivered dropped rejected\n");
-	mutex_lock(&pcb_bus.lock);
+	if (!bus)
+		return 0;
+	mutex_lock(&bus->lock);
 	/* Subscription lists change under bus->lock only. */
-	xa_for_each(&pcb_bus.topics, id, t)
+	xa_for_each(&bus->topics, id, t)
 		list_for_each_entry(sub, &t->subs, topic_node)
 			sub_show(m, sub);
-	mutex_unlock(&pcb_bus.lock);
+	mutex_unlock(&bus->lock);
+	pcb_bus_put(bus);
 	return 0;
 }
 
@@ -76,7 +92,8 @@ int pcb_proc_init(void)
 		return -ENOMEM;
 	if (!proc_create_single("topics", 0444, pcb_proc_dir, topics_show) ||
 	    !proc_create_single("subscriptions", 0444, pcb_proc_dir,
-				subscriptions_show)) {
+				subscriptions_show) ||
+	    !proc_create_single("usage", 0400, pcb_proc_dir, pcb_usage_show)) {
 		proc_remove(pcb_proc_dir);
 		return -ENOMEM;
 	}

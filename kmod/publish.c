@@ -440,13 +440,14 @@ int pcb_publish_one(struct pcb_endpoint *ep, u32 handle, struct pcb_pub *pub,
 }
 
 /* Everything but the message itself; first, for the TSC. */
-void pcb_pub_init(struct pcb_pub *pub)
+void pcb_pub_init(struct pcb_pub *pub, const struct pcb_endpoint *ep)
 {
 	*pub = (struct pcb_pub) {
 		.tsc = pcb_clock_now(),
 		.hdr_len = sizeof(struct pcb_record),
-		.pid = task_tgid_vnr(current),
-		.uid = from_kuid_munged(current_user_ns(), current_euid()),
+		/* As the bus sees them, the same for all its consumers. */
+		.pid = task_tgid_nr_ns(current, ep->bus->pid_ns),
+		.uid = from_kuid_munged(ep->bus->user_ns, current_euid()),
 	};
 }
 
@@ -472,7 +473,7 @@ int pcb_publish(struct pcb_endpoint *ep, void __user *arg)
 	struct pcb_pub pub;
 	int ret;
 
-	pcb_pub_init(&pub);
+	pcb_pub_init(&pub, ep);
 	if (copy_from_user(&args, arg, sizeof(args)))
 		return -EFAULT;
 	if (args.flags & ~PCB_PUB_FLAGS_ALL || args.reserved[0])

@@ -28,12 +28,16 @@ static int ring_alloc_pages(struct pcb_ring *ring, unsigned int nr_data)
 	unsigned int i;
 
 	ring->nr_pages = nr_meta + nr_data;
+	if (pcb_should_fail())
+		return -ENOMEM;
 	ring->pages = kvcalloc(nr_meta + 2 * nr_data, sizeof(*ring->pages),
 			       GFP_KERNEL_ACCOUNT);
 	if (!ring->pages)
 		return -ENOMEM;
 
 	for (i = 0; i < ring->nr_pages; i++) {
+		if (pcb_should_fail())
+			return -ENOMEM;
 		ring->pages[i] = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO);
 		if (!ring->pages[i])
 			return -ENOMEM;
@@ -41,6 +45,8 @@ static int ring_alloc_pages(struct pcb_ring *ring, unsigned int nr_data)
 			ring->pages[i + nr_data] = ring->pages[i];
 	}
 
+	if (pcb_should_fail())
+		return -ENOMEM;
 	ring->vaddr = vmap(ring->pages, nr_meta + 2 * nr_data,
 			   VM_MAP | VM_USERMAP, PAGE_KERNEL);
 	return ring->vaddr ? 0 : -ENOMEM;
@@ -56,27 +62,42 @@ static void ring_free_pages(struct pcb_ring *ring)
 		if (ring->pages[i])
 			__free_page(ring->pages[i]);
 	kvfree(ring->pages);
+	pcb_memlock_uncharge(ring->memlock_user, ring->nr_pages);
 	kfree(ring);
 }
 
 static void ring_free_work(struct work_struct *work)
 {
-	ring_free_pages(container_of(to_rcu_work(work), struct pcb_ring,
-				     free_work));
+	struct pcb_ring *ring = container_of(to_rcu_work(work),
+					     struct pcb_ring, free_work);
+
+	atomic_long_dec(&pcb_usage[PCB_USAGE_RINGS]);
+	atomic_long_sub(ring->nr_pages, &pcb_usage[PCB_USAGE_RING_PAGES]);
+	ring_free_pages(ring);
 }
 
 struct pcb_ring *pcb_ring_create(u32 data_size)
 {
+	unsigned int nr_data = data_size >> PAGE_SHIFT;
+	struct user_struct *user;
 	struct pcb_ring *ring;
 
-	ring = kzalloc(sizeof(*ring), GFP_KERNEL_ACCOUNT);
-	if (!ring)
+	/* Charged first: a user past its limit costs us no allocation. */
+	user = pcb_memlock_charge(PCB_RING_META_PAGES + nr_data);
+	if (IS_ERR(user))
+		return ERR_CAST(user);
+	ring = pcb_zalloc(sizeof(*ring));
+	if (!ring) {
+		pcb_memlock_uncharge(user, PCB_RING_META_PAGES + nr_data);
 		return ERR_PTR(-ENOMEM);
-
-	if (ring_alloc_pages(ring, data_size >> PAGE_SHIFT)) {
+	}
+	ring->memlock_user = user;
+	if (ring_alloc_pages(ring, nr_data)) {
 		ring_free_pages(ring);
 		return ERR_PTR(-ENOMEM);
 	}
+	atomic_long_inc(&pcb_usage[PCB_USAGE_RINGS]);
+	atomic_long_add(ring->nr_pages, &pcb_usage[PCB_USAGE_RING_PAGES]);
 
 	ring->cons = ring->vaddr;
 	ring->hdr = ring->vaddr + PAGE_SIZE;

@@ -59,7 +59,7 @@ void pcb_stats_add(struct pcb_topic *t, const u64 *add, u64 cost_ns)
 {
 	preempt_disable();
 	cpu_stats_add(this_cpu_ptr(t->stats), add, cost_ns);
-	cpu_stats_add(this_cpu_ptr(pcb_bus.stats), add, cost_ns);
+	cpu_stats_add(this_cpu_ptr(t->bus->stats), add, cost_ns);
 	preempt_enable();
 }
 
@@ -67,7 +67,7 @@ void pcb_stats_add(struct pcb_topic *t, const u64 *add, u64 cost_ns)
 void pcb_stats_inc(struct pcb_topic *t, enum pcb_counter c)
 {
 	this_cpu_inc(t->stats->counters[c]);
-	this_cpu_inc(pcb_bus.stats->counters[c]);
+	this_cpu_inc(t->bus->stats->counters[c]);
 }
 
 static void stats_sum(struct pcb_cpu_stats __percpu *stats, struct pcb_stats *out)

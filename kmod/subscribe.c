@@ -26,8 +26,37 @@ static struct pcb_sub *ep_find_sub(struct pcb_endpoint *ep, u32 topic_id)
 	return NULL;
 }
 
+/* Subscriptions of @t whose ring belongs to @ep's user. */
+static unsigned int subs_held(struct pcb_topic *t, struct pcb_endpoint *ep)
+{
+	struct pcb_sub *sub;
+	unsigned int n = 0;
+
+	lockdep_assert_held(&ep->bus->lock);
+	list_for_each_entry(sub, &t->subs, topic_node)
+		n += sub->ep->user == ep->user;
+	return n;
+}
+
+/*
+ * max_subscribers, and the fair share of them for users other than the
+ * topic's owner: a reader cannot lock the others out.
+ */
+static int sub_check_room(struct pcb_endpoint *ep, struct pcb_topic *t,
+			  bool exempt)
+{
+	unsigned int max = READ_ONCE(pcb_max_subscribers);
+
+	if (t->nr_subs >= max)
+		return -ENOSPC;
+	if (exempt || uid_eq(current_fsuid(), t->uid))
+		return 0;
+	return pcb_fair_share(subs_held(t, ep), t->nr_subs, max) ? 0 : -EDQUOT;
+}
+
 static int sub_check(struct pcb_endpoint *ep, struct pcb_ring *ring,
-		     struct pcb_topic *t, const struct pcb_subscribe *args)
+		     struct pcb_topic *t, const struct pcb_subscribe *args,
+		     bool exempt)
 {
 	if (!t)
 		return -ENOENT;
@@ -38,10 +67,9 @@ static int sub_check(struct pcb_endpoint *ep, struct pcb_ring *ring,
 	if (ep_find_sub(ep, t->id))
 		return -EALREADY;
 	if (PCB_REC_SIZE(pcb_record_len(PCB_REC_HDR_MAX, t->max_msg_size)) >
-	    ring->size ||
-	    t->nr_subs >= pcb_max_subscribers)
+	    ring->size)
 		return -ENOSPC;
-	return 0;
+	return sub_check_room(ep, t, exempt);
 }
 
 static void sub_link(struct pcb_endpoint *ep, struct pcb_sub *sub)
@@ -53,6 +81,7 @@ static void sub_link(struct pcb_endpoint *ep, struct pcb_sub *sub)
 	WRITE_ONCE(t->nr_subs, t->nr_subs + 1);
 	spin_unlock(&t->lock);
 	list_add_tail_rcu(&sub->ep_node, &ep->subs);
+	atomic_long_inc(&pcb_usage[PCB_USAGE_SUBS]);
 }
 
 /* Caller holds bus->lock. */
@@ -74,6 +103,7 @@ void pcb_sub_unlink(struct pcb_sub *sub)
 	pcb_topic_put(t);
 	/* Wake-up and NOTIFY walks may still hold it. */
 	kfree_rcu(sub, rcu);
+	atomic_long_dec(&pcb_usage[PCB_USAGE_SUBS]);
 }
 
 static int check_subscribe_args(const struct pcb_subscribe *args)
@@ -85,12 +115,13 @@ static int check_subscribe_args(const struct pcb_subscribe *args)
 
 /* Link @sub, with its filter in it already, under bus->lock. */
 static int sub_create(struct pcb_endpoint *ep, struct pcb_ring *ring,
-		      struct pcb_sub *sub, struct pcb_subscribe *args)
+		      struct pcb_sub *sub, struct pcb_subscribe *args,
+		      bool exempt)
 {
 	struct pcb_topic *t = pcb_topic_find(ep->bus, args->name);
 	int ret;
 
-	ret = sub_check(ep, ring, t, args);
+	ret = sub_check(ep, ring, t, args, exempt);
 	if (ret)
 		return ret;
 	/* The topic's max_msg_size bounds the filter's offsets. */
@@ -113,6 +144,7 @@ int pcb_subscribe(struct pcb_endpoint *ep, void __user *arg)
 	struct pcb_ring *ring = pcb_ep_ring(ep);
 	struct pcb_subscribe args;
 	struct pcb_sub *sub;
+	bool exempt;
 	int ret;
 
 	if (copy_from_user(&args, arg, sizeof(args)))
@@ -125,7 +157,7 @@ int pcb_subscribe(struct pcb_endpoint *ep, void __user *arg)
 	if (pcb_ring_is_broken(ring))
 		return -EPIPE;
 
-	sub = kzalloc(sizeof(*sub), GFP_KERNEL_ACCOUNT);
+	sub = pcb_zalloc(sizeof(*sub));
 	if (!sub)
 		return -ENOMEM;
 	/* Copied before the bus lock: a slow fault must not hold up the bus. */
@@ -135,8 +167,9 @@ int pcb_subscribe(struct pcb_endpoint *ep, void __user *arg)
 		goto out_free;
 	}
 
+	exempt = pcb_fair_share_exempt();
 	mutex_lock(&ep->bus->lock);
-	ret = sub_create(ep, ring, sub, &args);
+	ret = sub_create(ep, ring, sub, &args, exempt);
 	mutex_unlock(&ep->bus->lock);
 	if (ret) {
 		pcb_filter_free(sub->filter);

@@ -12,6 +12,7 @@
 #include <linux/string.h>
 #include <linux/stringhash.h>
 #include <linux/uaccess.h>
+#include <linux/user_namespace.h>
 
 #include "internal.h"
 
@@ -64,7 +65,8 @@ bool pcb_topic_permitted(const struct pcb_topic *t, int mask)
 		mode >>= 3;
 	if ((mode & mask) == mask)
 		return true;
-	return capable(CAP_IPC_OWNER);
+	/* Root of a child user namespace is no one special here. */
+	return ns_capable(t->bus->user_ns, CAP_IPC_OWNER);
 }
 
 void pcb_topic_get(struct pcb_topic *t)
@@ -74,6 +76,8 @@ void pcb_topic_get(struct pcb_topic *t)
 
 static void topic_free(struct pcb_topic *t)
 {
+	if (t->creator)
+		pcb_user_put(t->creator);
 	pcb_stats_free(t->stats);
 	kfree(t);
 }
@@ -102,7 +106,8 @@ void pcb_topic_kick_publishers(struct pcb_topic *t)
 	wake_up_all(&t->space_wq);
 }
 
-static int topic_owner(const struct pcb_topic_create *args, kuid_t *uid,
+static int topic_owner(struct pcb_bus *bus,
+		       const struct pcb_topic_create *args, kuid_t *uid,
 		       kgid_t *gid)
 {
 	struct user_namespace *ns = current_user_ns();
@@ -113,9 +118,15 @@ static int topic_owner(const struct pcb_topic_create *args, kuid_t *uid,
 					       make_kgid(ns, args->gid);
 	if (!uid_valid(*uid) || !gid_valid(*gid))
 		return -EINVAL;
-	/* As chown(2): give away needs CAP_CHOWN, own groups are fine. */
-	if ((!uid_eq(*uid, current_fsuid()) || !in_group_p(*gid)) &&
-	    !capable(CAP_CHOWN))
+	/*
+	 * As chown(2): own uid and groups are fine; giving away needs
+	 * CAP_CHOWN where the bus lives, to ids that exist there.
+	 */
+	if (uid_eq(*uid, current_fsuid()) && in_group_p(*gid))
+		return 0;
+	if (!ns_capable(bus->user_ns, CAP_CHOWN) ||
+	    !kuid_has_mapping(bus->user_ns, *uid) ||
+	    !kgid_has_mapping(bus->user_ns, *gid))
 		return -EPERM;
 	return 0;
 }
@@ -140,18 +151,21 @@ static int topic_check_create(const struct pcb_topic_create *args)
 	return pcb_check_name(args->name);
 }
 
-static struct pcb_topic *topic_alloc(const struct pcb_topic_create *args)
+static struct pcb_topic *topic_alloc(struct pcb_bus *bus,
+				     const struct pcb_topic_create *args)
 {
-	struct pcb_topic *t = kzalloc(sizeof(*t), GFP_KERNEL_ACCOUNT);
+	struct pcb_topic *t = pcb_zalloc(sizeof(*t));
 
 	if (!t)
 		return NULL;
-	t->stats = pcb_stats_alloc();
-	if (!t->stats) {
-		kfree(t);
-		return NULL;
-	}
+	t->stats = pcb_should_fail() ? NULL : pcb_stats_alloc();
+	if (!t->stats)
+		goto err_free;
+	t->creator = pcb_user_get();
+	if (!t->creator)
+		goto err_stats;
 	refcount_set(&t->ref, 1);	/* the namespace's reference */
+	t->bus = bus;
 	strscpy(t->name, args->name, sizeof(t->name));
 	t->schema_id = args->schema_id;
 	t->max_msg_size = args->max_msg_size;
@@ -161,6 +175,12 @@ static struct pcb_topic *topic_alloc(const struct pcb_topic_create *args)
 	init_waitqueue_head(&t->space_wq);
 	atomic_long_set(&t->space_gen, 0);
 	return t;
+
+err_stats:
+	pcb_stats_free(t->stats);
+err_free:
+	kfree(t);
+	return NULL;
 }
 
 /* Caller holds bus->lock. */
@@ -170,11 +190,18 @@ static int topic_insert(struct pcb_bus *bus, struct pcb_topic *t)
 
 	if (pcb_topic_find(bus, t->name))
 		return -EEXIST;
-	if (bus->nr_topics >= pcb_max_topics || !bus->next_topic_id)
+	if (!bus->next_topic_id)
 		return -ENOSPC;
-	ret = xa_insert(&bus->topics, bus->next_topic_id, t, GFP_KERNEL);
+	/* max_topics counts over all buses, and each user's fair share. */
+	ret = pcb_quota_charge(t->creator, PCB_QUOTA_TOPICS);
 	if (ret)
+		return ret;
+	ret = pcb_should_fail() ? -ENOMEM :
+	      xa_insert(&bus->topics, bus->next_topic_id, t, GFP_KERNEL);
+	if (ret) {
+		pcb_quota_uncharge(t->creator, PCB_QUOTA_TOPICS);
 		return ret == -EBUSY ? -ENOSPC : ret;
+	}
 	t->id = bus->next_topic_id++;
 	hash_add(bus->names, &t->name_node, name_hash(t->name));
 	bus->nr_topics++;
@@ -189,6 +216,7 @@ static void topic_unlink(struct pcb_bus *bus, struct pcb_topic *t)
 	hash_del(&t->name_node);
 	xa_erase(&bus->topics, t->id);
 	bus->nr_topics--;
+	pcb_quota_uncharge(t->creator, PCB_QUOTA_TOPICS);
 
 	spin_lock(&t->lock);
 	WRITE_ONCE(t->dead, true);
@@ -210,10 +238,10 @@ int pcb_topic_create(struct pcb_bus *bus, void __user *arg)
 	if (ret)
 		return ret;
 
-	t = topic_alloc(&args);
+	t = topic_alloc(bus, &args);
 	if (!t)
 		return -ENOMEM;
-	ret = topic_owner(&args, &t->uid, &t->gid);
+	ret = topic_owner(bus, &args, &t->uid, &t->gid);
 	if (ret)
 		goto err_free;
 
@@ -260,7 +288,7 @@ int pcb_topic_delete(struct pcb_bus *bus, void __user *arg)
 	if (!t) {
 		ret = -ENOENT;
 	} else if (!uid_eq(current_fsuid(), t->uid) &&
-		   !capable(CAP_IPC_OWNER)) {
+		   !ns_capable(bus->user_ns, CAP_IPC_OWNER)) {
 		ret = -EPERM;
 	} else {
 		topic_unlink(bus, t);
@@ -359,7 +387,7 @@ int pcb_topic_list(struct pcb_bus *bus, void __user *arg)
 	return copy_to_user(arg, &args, sizeof(args)) ? -EFAULT : 0;
 }
 
-/* Module unload: no endpoint is open any more, so no subscription left. */
+/* The bus goes: no endpoint is open any more, so no subscription left. */
 void pcb_topic_destroy_all(struct pcb_bus *bus)
 {
 	struct pcb_topic *t;

@@ -34,7 +34,7 @@ static int uring_publish(struct io_uring_cmd *cmd,
 	struct pcb_pub pub;
 	int ret;
 
-	pcb_pub_init(&pub);
+	pcb_pub_init(&pub, ep);
 	pub.payload = u64_to_user_ptr(up->payload);
 	pub.len = up->len;
 	pub.key = up->key;

@@ -47,7 +47,8 @@
  * to a process of another namespace keeps reaching the bus it was opened
  * on, as a POSIX message queue descriptor does.  A bus goes away once its
  * IPC namespace has died and no endpoint of it is left; its topics go
- * with it.
+ * with it (within seconds: the module notices a dead namespace when it
+ * next looks, at the latest 10 s after the bus's last endpoint closed).
  *
  * Topic rights follow the caller's credentials as the kernel sees them:
  * owner uids and gids are kernel ids, so a process that is root in a
@@ -80,13 +81,16 @@
  * a topic only while it holds fewer of them than remain free, that is, at
  * most half of what remains; else EDQUOT (EMFILE for endpoints).  One user
  * alone can thus take half of max_topics, and the next user half of the
- * rest.  CAP_SYS_RESOURCE lifts the fair-share rule, not the limits.
+ * rest.  CAP_SYS_RESOURCE (in the initial user namespace) lifts the
+ * fair-share rule, not the limits; so does owning the topic, for its
+ * subscriptions.
  *
  * Ring memory: the pages of a ring (its data area and its two header
- * pages) are locked memory charged to the real user of the endpoint's
- * opener, as io_uring charges its rings, until the ring is freed.
- * RING_SETUP fails with ENOMEM when the charge would take the user past
- * RLIMIT_MEMLOCK, unless the caller has CAP_IPC_LOCK.
+ * pages) are locked memory charged to the real user of the caller of
+ * RING_SETUP, against the caller's RLIMIT_MEMLOCK, as io_uring charges its
+ * rings, until the ring is freed.  RING_SETUP fails with ENOMEM when the
+ * charge would take the user past the limit.  Callers with CAP_IPC_LOCK
+ * are neither limited nor charged.
  *
  * Fault injection: module parameter fail_nth (root only), when set to N >
  * 0, makes the Nth memory allocation made from then on by a set-up path
