@@ -47,8 +47,9 @@
  * to a process of another namespace keeps reaching the bus it was opened
  * on, as a POSIX message queue descriptor does.  A bus goes away once its
  * IPC namespace has died and no endpoint of it is left; its topics go
- * with it (within seconds: the module notices a dead namespace when it
- * next looks, at the latest 10 s after the bus's last endpoint closed).
+ * with it, about 10 s later at most (the kernel does not tell modules when
+ * an IPC namespace dies: pcb looks every 10 s while such a bus is idle, and
+ * at every open() and read of /proc/pcb/usage).
  *
  * Topic rights follow the caller's credentials as the kernel sees them:
  * owner uids and gids are kernel ids, so a process that is root in a
