@@ -221,6 +221,21 @@ void pcb_bus_put(struct pcb_bus *bus)
 				   PCB_BUS_REAP_DELAY);
 }
 
+/*
+ * Module load: the loader's namespace gets its bus now, so that its record
+ * pids are seen from the loader's pid namespace, not from that of whoever
+ * opens the device first.
+ */
+int pcb_buses_init(void)
+{
+	struct pcb_bus *bus = pcb_bus_get(true);
+
+	if (!bus)
+		return -ENOMEM;
+	pcb_bus_put(bus);
+	return 0;
+}
+
 /* Module unload: no file of the device is open, so no bus is in use. */
 void pcb_buses_destroy_all(void)
 {

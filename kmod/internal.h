@@ -219,6 +219,7 @@ static inline struct pcb_ring *pcb_ep_ring(struct pcb_endpoint *ep)
 struct pcb_bus *pcb_bus_get(bool create);
 void pcb_bus_put(struct pcb_bus *bus);
 void pcb_buses_reap(void);
+int pcb_buses_init(void);
 void pcb_buses_destroy_all(void);
 u64 pcb_hlc_next(void);
 u64 pcb_hlc_next_n(u32 n);

@@ -51,9 +51,12 @@ static int __init pcb_init(void)
 	pcb_wq = alloc_workqueue("pcb", WQ_UNBOUND, 0);
 	if (!pcb_wq)
 		return -ENOMEM;
-	ret = pcb_proc_init();
+	ret = pcb_buses_init();
 	if (ret)
 		goto err_wq;
+	ret = pcb_proc_init();
+	if (ret)
+		goto err_buses;
 
 	ret = misc_register(&pcb_misc);
 	if (ret)
@@ -62,6 +65,8 @@ static int __init pcb_init(void)
 
 err_proc:
 	pcb_proc_exit();
+err_buses:
+	pcb_buses_destroy_all();
 err_wq:
 	destroy_workqueue(pcb_wq);
 	return ret;

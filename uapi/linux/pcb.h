@@ -60,9 +60,10 @@
  * the caller's user namespace (overflowuid when unmapped).  Records carry
  * the publisher's uid as seen in the user namespace that owns the bus's
  * IPC namespace, and its pid as seen in the pid namespace of the process
- * that first opened the bus (0 when it is not visible there), so that
- * every consumer of a bus reads the same values and none can be faked by
- * making a namespace.
+ * that made the bus (0 when it is not visible there): the module's loader
+ * for the bus of the loader's IPC namespace, the first opener for the
+ * others.  Every consumer of a bus thus reads the same values, and none
+ * can be faked by making a namespace.
  *
  * Limits and accounting
  * ---------------------
