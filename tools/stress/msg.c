@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * pcb-stress: building and verifying message payloads.
+ *
+ * A message is named by (slot, topic, counter); its length, klass, key,
+ * hash and filler bytes follow from that name and the run's seed, so a
+ * record can be checked byte for byte without any other knowledge, and a
+ * checker can ask a filter about a message it never received.
+ */
+#include <string.h>
+#include <unistd.h>
+
+#include "stress.h"
+
+void msg_spec(uint16_t slot, uint32_t topic, uint64_t counter,
+	      struct msg_spec *spec)
+{
+	uint64_t h = mix64(shm->cfg.seed ^ ((uint64_t)slot << 48) ^
+			   ((uint64_t)topic << 32) ^ mix64(counter + 1));
+	uint32_t room = STRESS_MSG_MAX - STRESS_MSG_HDR;
+
+	/* Mostly small messages, one in eight up to the topic's maximum. */
+	if ((h & 7) == 0)
+		spec->len = STRESS_MSG_HDR + (uint32_t)((h >> 8) % (room + 1));
+	else
+		spec->len = STRESS_MSG_HDR + (uint32_t)((h >> 8) % 161);
+	spec->klass = (uint32_t)(h >> 32);
+	spec->key = mix64(h ^ 0x6b6579ULL);
+	spec->hash = mix64(h + 0x68617368ULL);
+}
+
+static void fill(uint8_t *p, uint32_t n, uint64_t hash)
+{
+	uint64_t st = hash;
+
+	while (n >= 8) {
+		uint64_t v = rnd_next(&st);
+
+		memcpy(p, &v, 8);
+		p += 8;
+		n -= 8;
+	}
+	if (n) {
+		uint64_t v = rnd_next(&st);
+
+		memcpy(p, &v, n);
+	}
+}
+
+/* Returns the payload length; @buf holds STRESS_MSG_MAX bytes. */
+uint32_t msg_build(void *buf, uint16_t slot, uint16_t gen, uint32_t topic,
+		   uint64_t counter, uint64_t *key)
+{
+	struct stress_msg *m = buf;
+	struct msg_spec spec;
+
+	msg_spec(slot, topic, counter, &spec);
+	m->magic = STRESS_MAGIC;
+	m->slot = slot;
+	m->gen = gen;
+	m->topic = topic;
+	m->len = spec.len;
+	m->counter = counter;
+	m->klass = spec.klass;
+	m->pid = (uint32_t)getpid();
+	m->hash = spec.hash;
+	fill((uint8_t *)buf + STRESS_MSG_HDR, spec.len - STRESS_MSG_HDR,
+	     spec.hash);
+	*key = spec.key;
+	return spec.len;
+}
+
+static bool filler_ok(const uint8_t *p, uint32_t n, uint64_t hash)
+{
+	uint64_t st = hash;
+
+	while (n) {
+		uint64_t v = rnd_next(&st);
+		uint32_t k = n < 8 ? n : 8;
+
+		if (memcmp(p, &v, k))
+			return false;
+		p += k;
+		n -= k;
+	}
+	return true;
+}
+
+#define FAIL(...) do { snprintf(why, why_len, __VA_ARGS__); return -1; } while (0)
+
+/*
+ * Checks one received message: its record header against the payload and
+ * the payload against its name.  @want_topic is the checked topic index
+ * the record's topic id stands for, STRESS_TOPIC_CHURN for a churn topic,
+ * or ~0U for either.  Returns 0, or -1 with @why filled in.
+ */
+int msg_verify(const struct pcb_msg *msg, uint32_t want_topic,
+	       const struct stress_msg **out, char *why, size_t why_len)
+{
+	const struct pcb_record *rec = msg->rec;
+	const struct stress_msg *m = msg->data;
+	struct msg_spec spec;
+
+	if (msg->len < STRESS_MSG_HDR)
+		FAIL("payload of %zu bytes, seq %llu", msg->len,
+		     (unsigned long long)rec->seq);
+	if (m->magic != STRESS_MAGIC)
+		FAIL("bad magic %#x, seq %llu", m->magic,
+		     (unsigned long long)rec->seq);
+	if (m->len != msg->len || rec->payload_len != msg->len)
+		FAIL("payload says %u bytes, record %u, seq %llu", m->len,
+		     rec->payload_len, (unsigned long long)rec->seq);
+	if (want_topic != ~0U && m->topic != want_topic)
+		FAIL("payload of topic %u in topic %u's record (seq %llu)",
+		     m->topic, want_topic, (unsigned long long)rec->seq);
+	msg_spec(m->slot, m->topic, m->counter, &spec);
+	if (spec.len != m->len || spec.klass != m->klass ||
+	    spec.hash != m->hash)
+		FAIL("corrupt header: slot %u topic %u counter %llu seq %llu",
+		     m->slot, m->topic, (unsigned long long)m->counter,
+		     (unsigned long long)rec->seq);
+	if (rec->key != spec.key)
+		FAIL("key %#llx, expected %#llx (slot %u counter %llu)",
+		     (unsigned long long)rec->key,
+		     (unsigned long long)spec.key, m->slot,
+		     (unsigned long long)m->counter);
+	if (!filler_ok((const uint8_t *)m + STRESS_MSG_HDR,
+		       m->len - STRESS_MSG_HDR, spec.hash))
+		FAIL("corrupt payload bytes: slot %u topic %u counter %llu",
+		     m->slot, m->topic, (unsigned long long)m->counter);
+	if (rec->nr_deps || rec->hdr_len != sizeof(*rec))
+		FAIL("record with %u dependencies, hdr_len %u", rec->nr_deps,
+		     rec->hdr_len);
+	if (shm->cfg.check_pid && rec->pid != m->pid)
+		FAIL("record pid %u, publisher %u", rec->pid, m->pid);
+	if (rec->uid != shm->cfg.uid)
+		FAIL("record uid %u, publisher %u", rec->uid, shm->cfg.uid);
+	if (out)
+		*out = m;
+	return 0;
+}
