@@ -989,6 +989,38 @@ static inline int pcbt_usage_wait(const struct pcbt_usage *want, int idx,
 }
 
 /*
+ * A baseline: earlier tests' rings and endpoints may still be on their
+ * way out (RCU-deferred), so wait until the counts hold still for
+ * @stable_ms (at most @timeout_ms), and return that reading.
+ */
+static inline int pcbt_usage_quiesce(struct pcbt_usage *u,
+				     unsigned int stable_ms,
+				     unsigned int timeout_ms)
+{
+	__u64 now = pcbt_now_ns(CLOCK_MONOTONIC);
+	__u64 deadline = now + timeout_ms * PCBT_MS;
+	__u64 since = now;
+	struct pcbt_usage prev;
+	int ret = pcbt_usage_read(&prev);
+
+	while (!ret) {
+		pcbt_sleep_ms(20);
+		ret = pcbt_usage_read(u);
+		if (ret)
+			break;
+		now = pcbt_now_ns(CLOCK_MONOTONIC);
+		if (!pcbt_usage_equal(u, &prev))
+			since = now;
+		else if (now - since >= stable_ms * PCBT_MS)
+			return 0;
+		if (now > deadline)
+			return -ETIMEDOUT;
+		prev = *u;
+	}
+	return ret;
+}
+
+/*
  * Module parameters a test may change.  A test writes them with
  * pcbt_param_push() and its teardown calls pcbt_params_restore(), which
  * puts back the value each had when the test program started (or, if
@@ -1157,6 +1189,13 @@ static inline int pcbt_userns_self(int flags)
 	int ret;
 
 	if (unshare(CLONE_NEWUSER | flags))
+		return -errno;
+	/*
+	 * A process that changed its ids (root that dropped to another
+	 * user) is not dumpable: its /proc files are root's and it could
+	 * not write its own maps.
+	 */
+	if (prctl(PR_SET_DUMPABLE, 1))
 		return -errno;
 	ret = pcbt_write_file("/proc/self/setgroups", "deny");
 	if (ret)
