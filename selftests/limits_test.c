@@ -217,6 +217,29 @@ static int ag_caps(void *arg)
 	       (pcbt_has_cap(CAP_IPC_OWNER) ? CAPS_IPC_OWNER : 0);
 }
 
+/* Leaves CAP_IPC_LOCK, staying root. */
+static int ag_drop_ipc_lock(void *arg)
+{
+	struct __user_cap_header_struct hdr = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct data[2];
+
+	(void)arg;
+	if (syscall(SYS_capget, &hdr, data))
+		return -errno;
+	data[CAP_IPC_LOCK / 32].effective &= ~(1U << (CAP_IPC_LOCK % 32));
+	data[CAP_IPC_LOCK / 32].permitted &= ~(1U << (CAP_IPC_LOCK % 32));
+	return syscall(SYS_capset, &hdr, data) ? -errno : 0;
+}
+
+/* Becomes root of a new user namespace (0 mapped to its uid). */
+static int ag_userns(void *arg)
+{
+	(void)arg;
+	return pcbt_userns_self(0);
+}
+
 static int ag_getuid(void *arg)
 {
 	(void)arg;
@@ -271,6 +294,15 @@ static int start_as(struct pcbt_agent *a, uid_t uid)
 	ASSERT_EQ(CAPS_RESOURCE | CAPS_IPC_LOCK | CAPS_IPC_OWNER,	\
 		  call((agent), ag_caps, NULL));			\
 } while (0)
+
+/* Count @idx once earlier tests' frees are done. */
+static long long baseline(int idx)
+{
+	struct pcbt_usage u;
+	int ret = pcbt_usage_quiesce(&u, 300, 10000);
+
+	return ret ? ret : u.v[idx];
+}
 
 static long long usage_of(int idx)
 {
@@ -421,7 +453,7 @@ TEST_F_TIMEOUT(limits, usage_counts, 60)
 	int fd;
 
 	NEED_ROOT();
-	ASSERT_EQ(0, pcbt_usage_read(&u0));
+	ASSERT_EQ(0, pcbt_usage_quiesce(&u0, 300, 10000));
 
 	pcbt_name(name, "usage");
 	ASSERT_EQ(0, pcbt_create(self->fd, name, SCHEMA, 64, 0666, NULL));
@@ -485,7 +517,7 @@ TEST_F_TIMEOUT(limits, topics_max_and_fair_share, 60)
 	int n, err;
 
 	NEED_ROOT();
-	t0 = usage_of(PCBT_U_TOPICS);
+	t0 = baseline(PCBT_U_TOPICS);
 	ASSERT_LE(0, t0);
 	ASSERT_EQ(0, pcbt_param_push("max_topics", t0 + K));
 	START_UNPRIVILEGED(&self->a, PCBT_NOBODY);
@@ -534,7 +566,7 @@ TEST_F(limits, max_topics_lowered_below_total)
 	pcbt_name(a, "low");
 	pcbt_name(b, "low");
 	ASSERT_EQ(0, pcbt_create(self->fd, a, SCHEMA, 8, 0600, NULL));
-	t0 = usage_of(PCBT_U_TOPICS);
+	t0 = baseline(PCBT_U_TOPICS);
 	ASSERT_LE(1, t0);
 	ASSERT_EQ(0, pcbt_param_push("max_topics", t0 - 1));
 	EXPECT_EQ(-ENOSPC, pcbt_create(self->fd, b, SCHEMA, 8, 0600, NULL));
@@ -556,7 +588,7 @@ TEST_F_TIMEOUT(limits, endpoints_max_and_fair_share, 60)
 	int n, err, last = -1, fd;
 
 	NEED_ROOT();
-	ASSERT_EQ(0, pcbt_usage_read(&u0));
+	ASSERT_EQ(0, pcbt_usage_quiesce(&u0, 300, 10000));
 	e0 = u0.v[PCBT_U_ENDPOINTS];
 	ASSERT_EQ(0, pcbt_param_push("max_endpoints", e0 + K));
 	START_UNPRIVILEGED(&self->a, PCBT_NOBODY);
@@ -607,7 +639,7 @@ TEST_F_TIMEOUT(limits, max_endpoints_enfile, 60)
 	int fd, fd2;
 
 	NEED_ROOT();
-	e0 = usage_of(PCBT_U_ENDPOINTS);
+	e0 = baseline(PCBT_U_ENDPOINTS);
 	ASSERT_LE(1, e0);
 	ASSERT_EQ(0, pcbt_param_push("max_endpoints", e0));
 	/* CAP_SYS_RESOURCE does not lift the limit. */
@@ -729,6 +761,53 @@ TEST_F_TIMEOUT(limits, subscribers_max_and_fair_share, 90)
 	EXPECT_EQ(K, pcbt_nr_subs(self->fd, name));
 }
 
+/* "So does owning the topic, for its subscriptions." */
+TEST_F_TIMEOUT(limits, subscribers_topic_owner_exempt, 90)
+{
+	struct req q = { 0 };
+	int n, err;
+
+	NEED_ROOT();
+	ASSERT_EQ(0, pcbt_param_push("max_subscribers", K));
+	START_UNPRIVILEGED(&self->a, PCBT_NOBODY);
+	START_UNPRIVILEGED(&self->b, OTHER);
+	pcbt_name(q.name, "subs-own");
+	ASSERT_EQ(0, call(&self->a, ag_create, &q));
+	/* Somebody else is held to its share ... */
+	n = take_subscriptions(&self->b, q.name, &err, NULL);
+	EXPECT_EQ(K / 2, n);
+	EXPECT_EQ(-EDQUOT, err);
+	/* ... the owner takes the rest, up to the limit. */
+	n = take_subscriptions(&self->a, q.name, &err, NULL);
+	EXPECT_EQ(K - K / 2, n);
+	EXPECT_EQ(-ENOSPC, err);
+	EXPECT_EQ(K, pcbt_nr_subs(self->fd, q.name));
+}
+
+/*
+ * CAP_SYS_RESOURCE counts in the initial user namespace only: root of a
+ * child user namespace is held to the fair share like its outer uid.
+ */
+TEST_F_TIMEOUT(limits, fair_share_not_lifted_in_child_userns, 60)
+{
+	long long t0;
+	int n, err, ret;
+
+	NEED_ROOT();
+	t0 = baseline(PCBT_U_TOPICS);
+	ASSERT_LE(0, t0);
+	ASSERT_EQ(0, pcbt_param_push("max_topics", t0 + K));
+	START_UNPRIVILEGED(&self->a, PCBT_NOBODY);
+	ret = call(&self->a, ag_userns, NULL);
+	if (ret == -EPERM || ret == -EINVAL || ret == -ENOSPC)
+		SKIP(return, "cannot make a user namespace here");
+	ASSERT_EQ(0, ret);
+	ASSERT_EQ(CAPS_RESOURCE, call(&self->a, ag_caps, NULL) & CAPS_RESOURCE);
+	n = take_topics(&self->a, "share-ns", &err, NULL);
+	EXPECT_EQ(K / 2, n);
+	EXPECT_EQ(-EDQUOT, err);
+}
+
 /* ---- ring memory ---- */
 
 /*
@@ -812,6 +891,30 @@ TEST_F(limits, memlock_not_for_cap_ipc_lock)
 	ASSERT_EQ(0, call(&self->r, ag_memlock, &q));
 	EXPECT_LE(0, call(&self->r, ag_ring, &big));
 	EXPECT_LE(0, call(&self->r, ag_ring, &big));
+}
+
+/*
+ * "Callers with CAP_IPC_LOCK are neither limited nor charged": root's
+ * rings made with it leave root's whole budget to a ring made without.
+ */
+TEST_F(limits, memlock_cap_ipc_lock_not_charged)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	struct req big = { .size = 16 * page };
+	struct req fit = { .size = 8 * page };
+	struct req q = { .bytes = 10ULL * page };
+
+	NEED_ROOT();
+	START_ROOT(&self->r);
+	ASSERT_LE(0, call(&self->r, ag_ring, &big));
+	ASSERT_LE(0, call(&self->r, ag_ring, &big));
+	ASSERT_EQ(0, call(&self->r, ag_drop_ipc_lock, NULL));
+	ASSERT_EQ(0, call(&self->r, ag_caps, NULL) & CAPS_IPC_LOCK);
+	ASSERT_EQ(0, call(&self->r, ag_memlock, &q));
+	/* Without it, root is limited: 10 pages fit, 3 more do not. */
+	EXPECT_LE(0, call_until_not(&self->r, ag_ring, &fit, -ENOMEM));
+	fit.size = page;
+	EXPECT_EQ(-ENOMEM, call(&self->r, ag_ring, &fit));
 }
 
 /* ---- sizes changed at run time ---- */
