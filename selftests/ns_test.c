@@ -1,15 +1,26 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The publisher's identity in a record: "the publishing process (thread
- * group id) and its effective uid, taken by the kernel, as seen in the
- * publisher's own pid and user namespace".  A publisher in a new user and
- * pid namespace is uid 0 and pid 1 there, and the record says so.
+ * The publisher's identity in a record (<linux/pcb.h>, "Namespaces"):
+ * its effective uid as seen in the user namespace that owns the bus's
+ * IPC namespace, and its pid (thread group id) as seen in the pid
+ * namespace of the process that first opened the bus, 0 when it is not
+ * visible there.  So every consumer of a bus reads the same values and a
+ * publisher cannot fake them by making namespaces: root of a child user
+ * namespace publishes on the initial bus as its outer uid, a publisher
+ * that is pid 1 of a child pid namespace as its outer pid.
+ *
+ * The initial bus was first opened from the initial pid namespace (the
+ * VM's test runner), where this test runs too, so the pids fork() returns
+ * here are the ones records carry.  Publishers put what they see of
+ * themselves in the payload, so that each case shows both views.
+ *
+ * Making a pid namespace needs root, or a user namespace, which cannot be
+ * made in a chroot: those cases skip then.
  */
 #include "pcb_util.h"
 
-#include <sched.h>
-
 #define SCHEMA		0x25
+#define LEN		64
 
 FIXTURE(ns) {
 	int fd;
@@ -17,13 +28,32 @@ FIXTURE(ns) {
 	struct pcbt_ring ring;
 };
 
+/* What a publisher saw of itself, and what a reader in a child found. */
+struct ids {
+	__u32 pid;
+	__u32 uid;
+};
+
+#define NR_RECS		4
+
+struct shared {
+	__u32 outer_pid;		/* of the publisher, from fork() */
+	int nr;				/* records the child read */
+	struct {
+		struct ids seen;	/* the payload */
+		struct ids rec;		/* the record */
+	} recs[NR_RECS];
+};
+
 FIXTURE_SETUP(ns)
 {
 	int fd;
 
+	self->ring.fd = -1;
 	PCBT_OPEN(self->fd);
 	pcbt_name(self->name, "ns");
-	ASSERT_EQ(0, pcbt_create(self->fd, self->name, SCHEMA, 64, 0666, NULL));
+	ASSERT_EQ(0, pcbt_create(self->fd, self->name, SCHEMA, LEN, 0666,
+				 NULL));
 	fd = pcbt_ring_open(4096, &self->ring);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, pcbt_subscribe(fd, self->name, SCHEMA, 0, NULL));
@@ -37,147 +67,345 @@ FIXTURE_TEARDOWN(ns)
 		close(self->fd);
 }
 
-static int write_file(const char *path, const char *text)
+static struct shared *shared_page(void)
 {
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	ssize_t len = strlen(text);
-	int ret = 0;
+	void *p = mmap(NULL, sizeof(struct shared), PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 
-	if (fd < 0)
-		return -errno;
-	if (write(fd, text, len) != len)
-		ret = -errno;
-	close(fd);
-	return ret;
+	return p == MAP_FAILED ? NULL : p;
 }
 
-/* Become uid/gid 0 of a new user namespace, the outer ids mapped to 0. */
-static int enter_userns(void)
+/* Publishes {getpid(), geteuid()} to @name through @fd: 0 or -errno. */
+static int publish_self(int fd, const char *name)
 {
-	uid_t uid = geteuid();
-	gid_t gid = getegid();
-	char map[64];
-
-	if (unshare(CLONE_NEWUSER))
-		return -errno;
-	if (write_file("/proc/self/setgroups", "deny"))
-		return -EIO;
-	snprintf(map, sizeof(map), "0 %u 1", (unsigned int)uid);
-	if (write_file("/proc/self/uid_map", map))
-		return -EIO;
-	snprintf(map, sizeof(map), "0 %u 1", (unsigned int)gid);
-	if (write_file("/proc/self/gid_map", map))
-		return -EIO;
-	return 0;
-}
-
-struct pub_args {
-	int fd;			/* inherited endpoint of the test */
-	const char *name;
-	bool new_pidns;
-};
-
-/* Publishes its own view of its pid, from wherever it runs. */
-static int publish_self(const struct pub_args *a)
-{
-	__u32 ids[2] = { getpid(), geteuid() };
+	struct ids me = { getpid(), geteuid() };
 	__u32 h;
 	int ret;
 
-	ret = pcbt_open_topic(a->fd, a->name, SCHEMA, &h);
+	ret = pcbt_open_topic(fd, name, SCHEMA, &h);
 	if (!ret)
-		ret = pcbt_publish(a->fd, h, ids, sizeof(ids), 0, 10 * PCBT_SEC,
+		ret = pcbt_publish(fd, h, &me, sizeof(me), 0, 10 * PCBT_SEC,
 				   NULL);
-	return ret ? -ret : 0;
+	return ret;
 }
 
-/*
- * Child: new user namespace, or with @new_pidns a new pid namespace (in a
- * new user namespace unless we are root: user namespaces cannot be made in
- * a chroot, as in the test VM), then publish.
- */
-static int child(const struct pub_args *a)
+/* A child's exit status for a namespace it could not make. */
+static int ns_status(int err)
 {
-	int status, ret = 0;
-	pid_t pid;
-
-	if (!a->new_pidns || !pcbt_is_root())
-		ret = enter_userns();
-	if (ret)
-		return ret == -EPERM || ret == -EINVAL || ret == -ENOSPC ?
-		       KSFT_SKIP : PCBT_CHILD_BROKEN;
-	if (!a->new_pidns)
-		return publish_self(a);
-	if (unshare(CLONE_NEWPID))
-		return PCBT_CHILD_BROKEN;
-	/* The first child in the new pid namespace is its pid 1. */
-	pid = fork();
-	if (pid < 0)
-		return PCBT_CHILD_BROKEN;
-	if (!pid)
-		_exit(publish_self(a));
-	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
-		return PCBT_CHILD_BROKEN;
-	return WEXITSTATUS(status);
+	return err == -EPERM || err == -EINVAL || err == -ENOSPC ?
+	       KSFT_SKIP : PCBT_CHILD_BROKEN;
 }
 
-static int run_child(const struct pub_args *a)
+/* Runs @fn(@arg) in a child; its exit status, or -1. */
+static int run_child(int (*fn)(void *), void *arg)
 {
 	int status;
 	pid_t pid;
 
+	fflush(stdout);
 	fflush(stderr);
 	pid = fork();
 	if (pid < 0)
 		return -1;
 	if (!pid)
-		_exit(child(a));
+		_exit(fn(arg) & 0xff);
 	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
 		return -1;
 	return WEXITSTATUS(status);
 }
 
-/* @pid: the pid the publisher must have seen, or 0 for any. */
-static void check_record(struct __test_metadata *_metadata,
-			 FIXTURE_DATA(ns) *self, __u32 pid, __u32 uid)
+static int wait_child(pid_t pid)
+{
+	int status;
+
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return PCBT_CHILD_BROKEN;
+	return WEXITSTATUS(status);
+}
+
+/* The next record of the test's ring: both views of the publisher. */
+static void next_record(struct __test_metadata *_metadata,
+			FIXTURE_DATA(ns) *self, struct ids *seen,
+			struct ids *rec_ids)
 {
 	const struct pcb_record *rec = pcbt_ring_peek(&self->ring);
-	const __u32 *ids;
 
 	ASSERT_NE(NULL, rec);
-	ASSERT_EQ(8U, rec->payload_len);
-	ids = (const void *)pcbt_payload(rec);
-	/* What the publisher saw of itself ... */
-	if (pid)
-		EXPECT_EQ(pid, ids[0]);
-	EXPECT_EQ(uid, ids[1]);
-	/* ... is what the kernel wrote. */
-	EXPECT_EQ(ids[0], rec->pid);
-	EXPECT_EQ(ids[1], rec->uid);
+	ASSERT_EQ(sizeof(*seen), rec->payload_len);
+	memcpy(seen, pcbt_payload(rec), sizeof(*seen));
+	rec_ids->pid = rec->pid;
+	rec_ids->uid = rec->uid;
 	pcbt_ring_pop(&self->ring);
 }
 
-TEST_F(ns, user_namespace_uid)
-{
-	struct pub_args a = { self->fd, self->name, false };
-	int ret = run_child(&a);
+struct args {
+	FIXTURE_DATA(ns) *self;
+	struct shared *sh;
+};
 
-	if (ret == KSFT_SKIP)
-		SKIP(return, "cannot create a user namespace here");
-	ASSERT_EQ(0, ret);
-	check_record(_metadata, self, 0, 0);
+/*
+ * Root of a new user namespace (0 mapped to the outer uid; as root, after
+ * dropping to 65534 so that the outer uid is not 0 itself) publishes on
+ * the initial bus.
+ */
+static int userns_publisher(void *arg)
+{
+	struct args *a = arg;
+	struct pcbt_creds nobody = { .uid = PCBT_NOBODY, .gid = PCBT_NOBODY };
+	int ret, fd;
+
+	if (pcbt_is_root() && pcbt_drop_to(&nobody))
+		return PCBT_CHILD_BROKEN;
+	ret = pcbt_userns_self(0);
+	if (ret)
+		return ns_status(ret);
+	if (geteuid() != 0)
+		return PCBT_CHILD_BROKEN;
+	/* An endpoint of its own: the same bus, as the IPC namespace is. */
+	fd = pcbt_child_fd(a->self->fd);
+	return publish_self(fd, a->self->name) ? PCBT_CHILD_BROKEN : 0;
 }
 
-TEST_F(ns, pid_namespace_pid)
+TEST_F(ns, user_namespace_root_is_its_outer_uid)
 {
-	struct pub_args a = { self->fd, self->name, true };
-	int ret = run_child(&a);
+	struct args a = { self, NULL };
+	__u32 outer = pcbt_is_root() ? PCBT_NOBODY : geteuid();
+	struct ids seen, rec;
+	int ret = run_child(userns_publisher, &a);
 
 	if (ret == KSFT_SKIP)
 		SKIP(return, "cannot create a user namespace here");
 	ASSERT_EQ(0, ret);
-	/* uid 0: root, or root of the new user namespace. */
-	check_record(_metadata, self, 1, 0);
+	next_record(_metadata, self, &seen, &rec);
+	EXPECT_EQ(0U, seen.uid);
+	EXPECT_EQ(outer, rec.uid);
+	/* Same pid namespace: the same pid. */
+	EXPECT_EQ(seen.pid, rec.pid);
+}
+
+/*
+ * A new pid namespace (with a user namespace unless root); its first
+ * child, pid 1 there, publishes on the initial bus.
+ */
+static int pidns_publisher(void *arg)
+{
+	struct args *a = arg;
+	int ret = pcbt_is_root() ? (unshare(CLONE_NEWPID) ? -errno : 0) :
+		  pcbt_userns_self(CLONE_NEWPID);
+	pid_t pid;
+
+	if (ret)
+		return ns_status(ret);
+	pid = fork();
+	if (pid < 0)
+		return PCBT_CHILD_BROKEN;
+	if (!pid)
+		_exit(publish_self(a->self->fd, a->self->name) ?
+		      PCBT_CHILD_BROKEN : 0);
+	/* fork() gave the pid in our pid namespace: the test's. */
+	a->sh->outer_pid = pid;
+	return wait_child(pid);
+}
+
+TEST_F(ns, pid_namespace_publisher_has_its_outer_pid)
+{
+	struct args a = { self, shared_page() };
+	struct ids seen, rec;
+	int ret;
+
+	ASSERT_NE(NULL, a.sh);
+	ret = run_child(pidns_publisher, &a);
+	if (ret == KSFT_SKIP)
+		SKIP(return, "cannot create a user namespace here");
+	ASSERT_EQ(0, ret);
+	next_record(_metadata, self, &seen, &rec);
+	EXPECT_EQ(1U, seen.pid);
+	EXPECT_NE(0U, a.sh->outer_pid);
+	EXPECT_EQ(a.sh->outer_pid, rec.pid);
+	/* Root of the user namespace, if any, is the test's uid outside. */
+	EXPECT_EQ(geteuid(), rec.uid);
+	munmap(a.sh, sizeof(*a.sh));
+}
+
+/*
+ * A bus first opened from a new pid namespace: in a new IPC namespace
+ * (and user namespace unless root), the child C forks G, pid 1 of a new
+ * pid namespace, which opens the bus first and reads what is published:
+ * by G itself (pid 1), by its child H (pid 2 or so, as H sees itself),
+ * and by C, which G's pid namespace cannot see (pid 0).  The bus's IPC
+ * namespace is owned by C's user namespace, so uids are as seen there.
+ */
+struct own_bus {
+	struct shared *sh;
+	char name[PCB_NAME_MAX];
+	int ready[2];			/* G -> C: the bus is open */
+	int done[2];			/* C -> G: C has published */
+};
+
+/* Reads @n records of ring @r into @sh. */
+static int read_records(struct shared *sh, struct pcbt_ring *r, int n)
+{
+	int i;
+
+	for (i = 0; i < n && i < NR_RECS; i++) {
+		const struct pcb_record *rec = pcbt_ring_next(r, 10 * PCBT_SEC);
+
+		if (!rec || rec->payload_len != sizeof(struct ids))
+			return PCBT_CHILD_BROKEN;
+		memcpy(&sh->recs[i].seen, pcbt_payload(rec),
+		       sizeof(struct ids));
+		sh->recs[i].rec.pid = rec->pid;
+		sh->recs[i].rec.uid = rec->uid;
+		sh->nr = i + 1;
+		pcbt_ring_pop(r);
+	}
+	pcbt_ring_release(r);
+	return 0;
+}
+
+/* G: pid 1 of the new pid namespace, first on the new bus. */
+static int first_opener(struct own_bus *b)
+{
+	struct pcbt_ring r;
+	char byte = 0;
+	pid_t h;
+	int fd, ret;
+
+	fd = pcbt_ring_open(4096, &r);
+	if (fd < 0)
+		return PCBT_CHILD_BROKEN;
+	if (pcbt_create(fd, b->name, SCHEMA, LEN, 0666, NULL) ||
+	    pcbt_subscribe(fd, b->name, SCHEMA, 0, NULL))
+		return PCBT_CHILD_BROKEN;
+	/* C publishes first, ... */
+	if (write(b->ready[1], &byte, 1) != 1 ||
+	    read(b->done[0], &byte, 1) != 1)
+		return PCBT_CHILD_BROKEN;
+	/* ... then a child of ours, then we. */
+	h = fork();
+	if (h < 0)
+		return PCBT_CHILD_BROKEN;
+	if (!h)
+		_exit(publish_self(fd, b->name) ? PCBT_CHILD_BROKEN : 0);
+	ret = wait_child(h);
+	if (ret)
+		return ret;
+	if (publish_self(fd, b->name))
+		return PCBT_CHILD_BROKEN;
+	return read_records(b->sh, &r, 3);
+}
+
+static int own_bus_child(void *arg)
+{
+	struct own_bus *b = arg;
+	int flags = CLONE_NEWPID | CLONE_NEWIPC;
+	int ret = pcbt_is_root() ? (unshare(flags) ? -errno : 0) :
+		  pcbt_userns_self(flags);
+	char byte;
+	pid_t g;
+	int fd;
+
+	if (ret)
+		return ns_status(ret);
+	g = fork();
+	if (g < 0)
+		return PCBT_CHILD_BROKEN;
+	if (!g)
+		_exit(first_opener(b));
+	/* C: in the new IPC namespace, outside the new pid namespace. */
+	if (read(b->ready[0], &byte, 1) != 1)
+		return PCBT_CHILD_BROKEN;
+	b->sh->outer_pid = getpid();
+	fd = pcbt_open();
+	if (fd < 0 || publish_self(fd, b->name))
+		return PCBT_CHILD_BROKEN;
+	if (write(b->done[1], &byte, 1) != 1)
+		return PCBT_CHILD_BROKEN;
+	return wait_child(g);
+}
+
+TEST_F(ns, pid_as_seen_by_the_first_opener_of_the_bus)
+{
+	struct own_bus b = { .sh = shared_page() };
+	int ret, i;
+
+	ASSERT_NE(NULL, b.sh);
+	ASSERT_EQ(0, pipe(b.ready));
+	ASSERT_EQ(0, pipe(b.done));
+	pcbt_name(b.name, "ns-own");
+	ret = run_child(own_bus_child, &b);
+	if (ret == KSFT_SKIP)
+		SKIP(return, "cannot create a user namespace here");
+	ASSERT_EQ(0, ret);
+	ASSERT_EQ(3, b.sh->nr);
+
+	/* C: not visible in G's pid namespace. */
+	EXPECT_EQ(b.sh->outer_pid, b.sh->recs[0].seen.pid);
+	EXPECT_EQ(0U, b.sh->recs[0].rec.pid);
+	/* H: its pid in G's namespace, which it sees too. */
+	EXPECT_LT(1U, b.sh->recs[1].seen.pid);
+	EXPECT_EQ(b.sh->recs[1].seen.pid, b.sh->recs[1].rec.pid);
+	/* G itself. */
+	EXPECT_EQ(1U, b.sh->recs[2].seen.pid);
+	EXPECT_EQ(1U, b.sh->recs[2].rec.pid);
+	/* All are uid 0 where the bus's IPC namespace belongs. */
+	for (i = 0; i < 3; i++) {
+		EXPECT_EQ(0U, b.sh->recs[i].seen.uid);
+		EXPECT_EQ(0U, b.sh->recs[i].rec.uid);
+	}
+	/* Nothing of it reached the initial bus. */
+	EXPECT_EQ(NULL, pcbt_ring_peek(&self->ring));
+	munmap(b.sh, sizeof(*b.sh));
+}
+
+/*
+ * In a new user and IPC namespace, the new bus belongs to the new user
+ * namespace: its root publishes as uid 0 there, unlike on the initial
+ * bus (user_namespace_root_is_its_outer_uid).
+ */
+struct own_userns {
+	struct shared *sh;
+	char name[PCB_NAME_MAX];
+};
+
+static int own_userns_child(void *arg)
+{
+	struct own_userns *o = arg;
+	struct pcbt_creds nobody = { .uid = PCBT_NOBODY, .gid = PCBT_NOBODY };
+	struct pcbt_ring r;
+	int ret, fd;
+
+	if (pcbt_is_root() && pcbt_drop_to(&nobody))
+		return PCBT_CHILD_BROKEN;
+	ret = pcbt_userns_self(CLONE_NEWIPC);
+	if (ret)
+		return ns_status(ret);
+	fd = pcbt_ring_open(4096, &r);
+	if (fd < 0 || pcbt_create(fd, o->name, SCHEMA, LEN, 0666, NULL) ||
+	    pcbt_subscribe(fd, o->name, SCHEMA, 0, NULL) ||
+	    publish_self(fd, o->name))
+		return PCBT_CHILD_BROKEN;
+	o->sh->outer_pid = getpid();
+	return read_records(o->sh, &r, 1);
+}
+
+TEST_F(ns, own_user_and_ipc_namespace_uid_is_inner)
+{
+	struct own_userns o = { .sh = shared_page() };
+	int ret;
+
+	ASSERT_NE(NULL, o.sh);
+	pcbt_name(o.name, "ns-user");
+	ret = run_child(own_userns_child, &o);
+	if (ret == KSFT_SKIP)
+		SKIP(return, "cannot create a user namespace here");
+	ASSERT_EQ(0, ret);
+	ASSERT_EQ(1, o.sh->nr);
+	EXPECT_EQ(0U, o.sh->recs[0].seen.uid);
+	EXPECT_EQ(0U, o.sh->recs[0].rec.uid);
+	/* The bus's first opener is the publisher: the same pid. */
+	EXPECT_EQ(o.sh->outer_pid, o.sh->recs[0].rec.pid);
+	munmap(o.sh, sizeof(*o.sh));
 }
 
 TEST_HARNESS_MAIN
