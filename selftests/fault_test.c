@@ -358,17 +358,19 @@ static int new_bus_child(struct bus_result *res, int n)
 	struct pcbt_usage before, after;
 	int fd;
 
-	if (unshare(CLONE_NEWIPC))
-		return res->err = -errno;
-	if ((res->err = pcbt_usage_read(&before)))
-		return res->err;
-	if ((res->err = pcbt_set_param("fail_nth", n)))
+	res->err = unshare(CLONE_NEWIPC) ? -errno : 0;
+	if (!res->err)
+		res->err = pcbt_usage_read(&before);
+	if (!res->err)
+		res->err = pcbt_set_param("fail_nth", n);
+	if (res->err)
 		return res->err;
 	fd = pcbt_open();
 	res->ret = fd < 0 ? fd : 0;
-	if ((res->err = pcbt_param_get("fail_nth", &res->left)))
-		return res->err;
+	res->err = pcbt_param_get("fail_nth", &res->left);
 	pcbt_set_param("fail_nth", 0);
+	if (res->err)
+		return res->err;
 	if (!res->left) {
 		res->usage_same =
 			!pcbt_usage_wait(&before, -1, SETTLE_MS, &after);

@@ -1034,7 +1034,7 @@ static const char *const pcbt_param_names[] = {
 	"max_endpoints_per_user", "max_ring_size", "max_msg_size",
 	"fail_nth",
 };
-#define PCBT_NR_PARAMS	(sizeof(pcbt_param_names) / sizeof(pcbt_param_names[0]))
+#define PCBT_NR_PARAMS	ARRAY_SIZE(pcbt_param_names)
 
 struct pcbt_param_state {
 	bool known;		/* @orig holds the value to restore */
