@@ -723,6 +723,12 @@ TEST_F(ipcns, child_userns_root_not_owner_override_on_parent_bus)
 	EXPECT_EQ(-EACCES, call(&self->x, ag_open_topic, &q));
 	/* It owns the topic: deleting is its right. */
 	EXPECT_EQ(0, call(&self->x, ag_delete, &q));
+	/* Uids are in its namespace: one not mapped there is malformed. */
+	q.uid = 2;
+	EXPECT_EQ(-EINVAL, call(&self->x, ag_create, &q));
+	q.uid = PCB_OWNER_CALLER;
+	q.gid = 2;
+	EXPECT_EQ(-EINVAL, call(&self->x, ag_create, &q));
 }
 
 /* With its own IPC namespace as well, its capabilities count there. */
