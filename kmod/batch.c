@@ -697,6 +697,10 @@ int pcb_publish_batch(struct pcb_endpoint *ep, void __user *arg)
 	if (ret)
 		return ret;
 
+	ret = pcb_probe_out(arg, &args, sizeof(args));
+	if (ret)
+		return ret;
+
 	b.uents = u64_to_user_ptr(args.entries);
 	b.count = args.count;
 	b.nonblock = args.flags & PCB_PUB_NONBLOCK;

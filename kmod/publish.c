@@ -439,6 +439,16 @@ int pcb_publish_one(struct pcb_endpoint *ep, u32 handle, struct pcb_pub *pub,
 	}
 }
 
+/*
+ * Write an in/out argument back as it was read, before acting on it: an
+ * action must not take effect for a caller who then gets EFAULT and cannot
+ * tell it did.  Only a racing munmap() or mprotect() can still defeat it.
+ */
+int pcb_probe_out(void __user *arg, const void *args, size_t size)
+{
+	return copy_to_user(arg, args, size) ? -EFAULT : 0;
+}
+
 /* Everything but the message itself; first, for the TSC. */
 void pcb_pub_init(struct pcb_pub *pub, const struct pcb_endpoint *ep)
 {
@@ -482,12 +492,9 @@ int pcb_publish(struct pcb_endpoint *ep, void __user *arg)
 	if (ret)
 		return ret;
 
-	/*
-	 * Probe the output before publishing: a message must not go out to
-	 * a caller who then gets EFAULT and cannot tell it went.
-	 */
-	if (put_user(0, &((struct pcb_publish __user *)arg)->msg_id))
-		return -EFAULT;
+	ret = pcb_probe_out(arg, &args, sizeof(args));
+	if (ret)
+		return ret;
 
 	pub.payload = u64_to_user_ptr(args.payload);
 	pub.len = args.len;

@@ -156,6 +156,9 @@ int pcb_subscribe(struct pcb_endpoint *ep, void __user *arg)
 		return -EBADFD;
 	if (pcb_ring_is_broken(ring))
 		return -EPIPE;
+	ret = pcb_probe_out(arg, &args, sizeof(args));
+	if (ret)
+		return ret;
 
 	sub = pcb_zalloc(sizeof(*sub));
 	if (!sub)
@@ -176,8 +179,9 @@ int pcb_subscribe(struct pcb_endpoint *ep, void __user *arg)
 		goto out_free;
 	}
 	/*
-	 * The subscription stands even if the id cannot be written back: the
-	 * caller can look the topic up and unsubscribe by its id.
+	 * Probed above; if a racing munmap() makes this fail anyway, the
+	 * subscription stands: the caller can look the topic up and
+	 * unsubscribe by its id.
 	 */
 	return copy_to_user(arg, &args, sizeof(args)) ? -EFAULT : 0;
 

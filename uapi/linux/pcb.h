@@ -85,7 +85,8 @@
  * alone can thus take half of max_topics, and the next user half of the
  * rest.  CAP_SYS_RESOURCE (in the initial user namespace) lifts the
  * fair-share rule, not the limits; so does owning the topic, for its
- * subscriptions.
+ * subscriptions.  A caller both at a limit and past its fair share gets
+ * the limit's errno (ENOSPC, ENFILE).
  *
  * Ring memory: the pages of a ring (its data area and its two header
  * pages) are locked memory charged to the real user of the caller of
@@ -102,8 +103,8 @@
  * caller sees ENOMEM and nothing is left behind.  For tests only.
  *
  * /proc/pcb/usage (root only) counts what the module holds over all buses:
- * buses, topics, endpoints, subscriptions, rings, ring pages, filters and
- * users with something charged; every count returns to 0 when everything
+ * buses, topics, endpoints, subscriptions, rings, ring pages (data and
+ * header pages), filters and users with something charged; every count returns to 0 when everything
  * is closed and deleted and every namespace is gone.
  *
  * Message ids and causality
@@ -162,9 +163,12 @@
  * @max_msg_size: in: largest payload in bytes, 1 .. module parameter
  *		 max_msg_size (default 1 MiB), else EINVAL
  * @mode:	 in: permission bits (PCB_MODE_MASK), others EINVAL
- * @uid, @gid:	 in: owner, or PCB_OWNER_CALLER.  As with chown(2), a uid
- *		 other than the caller's fsuid, or a gid the caller is not a
- *		 member of, needs CAP_CHOWN, else EPERM
+ * @uid, @gid:	 in: owner, or PCB_OWNER_CALLER, in the caller's user
+ *		 namespace (EINVAL when not mapped there).  As with chown(2),
+ *		 a uid other than the caller's fsuid, or a gid the caller is
+ *		 not a member of, needs CAP_CHOWN in the user namespace that
+ *		 owns the bus's IPC namespace, and ids mapped there, else
+ *		 EPERM
  * @flags:	 in: none defined, must be 0
  * @topic_id:	 out: the new topic's id (never 0, never reused while the
  *		 module is loaded)
@@ -386,9 +390,11 @@ struct pcb_batch_entry {
  * @deps not readable), EINVAL (flags, reserved words, @count,
  * dependencies), and with PCB_PUB_ATOMIC those above.  The dependencies
  * are checked first: when they fail, no entry is looked at and no
- * @result is written.  If results cannot
- * be written back after messages were published, EFAULT, and @published
- * is not updated either.
+ * @result is written.  The struct itself must be writable: the kernel
+ * checks that before publishing (EFAULT, nothing published).  If results
+ * cannot be written back after messages were published (only a racing
+ * munmap() or mprotect() can do that), EFAULT, and @published is not
+ * updated either.
  */
 #define PCB_PUB_ATOMIC		0x00000002U
 #define PCB_BATCH_FLAGS_ALL	(PCB_PUB_NONBLOCK | PCB_PUB_ATOMIC)
@@ -609,7 +615,8 @@ struct pcb_filter {
  * dependencies (ENOSPC); EINVAL for a filter that does not validate.  EALREADY when
  * the ring is already subscribed to the topic.  ENOSPC also when the topic
  * has module parameter max_subscribers subscriptions; EDQUOT when the
- * ring's user holds its fair share of them.
+ * ring's user holds its fair share of them.  The struct must be writable:
+ * checked before subscribing, so EFAULT means no subscription was made.
  * UNSUBSCRIBE: ENOENT when the ring is not subscribed to topic_id.
  *
  * Reliable (default): publishers wait for room (or fail with EAGAIN) and a
