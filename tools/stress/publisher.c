@@ -152,6 +152,7 @@ static void accepted(struct pub *p, struct out_msg *o, uint64_t seq,
 /* How a failed message was published. */
 #define IN_ATOMIC	0x1	/* an atomic batch: fails as a whole */
 #define WITH_CHURN	0x2	/* ... that names a churn topic */
+#define IN_URING	0x4	/* an io_uring command */
 
 /*
  * @err: a positive errno the publish of @o failed with.  An atomic batch
@@ -170,6 +171,11 @@ static void failed(struct pub *p, struct out_msg *o, int err,
 		count_inc(&shm->n.failed_again);
 		break;
 	case EINTR:
+		/* No signal but SIGKILL ever comes: only io_uring's own. */
+		if (!(how & IN_URING))
+			violation("publish to topic %u: EINTR without a signal",
+				  o->topic);
+		note("io_uring publish to topic %u: EINTR", o->topic);
 		count_inc(&shm->n.failed_intr);
 		break;
 	case ECANCELED:
@@ -336,7 +342,7 @@ static void op_uring(struct pub *p)
 		if (result[i] == 0)
 			accepted(p, &o[i], 0, id[i]);
 		else
-			failed(p, &o[i], -result[i], 0);
+			failed(p, &o[i], -result[i], IN_URING);
 	}
 }
 
