@@ -788,10 +788,12 @@ TEST_F(ioc, notify_argument_einval)
 {
 	unsigned int bit;
 
-	for (bit = 0; bit < 8 * sizeof(unsigned long); bit++)
+	/* Braces: the harness prints TH_LOG() after the statement. */
+	for (bit = 0; bit < 8 * sizeof(unsigned long); bit++) {
 		EXPECT_EQ(-EINVAL, pcbt_ioctl_val(self->ring.fd, PCB_IOC_NOTIFY,
 						  1UL << bit))
 			TH_LOG("bit %u", bit);
+	}
 	EXPECT_EQ(-EINVAL, pcbt_ioctl_val(self->ring.fd, PCB_IOC_NOTIFY, ~0UL));
 	EXPECT_EQ(0, pcbt_ioctl_val(self->ring.fd, PCB_IOC_NOTIFY, 0));
 	/* Before any ring, EINVAL or EBADFD: both say the call was wrong. */
