@@ -886,6 +886,64 @@ TEST_F(ioc, filter_flags_and_reserved_einval)
 	TH_LOG("%u spoiled filters", cases);
 }
 
+/*
+ * Where a count is bigger than its array, the array is followed by a page
+ * without access, so that the kernel meets it.
+ */
+static void *guarded_array(FIXTURE_DATA(ioc) *self, const void *src,
+			   size_t len)
+{
+	unsigned char *p = self->guard + self->page - len;
+
+	memcpy(p, src, len);
+	return p;
+}
+
+/*
+ * Filters with more predicates than allowed, or than their array holds
+ * (the array then ends at a page without access): EINVAL, EFAULT.
+ */
+TEST_F(ioc, filter_counts)
+{
+	static const enum cmd_id users[] = { C_SUBSCRIBE, C_SET_FILTER };
+	static const struct { __u32 nr; int want; } counts[] = {
+		{ PCB_FILTER_MAX_PREDS + 1, -EINVAL },
+		{ 0x80000000, -EINVAL },
+		{ 0xffffffff, -EINVAL },
+		{ 2, -EFAULT },
+		{ PCB_FILTER_MAX_PREDS, -EFAULT },
+	};
+	size_t len = sizeof(struct pcb_filter) + sizeof(struct pcb_filter_pred);
+	unsigned int u, i;
+
+	for (u = 0; u < ARRAY_SIZE(users); u++) {
+		for (i = 0; i < ARRAY_SIZE(counts); i++) {
+			union pcbt_filter *f = &self->b.filter;
+			struct snap before;
+			void *p;
+			union arg a;
+			int fd;
+
+			take_snap(self, &before);
+			fd = template(self, users[u], &a);
+			pcbt_filter_init(f);
+			pcbt_pred(f, PCB_FIELD_KEY, PCB_OP_NE, 0xdead);
+			f->f.nr_preds = counts[i].nr;
+			p = guarded_array(self, f, len);
+			if (users[u] == C_SUBSCRIBE)
+				a.sub.filter = (uintptr_t)p;
+			else
+				a.sf.filter = (uintptr_t)p;
+			EXPECT_EQ(counts[i].want,
+				  pcbt_ioctl(fd, cmds[users[u]].nr, &a))
+				TH_LOG("%s nr_preds %u", cmds[users[u]].name,
+				       counts[i].nr);
+			expect_untouched(_metadata, self, &before,
+					 "filter count");
+		}
+	}
+}
+
 /* Bad pointers ------------------------------------------------------------ */
 
 enum bad_kind {
@@ -1470,6 +1528,7 @@ static const struct absurd absurds[] = {
 	ABSURD(C_BATCH_ATOMIC, pcb_publish_batch, nr_deps, 0xffffffff, -EINVAL),
 	/* Counts bigger than the array: the kernel runs off its end. */
 	ABSURD(C_BATCH_ATOMIC, pcb_publish_batch, count, PCB_BATCH_MAX, -EFAULT),
+	ABSURD(C_BATCH, pcb_publish_batch, count, PCB_BATCH_MAX, -EFAULT),
 	ABSURD(C_SET_FILTER, pcb_sub_filter, topic_id, 0, -ENOENT),
 	ABSURD(C_SET_FILTER, pcb_sub_filter, topic_id, 0xffffffff, -ENOENT),
 	ABSURD(C_SUB_INFO, pcb_sub_info, topic_id, 0, -ENOENT),
@@ -1492,19 +1551,6 @@ static void set_value(union arg *a, const struct absurd *x)
 		memcpy(p, &v32, 4);
 }
 
-/*
- * Where a count is bigger than its array, the array is followed by a page
- * without access, so that the kernel meets it.
- */
-static void *guarded_array(FIXTURE_DATA(ioc) *self, const void *src,
-			   size_t len)
-{
-	unsigned char *p = self->guard + self->page - len;
-
-	memcpy(p, src, len);
-	return p;
-}
-
 TEST_F_TIMEOUT(ioc, absurd_lengths_and_counts, 120)
 {
 	unsigned int i;
@@ -1518,7 +1564,8 @@ TEST_F_TIMEOUT(ioc, absurd_lengths_and_counts, 120)
 		take_snap(self, &before);
 		fd = template(self, x->c, &a);
 		set_value(&a, x);
-		if (x->c == C_BATCH_ATOMIC && x->want == -EFAULT)
+		if ((x->c == C_BATCH || x->c == C_BATCH_ATOMIC) &&
+		    x->want == -EFAULT)
 			a.batch.entries = (uintptr_t)guarded_array(self,
 					self->b.ents, sizeof(self->b.ents));
 		if (x->c == C_LIST && x->want == -EFAULT) {
