@@ -76,6 +76,15 @@ static noinline_for_stack int publish_each(struct pcb_endpoint *ep,
 	u32 i;
 	int ret = 0;
 
+	/*
+	 * Every result must be writable before the first message goes out,
+	 * else a caller could get EFAULT for messages that went.  Not
+	 * fault_in_writeable(): that one writes zeroes into the pages.
+	 */
+	if (fault_in_safe_writeable((const char __user *)b->uents,
+				    (size_t)b->count * sizeof(e)))
+		return -EFAULT;
+
 	for (i = 0; i < b->count; i++) {
 		struct pcb_pub pub = b->pub;
 

@@ -17,7 +17,8 @@
  *                           through all its passes
  *   pcb_ring.lock (spin)    reservations in one ring (prod_pos), its
  *                           header flags and drop counter; leaf lock
- *   pcb_acct_lock (spin)    users and their quota counts (limits.c); leaf
+ *   pcb_acct_lock (spin)    users and their quota counts (limits.c); leaf,
+ *                           process context only (never from RCU callbacks)
  *
  * RCU protects what is read without those locks: the handle table lookup
  * of a topic, the topic's subscription list walked for wake-ups after the
@@ -127,7 +128,7 @@ struct pcb_ring {
 struct pcb_topic {
 	refcount_t ref;
 	struct pcb_bus *bus;		/* outlives it while anyone publishes */
-	struct pcb_user *creator;	/* charged for it while it is named */
+	struct pcb_user *creator;	/* charged and held while it is named */
 	u32 id;
 	char name[PCB_NAME_MAX];
 	u64 schema_id;

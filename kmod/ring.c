@@ -192,6 +192,9 @@ bool pcb_ring_has_room(struct pcb_ring *ring, u32 len, bool mark_waiting)
 	bool room;
 	u64 used;
 
+	/* A broken ring takes nothing and holds no one back. */
+	if (pcb_ring_is_broken(ring))
+		return true;
 	spin_lock(&ring->lock);
 	used = ring_used(ring);
 	room = used == U64_MAX || need <= ring->size - used;

@@ -6,7 +6,6 @@
  * subscriptions hold references, so its memory outlives its name.
  */
 #include <linux/capability.h>
-#include <linux/ctype.h>
 #include <linux/cred.h>
 #include <linux/slab.h>
 #include <linux/string.h>
@@ -18,8 +17,10 @@
 
 static bool name_char_ok(char c)
 {
-	return isalnum(c) || c == '.' || c == '_' || c == ':' || c == '/' ||
-	       c == '-';
+	/* ASCII only: the kernel's isalnum() takes Latin-1 letters too. */
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '.' || c == '_' || c == ':' ||
+	       c == '/' || c == '-';
 }
 
 int pcb_check_name(const char *name)
@@ -74,10 +75,9 @@ void pcb_topic_get(struct pcb_topic *t)
 	refcount_inc(&t->ref);
 }
 
+/* From an RCU callback: softirq, so nothing that takes pcb_acct_lock. */
 static void topic_free(struct pcb_topic *t)
 {
-	if (t->creator)
-		pcb_user_put(t->creator);
 	pcb_stats_free(t->stats);
 	kfree(t);
 }
@@ -217,6 +217,8 @@ static void topic_unlink(struct pcb_bus *bus, struct pcb_topic *t)
 	xa_erase(&bus->topics, t->id);
 	bus->nr_topics--;
 	pcb_quota_uncharge(t->creator, PCB_QUOTA_TOPICS);
+	pcb_user_put(t->creator);
+	t->creator = NULL;
 
 	spin_lock(&t->lock);
 	WRITE_ONCE(t->dead, true);
@@ -242,16 +244,18 @@ int pcb_topic_create(struct pcb_bus *bus, void __user *arg)
 	if (!t)
 		return -ENOMEM;
 	ret = topic_owner(bus, &args, &t->uid, &t->gid);
-	if (ret)
-		goto err_free;
-
-	mutex_lock(&bus->lock);
-	ret = topic_insert(bus, t);
-	if (!ret)
-		pcb_topic_get(t);	/* ours, for the copy-out below */
-	mutex_unlock(&bus->lock);
-	if (ret)
-		goto err_free;
+	if (!ret) {
+		mutex_lock(&bus->lock);
+		ret = topic_insert(bus, t);
+		if (!ret)
+			pcb_topic_get(t);	/* ours, for the copy-out below */
+		mutex_unlock(&bus->lock);
+	}
+	if (ret) {
+		/* Never named: the creator's reference goes now, not in RCU. */
+		pcb_user_put(t->creator);
+		goto out_put;
+	}
 
 	args.topic_id = t->id;
 	if (copy_to_user(arg, &args, sizeof(args))) {
@@ -264,7 +268,7 @@ int pcb_topic_create(struct pcb_bus *bus, void __user *arg)
 		mutex_unlock(&bus->lock);
 		ret = -EFAULT;
 	}
-err_free:
+out_put:
 	pcb_topic_put(t);
 	return ret;
 }
