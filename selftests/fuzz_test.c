@@ -90,19 +90,19 @@ static const struct op_desc {
 	[OP_INFO]	 = { "topic_info", 2, E(ENOENT, EINVAL, EFAULT,
 				ENAMETOOLONG) },
 	[OP_LIST]	 = { "topic_list", 2, E(EINVAL, EFAULT) },
-	[OP_TOPEN]	 = { "topic_open", 4, E(ENOENT, EACCES, EPROTOTYPE, EMFILE,
+	[OP_TOPEN]	 = { "topic_open", 6, E(ENOENT, EACCES, EPROTOTYPE, EMFILE,
 				EINVAL, ENAMETOOLONG, EFAULT, ENOMEM) },
 	[OP_TCLOSE]	 = { "topic_close", 1, E(EBADF, EINVAL, EFAULT) },
 	[OP_PUBLISH]	 = { "publish", 12, E(PUB_ERRS) },
 	[OP_BATCH]	 = { "publish_batch", 4, E(PUB_ERRS, E2BIG) },
 	[OP_URING]	 = { "uring_publish", 5, E(PUB_ERRS, ENOTTY) },
-	[OP_RING_SETUP]	 = { "ring_setup", 4, E(EINVAL, EBUSY, ENOMEM, EFAULT) },
+	[OP_RING_SETUP]	 = { "ring_setup", 6, E(EINVAL, EBUSY, ENOMEM, EFAULT) },
 	[OP_MMAP_RING]	 = { "mmap_ring", 4, E(EPERM, EINVAL, EBADFD, ENOMEM) },
 	[OP_MMAP_JUNK]	 = { "mmap_junk", 2, E(EPERM, EINVAL, EBADFD, ENOMEM,
 				EACCES) },
 	[OP_MUNMAP]	 = { "munmap", 2, E(0) },
 	[OP_MPROTECT]	 = { "mprotect_rw", 1, E(EACCES) },
-	[OP_SUBSCRIBE]	 = { "subscribe", 6, E(EACCES, EBADFD, ENOSPC, EINVAL,
+	[OP_SUBSCRIBE]	 = { "subscribe", 8, E(EACCES, EBADFD, ENOSPC, EINVAL,
 				EALREADY, EDQUOT, ENOENT, EPROTOTYPE,
 				ENAMETOOLONG, EFAULT, EPIPE, ENOMEM) },
 	[OP_UNSUBSCRIBE] = { "unsubscribe", 2, E(ENOENT, EINVAL, EBADFD,
@@ -119,7 +119,7 @@ static const struct op_desc {
 	[OP_CONS_WRITE]	 = { "cons_write", 1, E(0) },
 	[OP_BAD_CMD]	 = { "garbage_cmd", 2, E(ENOTTY) },
 	[OP_BAD_ARG]	 = { "garbage_arg", 3, NULL },	/* the command's own */
-	[OP_KILL]	 = { "kill_sibling", 1, E(ESRCH) },
+	[OP_KILL]	 = { "kill_sibling", 1, E(ESRCH, EPERM) },
 };
 
 /* Commands the garbage-argument operation aims at, with their errnos. */
@@ -363,13 +363,16 @@ static bool pick_slot(struct thr *t, struct pick *p, bool want_ring)
 	return false;
 }
 
+/* Keeps errno: it is called in the argument lists of result(). */
 static bool raced(const struct pick *p)
 {
+	int err = errno;
 	bool r;
 
 	pthread_mutex_lock(&plock);
 	r = slots[p->idx].gen != p->gen;
 	pthread_mutex_unlock(&plock);
+	errno = err;
 	return r;
 }
 
@@ -1561,16 +1564,17 @@ static void op_bad_arg(struct thr *t)
 
 static void op_kill(struct thr *t)
 {
-	int victim = below(&t->r, NR_PROCS);
+	int victim = below(&t->r, NR_PROCS), ret;
 	pid_t pid;
 
 	/* Rare: every kill throws away a whole process's state. */
-	if (victim == proc_index || !one_in(&t->r, 10))
+	if (victim == proc_index || !one_in(&t->r, 100))
 		return;
 	pid = __atomic_load_n(&sh->pids[victim], __ATOMIC_ACQUIRE);
 	if (pid <= 0 || now_ns() + PCBT_SEC > sh->deadline_ns)
 		return;
-	result(t, OP_KILL, kill(pid, SIGKILL), errno, false);
+	ret = kill(pid, SIGKILL);
+	result(t, OP_KILL, ret, errno, false);
 	__atomic_add_fetch(&sh->kills, 1, __ATOMIC_RELAXED);
 }
 
