@@ -144,7 +144,7 @@ static void bus_stats(struct pcb_bus *bus, struct pcb_stats *out)
 static int check_stats_query(const struct pcb_stats_query *q)
 {
 	if (q->flags || q->reserved0 || q->reserved[0] || q->reserved[1] ||
-	    q->size < PCB_STATS_SIZE_V1)
+	    q->size < PCB_STATS_SIZE_V1 || q->size > PCB_STATS_SIZE_MAX)
 		return -EINVAL;
 	return 0;
 }

@@ -1535,7 +1535,8 @@ static const struct absurd absurds[] = {
 	ABSURD(C_SUB_INFO, pcb_sub_info, topic_id, 0xffffffff, -ENOENT),
 	ABSURD(C_STATS, pcb_stats_query, size, 0, -EINVAL),
 	ABSURD(C_STATS, pcb_stats_query, size, PCB_STATS_SIZE_V1 - 1, -EINVAL),
-	ABSURD(C_STATS, pcb_stats_query, size, 0xffffffff, -EFAULT),
+	ABSURD(C_STATS, pcb_stats_query, size, PCB_STATS_SIZE_MAX + 1, -EINVAL),
+	ABSURD(C_STATS, pcb_stats_query, size, 0xffffffff, -EINVAL),
 	ABSURD(C_STATS, pcb_stats_query, topic_id, 0xffffffff, -ENOENT),
 	ABSURD(C_LIST, pcb_topic_list, capacity, 0xffffffff, -EFAULT),
 };

@@ -24,6 +24,12 @@
  * the kernel zeroes them on output.  Unknown flag bits give EINVAL.  A bad
  * user pointer gives EFAULT.  An unknown ioctl command gives ENOTTY.
  *
+ * Arguments and the buffers they point to need no particular alignment,
+ * and may overlap one another: the kernel reads each buffer when it needs
+ * it and writes the argument back last.  With a length of 0, the pointer
+ * it goes with is not used.  When several errors apply, which one is
+ * returned is not specified beyond what each ioctl says.
+ *
  * Errors common to several ioctls:
  *  EINVAL       reserved word not zero, unknown flag, malformed argument
  *  EFAULT       a pointer (the argument or one inside it) is not readable
@@ -416,7 +422,8 @@ struct pcb_publish_batch {
  * io_uring: IORING_OP_URING_CMD on a /dev/pcb fd, on a ring set up with
  * IORING_SETUP_SQE128 (else the command completes with EINVAL).
  *
- * cmd_op PCB_URING_CMD_PUBLISH publishes one message; the SQE's command
+ * cmd_op PCB_URING_CMD_PUBLISH publishes one message (any other cmd_op
+ * completes with -ENOTTY); the SQE's command
  * area holds struct pcb_uring_publish.  The completion's res is 0 or a
  * negative errno as for PCB_IOC_PUBLISH.  The message id goes to the
  * first extra word of the CQE when the ring has IORING_SETUP_CQE32, and
@@ -483,7 +490,10 @@ struct pcb_uring_publish {
  *    exactly one page long, else EPERM;
  *  - read-only mappings may cover any page range inside mmap_size and can
  *    never be made writable with mprotect();
- *  - a range beyond mmap_size is EINVAL; no ring yet is EBADFD.
+ *  - a range beyond mmap_size is EINVAL; no ring yet is EBADFD;
+ *  - the pages are mapped when mmap() returns: a mapping can be moved
+ *    with mremap() but not grown, and a range dropped with MADV_DONTNEED
+ *    is not mapped again (SIGBUS when touched): map the ring anew.
  */
 #define PCB_RING_MIN_SIZE	4096U
 
@@ -974,7 +984,8 @@ struct pcb_stats {
 /*
  * struct pcb_stats_query - PCB_IOC_STATS
  * @stats:	in: user pointer to a struct pcb_stats
- * @size:	in: its size, at least PCB_STATS_SIZE_V1 (else EINVAL);
+ * @size:	in: its size, PCB_STATS_SIZE_V1 .. PCB_STATS_SIZE_MAX (else
+ *		EINVAL); what the kernel does not know is zeroed;
  *		out: bytes filled
  * @topic_id:	in: a topic id, or 0 for the whole bus
  * @flags:	in: none defined, must be 0
@@ -983,6 +994,7 @@ struct pcb_stats {
  * EINVAL, EFAULT.
  */
 #define PCB_STATS_SIZE_V1	528U
+#define PCB_STATS_SIZE_MAX	65536U
 
 struct pcb_stats_query {
 	__u64	stats;
