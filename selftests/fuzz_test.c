@@ -65,7 +65,7 @@ enum op {
 	OP_RING_SETUP, OP_MMAP_RING, OP_MMAP_JUNK, OP_MUNMAP, OP_MPROTECT,
 	OP_SUBSCRIBE, OP_UNSUBSCRIBE, OP_SET_FILTER, OP_SUB_INFO, OP_STATS,
 	OP_NOTIFY, OP_WAIT, OP_POLL, OP_CONSUME, OP_CONS_WRITE,
-	OP_BAD_CMD, OP_BAD_ARG, OP_KILL,
+	OP_BAD_CMD, OP_BAD_ARG, OP_KILL, OP_VMA,
 	NR_OPS
 };
 
@@ -120,6 +120,9 @@ static const struct op_desc {
 	[OP_BAD_CMD]	 = { "garbage_cmd", 2, E(ENOTTY) },
 	[OP_BAD_ARG]	 = { "garbage_arg", 3, NULL },	/* the command's own */
 	[OP_KILL]	 = { "kill_sibling", 1, E(ESRCH, EPERM) },
+	/* mremap, madvise, mlock, msync: the mm's own errnos */
+	[OP_VMA]	 = { "vma_ops", 3, E(EINVAL, EFAULT, ENOMEM, EAGAIN, EPERM, EACCES,
+				EBUSY) },
 };
 
 /* Commands the garbage-argument operation aims at, with their errnos. */
@@ -238,6 +241,8 @@ struct map {
 	char *cons;			/* RING: the consumer page, RW */
 	char *ro;			/* RING: header + data; JUNK: anything */
 	size_t ro_len;
+	int prot;			/* of ro */
+	bool zapped;			/* MADV_DONTNEED: touching would SIGBUS */
 	struct ep *ep;
 	__u32 data_size;
 	int kind;
@@ -1089,7 +1094,7 @@ static void op_mmap_ring(struct thr *t)
 {
 	const struct pcb_ring_header *h;
 	struct pcb_ring_setup rs;
-	struct map m = { .kind = MAP_RING };
+	struct map m = { .kind = MAP_RING, .prot = PROT_READ };
 	struct pick p;
 	int err;
 
@@ -1151,7 +1156,7 @@ static void op_mmap_junk(struct thr *t)
 	off = below(&t->r, pages + 2);
 	m.ro_len = (1 + below(&t->r, pages + 1 - (off < pages ? off : pages)))
 		   * page_size;
-	prot = prots[below(&t->r, 6)];
+	prot = m.prot = prots[below(&t->r, 6)];
 	flags = one_in(&t->r, 4) ? MAP_PRIVATE : MAP_SHARED;
 	m.ro = mmap(NULL, m.ro_len, prot, flags, p.fd, off * page_size);
 	err = errno;
@@ -1162,7 +1167,7 @@ static void op_mmap_junk(struct thr *t)
 	result(t, OP_MMAP_JUNK, 0, 0, false);
 	writable_ok = rs.mmap_size && off * page_size == rs.cons_offset &&
 		      m.ro_len == (size_t)page_size && flags == MAP_SHARED;
-	if ((prot & PROT_WRITE) && !writable_ok && !raced(&p))
+	if ((prot & PROT_WRITE) && rs.mmap_size && !writable_ok && !raced(&p))
 		fail(t, OP_MMAP_JUNK, "writable mapping at page %llu, %zu bytes, %s",
 		     (unsigned long long)off, m.ro_len,
 		     flags == MAP_SHARED ? "shared" : "private");
@@ -1493,6 +1498,97 @@ static void op_cons_write(struct thr *t)
 	pthread_rwlock_unlock(&maplock);
 }
 
+/* Turns a ring mapping into a plain one: consume needs it whole. */
+static void demote_map(struct map *m)
+{
+	if (m->kind == MAP_RING)
+		munmap(m->cons, page_size);
+	m->kind = MAP_JUNK;
+}
+
+/*
+ * What else the mm does to a mapping: shrink, grow (never: the ring's
+ * size is fixed), move, advise, lock, sync; then touch it again.
+ */
+static void op_vma(struct thr *t)
+{
+	static const int advice[] = {
+		MADV_DONTNEED, MADV_WILLNEED, MADV_DONTFORK, MADV_DOFORK,
+		MADV_DONTDUMP, MADV_COLD, MADV_PAGEOUT, MADV_REMOVE,
+		MADV_SEQUENTIAL, MADV_FREE,
+	};
+	struct map *m = &maps[below(&t->r, NR_MAPS)];
+	int ret = 0, adv;
+	void *p;
+
+	pthread_rwlock_wrlock(&maplock);
+	if (m->kind == MAP_NONE)
+		goto out;
+	switch (below(&t->r, 6)) {
+	case 0:
+		if (m->ro_len <= (size_t)page_size)
+			goto out;
+		p = mremap(m->ro, m->ro_len, m->ro_len - page_size, 0);
+		ret = p == MAP_FAILED ? -1 : 0;
+		if (!ret) {
+			m->ro_len -= page_size;
+			demote_map(m);
+		}
+		break;
+	case 1:
+		p = mremap(m->ro, m->ro_len, m->ro_len + page_size,
+			   MREMAP_MAYMOVE);
+		if (p != MAP_FAILED) {
+			fail(t, OP_VMA, "mremap grew a ring mapping");
+			m->ro = p;
+			m->ro_len += page_size;
+			demote_map(m);
+			goto out;
+		}
+		ret = -1;
+		break;
+	case 2:
+		p = mmap(NULL, m->ro_len, PROT_NONE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			goto out;
+		if (mremap(m->ro, m->ro_len, m->ro_len,
+			   MREMAP_MAYMOVE | MREMAP_FIXED, p) == MAP_FAILED) {
+			ret = -1;
+			munmap(p, m->ro_len);
+		} else {
+			m->ro = p;
+		}
+		break;
+	case 3:
+		adv = advice[below(&t->r, 10)];
+		ret = madvise(m->ro, m->ro_len, adv);
+		if (!ret && (adv == MADV_DONTNEED || adv == MADV_REMOVE ||
+			     adv == MADV_FREE)) {
+			m->zapped = true;
+			demote_map(m);
+		}
+		break;
+	case 4:
+		ret = mlock(m->ro, m->ro_len);
+		if (!ret)
+			ret = munlock(m->ro, m->ro_len);
+		break;
+	default:
+		ret = msync(m->ro, m->ro_len, one_in(&t->r, 2) ? MS_SYNC :
+			    MS_ASYNC | MS_INVALIDATE);
+	}
+	result(t, OP_VMA, ret, errno, false);
+	if (!m->zapped && (m->prot & PROT_READ)) {
+		volatile const char *c = m->ro;
+
+		for (size_t i = 0; i < m->ro_len; i += page_size)
+			(void)c[i];
+	}
+out:
+	pthread_rwlock_unlock(&maplock);
+}
+
 static bool known_cmd(unsigned long cmd)
 {
 	for (size_t i = 0; i < NR_CMDS; i++)
@@ -1592,7 +1688,7 @@ static void (*const op_fn[NR_OPS])(struct thr *) = {
 	[OP_STATS] = op_stats, [OP_NOTIFY] = op_notify, [OP_WAIT] = op_wait,
 	[OP_POLL] = op_poll, [OP_CONSUME] = op_consume,
 	[OP_CONS_WRITE] = op_cons_write, [OP_BAD_CMD] = op_bad_cmd,
-	[OP_BAD_ARG] = op_bad_arg, [OP_KILL] = op_kill,
+	[OP_BAD_ARG] = op_bad_arg, [OP_KILL] = op_kill, [OP_VMA] = op_vma,
 };
 
 static int pick_op(struct thr *t)
