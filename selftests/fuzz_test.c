@@ -22,6 +22,7 @@
  *  PCB_FUZZ_SEED     the seed (default: from the clock; always printed)
  *  PCB_FUZZ_SECONDS  wall time of the run (default 20)
  *  PCB_FUZZ_ITERS    optional cap on the operations of the whole run
+ *  PCB_FUZZ_KILL     one kill operation in this many kills (default 100)
  *
  * The op sequence of each thread is reproducible from the seed (each
  * thread's generator is derived from the seed, its process slot, the
@@ -168,6 +169,7 @@ struct shared {
 	__u64 respawns;
 	pid_t pids[NR_PROCS];
 	unsigned int tag;		/* makes topic names unique to this run */
+	unsigned int kill_rate;
 	unsigned int fail_lines;
 };
 
@@ -1664,7 +1666,7 @@ static void op_kill(struct thr *t)
 	pid_t pid;
 
 	/* Rare: every kill throws away a whole process's state. */
-	if (victim == proc_index || !one_in(&t->r, 100))
+	if (victim == proc_index || !one_in(&t->r, sh->kill_rate))
 		return;
 	pid = __atomic_load_n(&sh->pids[victim], __ATOMIC_ACQUIRE);
 	if (pid <= 0 || now_ns() + PCBT_SEC > sh->deadline_ns)
@@ -1969,6 +1971,7 @@ TEST_F_TIMEOUT(fuzz, run, 30)
 						    ((__u64)getpid() << 32));
 	sh->iters_cap = env_u64("PCB_FUZZ_ITERS", 0);
 	sh->tag = getpid();
+	sh->kill_rate = env_u64("PCB_FUZZ_KILL", 100) ?: 1;
 	printf("# fuzz: seed %#llx (PCB_FUZZ_SEED=%#llx reproduces each thread's operations), %llu s, %d processes x %d threads, %s\n",
 	       (unsigned long long)sh->seed, (unsigned long long)sh->seed,
 	       (unsigned long long)seconds, NR_PROCS, NR_THREADS,
