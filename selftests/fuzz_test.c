@@ -1693,6 +1693,37 @@ static void (*const op_fn[NR_OPS])(struct thr *) = {
 	[OP_BAD_ARG] = op_bad_arg, [OP_KILL] = op_kill, [OP_VMA] = op_vma,
 };
 
+/* What each thread is doing, for the report of a crash. */
+static __thread int cur_op = -1;
+static __thread struct thr *cur_thr;
+
+static void on_crash(int sig, siginfo_t *si, void *uc)
+{
+	char msg[200];
+	int n;
+
+	(void)uc;
+	n = snprintf(msg, sizeof(msg),
+		     "# fuzz: worker %d gen %d thread %d: signal %d at %p in %s, iter %llu (seed %#llx)\n",
+		     proc_index, proc_gen, cur_thr ? cur_thr->index : -1, sig,
+		     si->si_addr, cur_op >= 0 ? ops[cur_op].name : "?",
+		     (unsigned long long)(cur_thr ? cur_thr->iter : 0),
+		     (unsigned long long)sh->seed);
+	if (write(2, msg, n) < 0)
+		_exit(3);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void catch_crashes(void)
+{
+	struct sigaction sa = { .sa_sigaction = on_crash,
+				.sa_flags = SA_SIGINFO | SA_RESETHAND };
+
+	sigaction(SIGSEGV, &sa, NULL);
+	sigaction(SIGBUS, &sa, NULL);
+}
+
 static int pick_op(struct thr *t)
 {
 	static unsigned int total;
@@ -1714,6 +1745,7 @@ static void *thread_main(void *arg)
 {
 	struct thr *t = arg;
 
+	cur_thr = t;
 	while (now_ns() < sh->deadline_ns) {
 		__u64 n = __atomic_add_fetch(&sh->ops_total, 1,
 					     __ATOMIC_RELAXED);
@@ -1725,6 +1757,7 @@ static void *thread_main(void *arg)
 		/* Without an endpoint most operations have nothing to use. */
 		if (!pick_slot(t, &(struct pick){ 0 }, false) && one_in(&t->r, 2))
 			op = OP_OPEN;
+		cur_op = op;
 		op_fn[op](t);
 		t->iter++;
 	}
@@ -1746,6 +1779,7 @@ static int worker(int index, int gen, bool drop)
 						     PCBT_NOBODY) ||
 		     setresuid(PCBT_NOBODY, PCBT_NOBODY, PCBT_NOBODY)))
 		return 2;
+	catch_crashes();
 	page_size = sysconf(_SC_PAGESIZE);
 	ro_page = mmap(NULL, page_size, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
 		       -1, 0);
