@@ -39,6 +39,13 @@
  * topic come in id order) or the run has drained; an in-doubt one once a
  * record newer than the marker published after its writer was reaped has
  * come.
+ *
+ * The fourth kind of checked subscriber changes its filters with
+ * SET_FILTER all along.  Each change is bracketed by markers mb and ma: a
+ * message with an id below mb was judged by the old filter, one above ma
+ * by the new one, one in between by either (SET_FILTER is atomic).  A
+ * message both candidates take must be received, one neither takes must
+ * not, and one only one of them takes may or may not.
  */
 #include <poll.h>
 #include <stdlib.h>
@@ -51,11 +58,21 @@ struct win {
 	uint64_t msg_id;		/* 0: not received */
 };
 
+/* A filter and when it came into force: between markers @mb and @ma. */
+struct filter_era {
+	struct pcb_filter_spec f;
+	uint64_t mb, ma;
+};
+
+#define MAX_ERAS	4096
+
 struct chk_topic {
 	char name[PCB_NAME_MAX];
 	uint32_t id;
 	bool filtered;
-	struct pcb_filter_spec filter;
+	/* era[0] from the subscription on, then one per SET_FILTER */
+	struct filter_era *era;
+	unsigned int nr_eras;
 	uint64_t s0, s1, m0, m1;
 	uint64_t count;
 	uint64_t first_seq, first_id;
@@ -72,6 +89,7 @@ struct chk {
 	int clock_handle;
 	bool use_poll;
 	bool slow;
+	bool changing;			/* filters change all along */
 	uint64_t rnd;
 	struct chk_topic t[STRESS_MAX_TOPICS];
 	struct checked_result *res;
@@ -114,7 +132,7 @@ static void subscribe_topic(struct chk *c, unsigned int i)
 	if (topic_published(c->bus, ct->name, &ct->s0))
 		die("topic info %s", ct->name);
 	ret = pcb_subscribe_filtered(c->bus, ct->name, 0, 0,
-				     ct->filtered ? &ct->filter : NULL, &id);
+				     ct->filtered ? &ct->era[0].f : NULL, &id);
 	if (ret)
 		die("subscribing to %s: %s", ct->name, strerror(-ret));
 	if (id != shm->topic_id[i])
@@ -124,7 +142,7 @@ static void subscribe_topic(struct chk *c, unsigned int i)
 	if (topic_published(c->bus, ct->name, &ct->s1))
 		die("topic info %s", ct->name);
 	ct->m1 = marker(c);
-	filter_format(ct->filtered ? &ct->filter : NULL,
+	filter_format(ct->filtered ? &ct->era[0].f : NULL,
 		      c->res->filter[i], sizeof(c->res->filter[i]));
 	note("%s: s0 %llu s1 %llu filter %s", ct->name,
 	     (unsigned long long)ct->s0, (unsigned long long)ct->s1,
@@ -184,6 +202,42 @@ static void order_check(struct chk *c, unsigned int t,
 			  (unsigned long long)ct->last_id);
 }
 
+/*
+ * The filters that may have judged message @id: era *lo, or *hi when the
+ * message came while SET_FILTER made *hi the one in force.
+ */
+static void judges(const struct chk_topic *ct, uint64_t id, unsigned int *lo,
+		   unsigned int *hi)
+{
+	unsigned int a = 0, b = ct->nr_eras;
+
+	/* The last era whose change surely came before the message. */
+	while (b - a > 1) {
+		unsigned int m = (a + b) / 2;
+
+		if (ct->era[m].ma < id)
+			a = m;
+		else
+			b = m;
+	}
+	*lo = *hi = a;
+	if (a + 1 < ct->nr_eras && ct->era[a + 1].mb < id)
+		*hi = a + 1;
+}
+
+static bool record_wanted(const struct chk_topic *ct, const struct pcb_msg *msg)
+{
+	const struct pcb_record *rec = msg->rec;
+	unsigned int lo, hi, i;
+
+	judges(ct, rec->msg_id, &lo, &hi);
+	for (i = lo; i <= hi; i++)
+		if (filter_eval(&ct->era[i].f, rec->key, rec->uid, rec->pid,
+				msg->data, (uint32_t)msg->len))
+			return true;
+	return false;
+}
+
 static void on_record(struct chk *c, const struct pcb_msg *msg)
 {
 	const struct pcb_record *rec = msg->rec;
@@ -214,11 +268,11 @@ static void on_record(struct chk *c, const struct pcb_msg *msg)
 	ct->last_seq = rec->seq;
 	ct->last_id = rec->msg_id;
 
-	if (ct->filtered && !filter_eval(&ct->filter, rec->key, rec->uid,
-					 rec->pid, msg->data,
-					 (uint32_t)msg->len))
-		violation("topic %u seq %llu: delivered, but filter %s rejects it",
-			  t, (unsigned long long)rec->seq, c->res->filter[t]);
+	if (ct->filtered && !record_wanted(ct, msg))
+		violation("topic %u seq %llu id %llu: delivered, but no filter in force rejects it (first: %s, %u changes)",
+			  t, (unsigned long long)rec->seq,
+			  (unsigned long long)rec->msg_id, c->res->filter[t],
+			  ct->nr_eras - 1);
 
 	slot = m->slot;
 	counter = m->counter;
@@ -277,8 +331,9 @@ static bool decide(struct chk *c, unsigned int t, unsigned int slot,
 		&shm->log[slot][t][counter % STRESS_LOG_SIZE];
 	struct win *w = &ct->win[slot][counter % STRESS_LOG_SIZE];
 	uint64_t tag = load_acquire(&e->tag);
+	unsigned int lo = 0, hi = 0;
 	uint64_t seq, id;
-	bool wants;
+	bool any, all;
 
 	if (LOG_COUNTER(tag) != counter) {
 		violation("topic %u: log entry of publisher %u's message %llu overwritten (by %llu)",
@@ -322,8 +377,20 @@ static bool decide(struct chk *c, unsigned int t, unsigned int slot,
 
 	seq = e->seq;
 	id = e->msg_id;
-	wants = !ct->filtered ||
-		filter_eval_counter(&ct->filter, (uint16_t)slot, t, counter);
+	any = all = true;
+	if (ct->filtered) {
+		judges(ct, id, &lo, &hi);
+		any = filter_eval_counter(&ct->era[lo].f, (uint16_t)slot, t,
+					  counter);
+		all = any;
+		if (hi != lo) {
+			bool h = filter_eval_counter(&ct->era[hi].f,
+						     (uint16_t)slot, t, counter);
+
+			any = any || h;
+			all = all && h;
+		}
+	}
 	if (w->msg_id) {
 		if (w->msg_id != id || (seq && w->seq != seq))
 			violation("topic %u: publisher %u's message %llu was accepted as seq %llu id %llu, delivered as seq %llu id %llu",
@@ -332,16 +399,23 @@ static bool decide(struct chk *c, unsigned int t, unsigned int slot,
 				  (unsigned long long)id,
 				  (unsigned long long)w->seq,
 				  (unsigned long long)w->msg_id);
+		if (!any)
+			violation("topic %u: publisher %u's message %llu delivered, but no filter in force takes it",
+				  t, slot, (unsigned long long)counter);
 		c->res->verified++;
-		return true;
-	}
-	if (!wants) {
-		c->res->filtered_out++;
 		return true;
 	}
 	/* Not received yet: a later record of the topic says it never will. */
 	if (!end && (!ct->count || ct->last_id < id))
 		return false;
+	if (!any) {
+		c->res->filtered_out++;
+		return true;
+	}
+	if (!all) {
+		c->res->filter_window++;	/* either filter judged it */
+		return true;
+	}
 	if ((seq && seq > ct->s1) || id > ct->m1 ||
 	    (ct->count && id > ct->first_id))
 		violation("topic %u: accepted message lost: publisher %u's message %llu, seq %llu id %llu (first received seq %llu, s1 %llu)",
@@ -405,6 +479,35 @@ static void inject(struct chk *c, const struct pcb_msg *msg)
 		on_record(c, msg);
 		break;
 	}
+}
+
+/*
+ * A new filter for one topic, between two markers; now and then none (an
+ * empty filter takes everything).
+ */
+static void change_filter(struct chk *c)
+{
+	unsigned int t = (unsigned int)rnd_below(&c->rnd, shm->cfg.nr_topics);
+	struct chk_topic *ct = &c->t[t];
+	struct filter_era *e;
+	int ret;
+
+	if (ct->nr_eras == MAX_ERAS)
+		return;
+	e = &ct->era[ct->nr_eras];
+	pcb_filter_init(&e->f);
+	if (rnd_chance(&c->rnd, 80))
+		filter_selective(&e->f, &c->rnd, t);
+	e->mb = marker(c);
+	ret = pcb_set_filter(c->bus, ct->id, e->f.nr_preds ? &e->f : NULL);
+	if (ret) {
+		violation("topic %u: SET_FILTER: %s", t, strerror(-ret));
+		return;
+	}
+	e->ma = marker(c);
+	ct->nr_eras++;
+	c->res->filter_changes++;
+	count_inc(&shm->n.filter_changes);
 }
 
 /* Sleeps until the ring has a record, up to @timeout_ns; false on timeout. */
@@ -544,15 +647,21 @@ static void final_checks(struct chk *c)
 
 int checked_main(unsigned int index)
 {
-	static const size_t ring_sizes[] = { 256 << 10, 16 << 10, 64 << 10 };
+	static const size_t ring_sizes[] = { 256 << 10, 16 << 10, 64 << 10,
+					     64 << 10 };
 	char name[PCB_NAME_MAX];
 	struct chk c = {
 		.index = index,
 		.res = &shm->checked[index],
-		/* 0: fast; 1: slow, small ring, poll(); 2: filters. */
-		.use_poll = index % 3 == 1,
-		.slow = index % 3 == 1,
+		/*
+		 * 0: fast; 1: slow, small ring, poll(); 2: fixed filters;
+		 * 3: filters changing all along.
+		 */
+		.use_poll = index % 4 == 1,
+		.slow = index % 4 == 1,
+		.changing = index % 4 == 3,
 	};
+	uint64_t next_change;
 	unsigned int t, n = 0;
 	int ret;
 
@@ -560,7 +669,7 @@ int checked_main(unsigned int index)
 	ret = pcb_open(&c.bus);
 	if (ret)
 		die("pcb_open: %s", strerror(-ret));
-	ret = pcb_ring_setup(c.bus, ring_sizes[index % 3]);
+	ret = pcb_ring_setup(c.bus, ring_sizes[index % 4]);
 	if (ret)
 		die("pcb_ring_setup: %s", strerror(-ret));
 	clock_topic_name(name, sizeof(name));
@@ -568,18 +677,31 @@ int checked_main(unsigned int index)
 	if (c.clock_handle < 0)
 		die("pcb_topic_open %s: %s", name, strerror(-c.clock_handle));
 	for (t = 0; t < shm->cfg.nr_topics; t++) {
-		c.t[t].filtered = index % 3 == 2;
-		if (c.t[t].filtered)
-			filter_selective(&c.t[t].filter, &c.rnd, t);
+		struct chk_topic *ct = &c.t[t];
+
+		ct->filtered = index % 4 >= 2;
+		ct->era = calloc(c.changing ? MAX_ERAS : 1, sizeof(*ct->era));
+		if (!ct->era)
+			die("out of memory");
+		ct->nr_eras = 1;
+		pcb_filter_init(&ct->era[0].f);
+		if (ct->filtered)
+			filter_selective(&ct->era[0].f, &c.rnd, t);
 		subscribe_topic(&c, t);
 	}
 	count_inc(&shm->checked_ready);
 
+	next_change = now_ns() + rnd_below(&c.rnd, 200 * MSEC);
 	while (!load_acquire(&shm->drain)) {
 		if (!consume(&c, 64))
 			wait_ring(&c, 20 * MSEC);
 		if (++n % 4 == 0 || c.slow)
 			advance(&c, false);
+		if (c.changing && now_ns() >= next_change &&
+		    !load_acquire(&shm->stop)) {
+			change_filter(&c);
+			next_change = now_ns() + rnd_below(&c.rnd, 200 * MSEC);
+		}
 	}
 	drain(&c);
 	final_checks(&c);

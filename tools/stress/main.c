@@ -52,7 +52,8 @@ static void usage(int status)
 "  --seed N            seed of the run (default: from the clock; printed)\n"
 "  --publishers N      publisher processes (default 3, at most %d)\n"
 "  --topics N          checked topics (default 3, at most %d)\n"
-"  --checked N         checked subscribers (default 3, at most %d)\n"
+"  --checked N         checked subscribers (default 4, at most %d): fast,\n"
+"                      slow, fixed filters, changing filters, and again\n"
 "  --transient N       reliable subscribers that come and go (default 2)\n"
 "  --lossy N           lossy subscribers that come and go (default 2)\n"
 "  --churn N           topic churn processes (default 1, at most %d)\n"
@@ -121,7 +122,7 @@ static void parse_args(int argc, char **argv, struct stress_config *cfg)
 	cfg->seed = mix64(now_ns() ^ (uint64_t)getpid());
 	cfg->nr_pubs = 3;
 	cfg->nr_topics = 3;
-	cfg->nr_checked = 3;
+	cfg->nr_checked = 4;
 	cfg->nr_transient = 2;
 	cfg->nr_lossy = 2;
 	cfg->nr_churn = 1;
@@ -549,11 +550,13 @@ static void summary(void)
 	for (i = 0; i < cfg->nr_checked; i++) {
 		const struct checked_result *r = &shm->checked[i];
 
-		printf("checked %u: %s%llu delivered, %llu accepted verified, %llu rejected by filter, %llu before it subscribed, %llu failed not delivered, in doubt %llu delivered / %llu not\n",
+		printf("checked %u: %s%llu delivered, %llu accepted verified, %llu rejected by filter, %llu judged during %llu filter changes, %llu before it subscribed, %llu failed not delivered, in doubt %llu delivered / %llu not\n",
 		       i, r->done ? "" : "DID NOT FINISH, ",
 		       (unsigned long long)r->delivered,
 		       (unsigned long long)r->verified,
 		       (unsigned long long)r->filtered_out,
+		       (unsigned long long)r->filter_window,
+		       (unsigned long long)r->filter_changes,
 		       (unsigned long long)r->before_start,
 		       (unsigned long long)r->failed_unseen,
 		       (unsigned long long)r->doubt_seen,

@@ -202,6 +202,8 @@ struct checked_result {
 	uint64_t delivered;		/* records read */
 	uint64_t verified;		/* accepted publishes found delivered */
 	uint64_t filtered_out;		/* accepted, rejected by the filter */
+	uint64_t filter_window;		/* ... by one of two, during a change */
+	uint64_t filter_changes;
 	uint64_t before_start;		/* accepted before it subscribed */
 	uint64_t doubt_seen;		/* in doubt, delivered */
 	uint64_t doubt_unseen;		/* in doubt, not delivered */
