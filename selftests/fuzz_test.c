@@ -272,6 +272,7 @@ static char *ro_page, *none_page;
 struct thr {
 	struct rng r;
 	int index;
+	int op;				/* the one running */
 	__u64 iter;
 	__u64 msgids[NR_MSGIDS];
 	struct io_uring u;
@@ -1694,8 +1695,27 @@ static void (*const op_fn[NR_OPS])(struct thr *) = {
 };
 
 /* What each thread is doing, for the report of a crash. */
-static __thread int cur_op = -1;
 static __thread struct thr *cur_thr;
+static struct thr *threads[NR_THREADS];
+
+static void say(const char *msg, int n)
+{
+	if (write(2, msg, n) < 0)
+		_exit(3);
+}
+
+/* Not async-signal-safe, but the process is about to die anyway. */
+static void dump_pcb_maps(void)
+{
+	char line[256];
+	FILE *f = fopen("/proc/self/maps", "re");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (strstr(line, "/dev/pcb"))
+			fprintf(stderr, "# fuzz:   map %s", line);
+	if (f)
+		fclose(f);
+}
 
 static void on_crash(int sig, siginfo_t *si, void *uc)
 {
@@ -1704,13 +1724,29 @@ static void on_crash(int sig, siginfo_t *si, void *uc)
 
 	(void)uc;
 	n = snprintf(msg, sizeof(msg),
-		     "# fuzz: worker %d gen %d thread %d: signal %d at %p in %s, iter %llu (seed %#llx)\n",
+		     "# fuzz: worker %d gen %d thread %d: signal %d at %p (seed %#llx)\n",
 		     proc_index, proc_gen, cur_thr ? cur_thr->index : -1, sig,
-		     si->si_addr, cur_op >= 0 ? ops[cur_op].name : "?",
-		     (unsigned long long)(cur_thr ? cur_thr->iter : 0),
-		     (unsigned long long)sh->seed);
-	if (write(2, msg, n) < 0)
-		_exit(3);
+		     si->si_addr, (unsigned long long)sh->seed);
+	say(msg, n);
+	for (int i = 0; i < NR_THREADS; i++) {
+		struct thr *t = threads[i];
+
+		if (!t)
+			continue;
+		n = snprintf(msg, sizeof(msg),
+			     "# fuzz:   thread %d: iter %llu in %s\n", i,
+			     (unsigned long long)t->iter,
+			     t->op >= 0 ? ops[t->op].name : "?");
+		say(msg, n);
+	}
+	for (int i = 0; i < NR_MAPS; i++) {
+		n = snprintf(msg, sizeof(msg),
+			     "# fuzz:   maps[%d] kind %d cons %p ro %p len %zu prot %d zapped %d\n",
+			     i, maps[i].kind, maps[i].cons, maps[i].ro,
+			     maps[i].ro_len, maps[i].prot, maps[i].zapped);
+		say(msg, n);
+	}
+	dump_pcb_maps();
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
@@ -1757,7 +1793,7 @@ static void *thread_main(void *arg)
 		/* Without an endpoint most operations have nothing to use. */
 		if (!pick_slot(t, &(struct pick){ 0 }, false) && one_in(&t->r, 2))
 			op = OP_OPEN;
-		cur_op = op;
+		t->op = op;
 		op_fn[op](t);
 		t->iter++;
 	}
@@ -1796,6 +1832,8 @@ static int worker(int index, int gen, bool drop)
 		if (!t[i])
 			return 2;
 		t[i]->index = i;
+		t[i]->op = -1;
+		threads[i] = t[i];
 		rng_seed(&t[i]->r, splitmix(&x));
 		t[i]->have_u = !pcbt_uring_init(&t[i]->u, 8,
 						  IORING_SETUP_SQE128 |
