@@ -39,9 +39,15 @@ struct churn {
 
 static int count_ours(const struct pcb_topic_info *info, void *arg)
 {
+	size_t len = strlen(shm->cfg.prefix);
 	unsigned int *n = arg;
 
-	*n += !strncmp(info->name, shm->cfg.prefix, strlen(shm->cfg.prefix));
+	if (!strncmp(info->name, shm->cfg.prefix, len) &&
+	    info->name[len] == '/')
+		(*n)++;
+	else if (shm->cfg.isolated && !strncmp(info->name, "stress-", 7))
+		violation("TOPIC_LIST shows %s, of another run's bus",
+			  info->name);
 	return 0;
 }
 

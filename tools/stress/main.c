@@ -59,6 +59,8 @@ static void usage(int status)
 "  --churn N           topic churn processes (default 1, at most %d)\n"
 "  --kill-interval MS  mean time between SIGKILLs, 0 for none (default 400)\n"
 "  --no-uring          do not publish through io_uring\n"
+"  --isolated          no other pcb-stress shares this bus (IPC namespace):\n"
+"                      seeing another run's topics is a violation\n"
 "  --inject FAULT      check the checker: make its own bookkeeping go wrong\n"
 "                      once (lose, dup, corrupt, failed, seq); the run must\n"
 "                      then fail\n"
@@ -111,6 +113,7 @@ static void parse_args(int argc, char **argv, struct stress_config *cfg)
 		{ "churn", required_argument, NULL, 'C' },
 		{ "kill-interval", required_argument, NULL, 'k' },
 		{ "no-uring", no_argument, NULL, 'U' },
+		{ "isolated", no_argument, NULL, 'i' },
 		{ "inject", required_argument, NULL, 'I' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -140,6 +143,7 @@ static void parse_args(int argc, char **argv, struct stress_config *cfg)
 		case 'C': cfg->nr_churn = parse_uint(optarg, STRESS_MAX_CHURN); break;
 		case 'k': cfg->kill_ms = parse_uint(optarg, 1000000); break;
 		case 'U': cfg->use_uring = false; break;
+		case 'i': cfg->isolated = true; break;
 		case 'I': cfg->inject = parse_inject(optarg); break;
 		case 'v': cfg->verbose = true; break;
 		case 'h': usage(0); break;

@@ -149,6 +149,7 @@ struct stress_config {
 	unsigned int kill_ms;		/* mean time between kills, 0: none */
 	bool use_uring;
 	bool verbose;
+	bool isolated;			/* no other run shares the bus */
 	enum stress_inject inject;
 	bool check_pid;			/* records carry our pids */
 	uint32_t uid;			/* records carry this uid */
