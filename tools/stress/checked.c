@@ -92,6 +92,7 @@ struct chk {
 	bool changing;			/* filters change all along */
 	uint64_t rnd;
 	struct chk_topic t[STRESS_MAX_TOPICS];
+	struct pcb_causal_check causal;
 	struct checked_result *res;
 };
 
@@ -264,6 +265,13 @@ static void on_record(struct chk *c, const struct pcb_msg *msg)
 		return;
 	}
 	order_check(c, t, rec);
+	if (pcb_causal_feed_msg(&c->causal, msg) == -EPROTO)
+		violation("topic %u seq %llu: causal order: message %llu depends on %llu, %s",
+			  t, (unsigned long long)rec->seq,
+			  (unsigned long long)c->causal.first.dependent,
+			  (unsigned long long)c->causal.first.dependency,
+			  c->causal.first.kind == PCB_CAUSAL_LATE_DEP ?
+			  "which came later" : "which is not older");
 	ct->count++;
 	ct->last_seq = rec->seq;
 	ct->last_id = rec->msg_id;
@@ -666,6 +674,7 @@ int checked_main(unsigned int index)
 	int ret;
 
 	rnd_seed(&c.rnd, ROLE_CHECKED * 1000 + index, 0);
+	pcb_causal_init(&c.causal);
 	ret = pcb_open(&c.bus);
 	if (ret)
 		die("pcb_open: %s", strerror(-ret));

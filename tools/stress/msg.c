@@ -100,6 +100,7 @@ int msg_verify(const struct pcb_msg *msg, uint32_t want_topic,
 	const struct pcb_record *rec = msg->rec;
 	const struct stress_msg *m = msg->data;
 	struct msg_spec spec;
+	unsigned int i;
 
 	if (msg->len < STRESS_MSG_HDR)
 		FAIL("payload of %zu bytes, seq %llu", msg->len,
@@ -128,9 +129,19 @@ int msg_verify(const struct pcb_msg *msg, uint32_t want_topic,
 		       m->len - STRESS_MSG_HDR, spec.hash))
 		FAIL("corrupt payload bytes: slot %u topic %u counter %llu",
 		     m->slot, m->topic, (unsigned long long)m->counter);
-	if (rec->nr_deps || rec->hdr_len != sizeof(*rec))
+	if (rec->nr_deps > PCB_MAX_DEPS ||
+	    rec->hdr_len != sizeof(*rec) + 8U * rec->nr_deps)
 		FAIL("record with %u dependencies, hdr_len %u", rec->nr_deps,
 		     rec->hdr_len);
+	for (i = 0; i < rec->nr_deps; i++) {
+		const uint64_t *deps = (const uint64_t *)(rec + 1);
+
+		if (!deps[i] || deps[i] >= rec->msg_id)
+			FAIL("seq %llu id %llu depends on id %llu",
+			     (unsigned long long)rec->seq,
+			     (unsigned long long)rec->msg_id,
+			     (unsigned long long)deps[i]);
+	}
 	if (shm->cfg.check_pid && rec->pid != m->pid)
 		FAIL("record pid %u, publisher %u", rec->pid, m->pid);
 	if (rec->uid != shm->cfg.uid)

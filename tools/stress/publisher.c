@@ -10,7 +10,9 @@
  *
  * One thread: its messages to one topic are published in counter order,
  * so their seqs and ids must grow with the counter; the publisher checks
- * that of its own results.
+ * that of its own results.  A quarter of the calls declare causal
+ * dependencies on messages it published before; the checked subscribers
+ * verify them.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +42,8 @@ struct pub {
 	bool no_uring;
 	uint64_t last_seq[STRESS_MAX_TOPICS];
 	uint64_t last_id;
+	uint64_t recent[4];		/* ids of its last accepted messages */
+	unsigned int nr_recent;
 	uint64_t since_ready;		/* --inject */
 	uint8_t (*bufs)[STRESS_MSG_MAX];
 };
@@ -120,6 +124,7 @@ static void accepted(struct pub *p, struct out_msg *o, uint64_t seq,
 			  (unsigned long long)msg_id,
 			  (unsigned long long)p->last_id);
 	p->last_id = msg_id;
+	p->recent[p->nr_recent++ % 4] = msg_id;
 	count_inc(&shm->n.accepted);
 	if (!o->log)
 		return;
@@ -203,6 +208,19 @@ static void failed(struct pub *p, struct out_msg *o, int err,
 	store_release(&o->log->tag, LOG_TAG(o->counter, my_gen, LOG_FAILED));
 }
 
+/* Up to 3 distinct ids of our own earlier messages, or none. */
+static unsigned int pick_deps(struct pub *p, uint64_t *deps)
+{
+	unsigned int want, n = 0, i;
+
+	if (!p->nr_recent || !rnd_chance(&p->rnd, 25))
+		return 0;
+	want = 1 + (unsigned int)rnd_below(&p->rnd, 3);
+	for (i = 0; i < 4 && i < p->nr_recent && n < want; i++)
+		deps[n++] = p->recent[(p->nr_recent - 1 - i) % 4];
+	return n;
+}
+
 static uint64_t pick_timeout(struct pub *p)
 {
 	return MSEC + rnd_below(&p->rnd, 50 * MSEC);
@@ -211,12 +229,15 @@ static uint64_t pick_timeout(struct pub *p)
 /* PCB_IOC_PUBLISH itself, for the seq it returns. */
 static void op_single(struct pub *p, bool nonblock)
 {
+	uint64_t deps[PCB_MAX_DEPS];
 	struct out_msg o;
 	struct pcb_publish arg;
 
 	if (!prepare(p, &o, pick_topic(p, true), p->bufs[0]))
 		return;
 	memset(&arg, 0, sizeof(arg));
+	arg.nr_deps = pick_deps(p, deps);
+	arg.deps = (uintptr_t)deps;
 	arg.handle = (uint32_t)o.handle;
 	arg.flags = nonblock ? PCB_PUB_NONBLOCK : 0;
 	arg.payload = (uintptr_t)o.buf;
@@ -234,7 +255,8 @@ static void op_batch(struct pub *p, bool atomic)
 {
 	struct pcb_batch_entry e[STRESS_BATCH_MAX];
 	struct out_msg o[STRESS_BATCH_MAX];
-	unsigned int n, i, ok = 0, how = atomic ? IN_ATOMIC : 0;
+	uint64_t deps[PCB_MAX_DEPS];
+	unsigned int n, i, ok = 0, nr_deps, how = atomic ? IN_ATOMIC : 0;
 	uint32_t flags = atomic ? PCB_PUB_ATOMIC : 0;
 	int ret;
 
@@ -253,7 +275,9 @@ static void op_batch(struct pub *p, bool atomic)
 	if (!(n = i))
 		return;
 	count_inc(&shm->n.calls[atomic ? CALL_ATOMIC : CALL_BATCH]);
-	ret = pcb_publish_batch(p->bus, e, n, flags, pick_timeout(p));
+	nr_deps = pick_deps(p, deps);
+	ret = pcb_publish_batch_deps(p->bus, e, n, flags, pick_timeout(p),
+				     deps, nr_deps);
 	if (ret < 0 && !atomic) {
 		violation("non-atomic batch of %u failed as a whole: %s", n,
 			  strerror(-ret));
@@ -287,6 +311,8 @@ static void op_uring(struct pub *p)
 {
 	struct pcb_uring_result res[STRESS_BATCH_MAX];
 	struct out_msg o[STRESS_BATCH_MAX];
+	/* Read by the kernel when it issues a command: kept until reaped. */
+	uint64_t deps[STRESS_BATCH_MAX][PCB_MAX_DEPS];
 	int32_t result[STRESS_BATCH_MAX];
 	uint64_t id[STRESS_BATCH_MAX];
 	uint32_t flags = rnd_chance(&p->rnd, 20) ? PCB_PUB_NONBLOCK : 0;
@@ -308,8 +334,9 @@ static void op_uring(struct pub *p)
 		if (!prepare(p, &o[i], pick_topic(p, true), p->bufs[i]))
 			break;
 		result[i] = 1;
-		ret = pcb_uring_pub_queue(p->up, o[i].handle, o[i].buf,
-					  o[i].len, o[i].key, flags, i);
+		ret = pcb_uring_pub_queue_deps(p->up, o[i].handle, o[i].buf,
+					       o[i].len, o[i].key, deps[i],
+					       pick_deps(p, deps[i]), flags, i);
 		if (ret)
 			die("pcb_uring_pub_queue: %s", strerror(-ret));
 	}
