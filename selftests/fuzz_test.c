@@ -23,6 +23,7 @@
  *  PCB_FUZZ_SECONDS  wall time of the run (default 20)
  *  PCB_FUZZ_ITERS    optional cap on the operations of the whole run
  *  PCB_FUZZ_KILL     one kill operation in this many kills (default 100)
+ *  PCB_FUZZ_SKIP     operations to leave out, by name, comma-separated
  *
  * The op sequence of each thread is reproducible from the seed (each
  * thread's generator is derived from the seed, its process slot, the
@@ -681,7 +682,12 @@ static void op_dup(struct thr *t)
 		return;
 	fd = fcntl(p.fd, F_DUPFD_CLOEXEC, 0);
 	result(t, OP_DUP, fd, errno, raced(&p));
-	if (fd >= 0)
+	if (fd < 0)
+		return;
+	/* A raced fd number may have been another endpoint's by then. */
+	if (raced(&p))
+		close(fd);
+	else
 		put_slot(t, fd, p.ep);
 }
 
@@ -1760,19 +1766,33 @@ static void catch_crashes(void)
 	sigaction(SIGBUS, &sa, NULL);
 }
 
+static unsigned int weights[NR_OPS], total_weight;
+
+/* The weights of the operations, less those PCB_FUZZ_SKIP names. */
+static void set_weights(void)
+{
+	const char *skip = getenv("PCB_FUZZ_SKIP");
+
+	for (int i = 0; i < NR_OPS; i++) {
+		const char *at = skip ? strstr(skip, ops[i].name) : NULL;
+		size_t n = strlen(ops[i].name);
+
+		weights[i] = ops[i].weight;
+		if (at && (at == skip || at[-1] == ',') &&
+		    (at[n] == ',' || !at[n]))
+			weights[i] = 0;
+		total_weight += weights[i];
+	}
+}
+
 static int pick_op(struct thr *t)
 {
-	static unsigned int total;
-	unsigned int w;
+	unsigned int w = below(&t->r, total_weight);
 
-	if (!total)
-		for (int i = 0; i < NR_OPS; i++)
-			total += ops[i].weight;
-	w = below(&t->r, total);
 	for (int i = 0; i < NR_OPS; i++) {
-		if (w < ops[i].weight)
+		if (w < weights[i])
 			return i;
-		w -= ops[i].weight;
+		w -= weights[i];
 	}
 	return OP_OPEN;
 }
@@ -1816,6 +1836,7 @@ static int worker(int index, int gen, bool drop)
 		     setresuid(PCBT_NOBODY, PCBT_NOBODY, PCBT_NOBODY)))
 		return 2;
 	catch_crashes();
+	set_weights();
 	page_size = sysconf(_SC_PAGESIZE);
 	ro_page = mmap(NULL, page_size, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
 		       -1, 0);
