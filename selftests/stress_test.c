@@ -95,9 +95,10 @@ static void scan_line(const char *line, const char *const *want,
 	for (i = 0; i < MAX_WANT && want[i]; i++)
 		if (strstr(line, want[i]))
 			r->found[i] = true;
-	sscanf(line, "checked 0: %llu delivered", &r->delivered);
-	sscanf(line, "published: %llu accepted", &r->accepted);
-	sscanf(line, "kills: %llu", &r->kills);
+	if (sscanf(line, "checked 0: %llu delivered", &r->delivered) == 1 ||
+	    sscanf(line, "published: %llu accepted", &r->accepted) == 1 ||
+	    sscanf(line, "kills: %llu", &r->kills) == 1)
+		return;
 }
 
 /*
@@ -116,7 +117,7 @@ static void run_stress(const char *prog, const char *const *args,
 	pid_t pid;
 
 	memset(r, 0, sizeof(*r));
-	for (i = 0; args[i] && i + 2 < sizeof(argv) / sizeof(argv[0]); i++)
+	for (i = 0; args[i] && i + 2 < ARRAY_SIZE(argv); i++)
 		argv[i + 1] = args[i];
 	if (pipe(pipefd))
 		return;

@@ -385,7 +385,8 @@ static bool decide(struct chk *c, unsigned int t, unsigned int slot,
 
 	seq = e->seq;
 	id = e->msg_id;
-	any = all = true;
+	any = true;
+	all = true;
 	if (ct->filtered) {
 		judges(ct, id, &lo, &hi);
 		any = filter_eval_counter(&ct->era[lo].f, (uint16_t)slot, t,

@@ -32,7 +32,7 @@ static const struct {
 	{ 27, 1 },
 };
 
-#define NR_PAYLOAD_FIELDS (sizeof(payload_fields) / sizeof(payload_fields[0]))
+#define NR_PAYLOAD_FIELDS ARRAY_SIZE(payload_fields)
 
 static uint64_t width_mask(unsigned int width)
 {

@@ -133,21 +133,51 @@ static void parse_args(int argc, char **argv, struct stress_config *cfg)
 	cfg->use_uring = true;
 	while ((o = getopt_long(argc, argv, "d:s:vh", opts, NULL)) != -1) {
 		switch (o) {
-		case 'd': cfg->duration_s = parse_uint(optarg, 1000000); break;
-		case 's': cfg->seed = strtoull(optarg, NULL, 0); break;
-		case 'p': cfg->nr_pubs = parse_uint(optarg, STRESS_MAX_PUBS); break;
-		case 't': cfg->nr_topics = parse_uint(optarg, STRESS_MAX_TOPICS); break;
-		case 'c': cfg->nr_checked = parse_uint(optarg, STRESS_MAX_CHECKED); break;
-		case 'r': cfg->nr_transient = parse_uint(optarg, STRESS_MAX_TRANSIENT); break;
-		case 'l': cfg->nr_lossy = parse_uint(optarg, STRESS_MAX_LOSSY); break;
-		case 'C': cfg->nr_churn = parse_uint(optarg, STRESS_MAX_CHURN); break;
-		case 'k': cfg->kill_ms = parse_uint(optarg, 1000000); break;
-		case 'U': cfg->use_uring = false; break;
-		case 'i': cfg->isolated = true; break;
-		case 'I': cfg->inject = parse_inject(optarg); break;
-		case 'v': cfg->verbose = true; break;
-		case 'h': usage(0); break;
-		default: usage(2); break;
+		case 'd':
+			cfg->duration_s = parse_uint(optarg, 1000000);
+			break;
+		case 's':
+			cfg->seed = strtoull(optarg, NULL, 0);
+			break;
+		case 'p':
+			cfg->nr_pubs = parse_uint(optarg, STRESS_MAX_PUBS);
+			break;
+		case 't':
+			cfg->nr_topics = parse_uint(optarg, STRESS_MAX_TOPICS);
+			break;
+		case 'c':
+			cfg->nr_checked = parse_uint(optarg, STRESS_MAX_CHECKED);
+			break;
+		case 'r':
+			cfg->nr_transient = parse_uint(optarg, STRESS_MAX_TRANSIENT);
+			break;
+		case 'l':
+			cfg->nr_lossy = parse_uint(optarg, STRESS_MAX_LOSSY);
+			break;
+		case 'C':
+			cfg->nr_churn = parse_uint(optarg, STRESS_MAX_CHURN);
+			break;
+		case 'k':
+			cfg->kill_ms = parse_uint(optarg, 1000000);
+			break;
+		case 'U':
+			cfg->use_uring = false;
+			break;
+		case 'i':
+			cfg->isolated = true;
+			break;
+		case 'I':
+			cfg->inject = parse_inject(optarg);
+			break;
+		case 'v':
+			cfg->verbose = true;
+			break;
+		case 'h':
+			usage(0);
+			break;
+		default:
+			usage(2);
+			break;
 		}
 	}
 	if (optind != argc || !cfg->nr_pubs || !cfg->nr_topics ||

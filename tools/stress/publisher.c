@@ -191,7 +191,7 @@ static void failed(struct pub *p, struct out_msg *o, int err,
 			count_inc(&shm->n.failed_big);
 			break;
 		}
-		/* fall through */
+		fallthrough;
 	default:
 		if (err == EIDRM && (o->topic == STRESS_TOPIC_CHURN ||
 				     (how & WITH_CHURN))) {
@@ -272,7 +272,8 @@ static void op_batch(struct pub *p, bool atomic)
 		if (atomic && o[i].topic == STRESS_TOPIC_CHURN)
 			how |= WITH_CHURN;
 	}
-	if (!(n = i))
+	n = i;
+	if (!n)
 		return;
 	count_inc(&shm->n.calls[atomic ? CALL_ATOMIC : CALL_BATCH]);
 	nr_deps = pick_deps(p, deps);
@@ -340,7 +341,8 @@ static void op_uring(struct pub *p)
 		if (ret)
 			die("pcb_uring_pub_queue: %s", strerror(-ret));
 	}
-	if (!(n = i))
+	n = i;
+	if (!n)
 		return;
 	count_inc(&shm->n.calls[CALL_URING]);
 	while (sent < n) {

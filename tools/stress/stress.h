@@ -49,6 +49,9 @@
 #define count_add(p, v)		__atomic_fetch_add((p), (v), __ATOMIC_RELAXED)
 #define count_inc(p)		count_add((p), 1)
 
+#define ARRAY_SIZE(a)		(sizeof(a) / sizeof((a)[0]))
+#define fallthrough		__attribute__((__fallthrough__))
+
 /*
  * The publish log
  * ---------------
