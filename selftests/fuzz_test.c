@@ -1561,13 +1561,16 @@ static void op_vma(struct thr *t)
 			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (p == MAP_FAILED)
 			goto out;
+		/*
+		 * A failed move may have unmapped the reservation already,
+		 * and another thread may have mapped something there since:
+		 * the reservation is left alone (address space only).
+		 */
 		if (mremap(m->ro, m->ro_len, m->ro_len,
-			   MREMAP_MAYMOVE | MREMAP_FIXED, p) == MAP_FAILED) {
+			   MREMAP_MAYMOVE | MREMAP_FIXED, p) == MAP_FAILED)
 			ret = -1;
-			munmap(p, m->ro_len);
-		} else {
+		else
 			m->ro = p;
-		}
 		break;
 	case 3:
 		adv = advice[below(&t->r, 10)];
