@@ -97,6 +97,9 @@ static noinline_for_stack int publish_each(struct pcb_endpoint *ep,
 			pub.key = e.key;
 			ret = e.flags ? -EINVAL :
 			      pcb_publish_one(ep, e.handle, &pub, deadline);
+			/* Nothing went out yet: the whole call can restart. */
+			if (ret == -EINTR && !*published)
+				return pcb_restartable(ret);
 		}
 		if (put_result(&b->uents[i], ret, pub.msg_id, pub.seq))
 			return -EFAULT;
@@ -718,8 +721,8 @@ int pcb_publish_batch(struct pcb_endpoint *ep, void __user *arg)
 		ret = publish_atomic(ep, &b, deadline, &published);
 	else
 		ret = publish_each(ep, &b, deadline, &published);
-	if (ret)
-		return ret;
+	if (ret)	/* an atomic batch that fails has published nothing */
+		return args.flags & PCB_PUB_ATOMIC ? pcb_restartable(ret) : ret;
 
 	args.published = published;
 	return copy_to_user(arg, &args, sizeof(args)) ? -EFAULT : 0;

@@ -249,7 +249,7 @@ static int ring_wait(struct pcb_endpoint *ep, void __user *arg)
 	if (ret == -ETIME)
 		return -ETIMEDOUT;
 	if (ret)
-		return -EINTR;
+		return pcb_restartable(-EINTR);
 	return pcb_ring_is_broken(ring) ? -EPIPE : 0;
 }
 

@@ -293,6 +293,7 @@ struct pcb_pub {
 
 void pcb_pub_init(struct pcb_pub *pub, const struct pcb_endpoint *ep);
 int pcb_probe_out(void __user *arg, const void *args, size_t size);
+int pcb_restartable(int ret);
 int pcb_pub_deps(struct pcb_pub *pub, u64 *deps, u64 uaddr, u32 nr);
 int pcb_publish(struct pcb_endpoint *ep, void __user *arg);
 int pcb_publish_one(struct pcb_endpoint *ep, u32 handle, struct pcb_pub *pub,

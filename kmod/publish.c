@@ -376,6 +376,17 @@ int pcb_wait_for_room(struct pcb_topic *t, unsigned long gen, ktime_t deadline)
 	return ret < 0 ? -EINTR : 0;
 }
 
+/*
+ * An interrupted wait of a call that has done nothing yet.  signal_pending()
+ * is also true for io_uring's task work (TIF_NOTIFY_SIGNAL), which no
+ * handler sees: restart the call then, and give EINTR only when a signal
+ * handler ran.  A restarted call starts its timeout over.
+ */
+int pcb_restartable(int ret)
+{
+	return ret == -EINTR ? -ERESTARTNOHAND : ret;
+}
+
 /* The topic's largest message, or -EBADF for a handle not open. */
 static long handle_max_len(struct pcb_endpoint *ep, u32 handle)
 {
@@ -503,7 +514,7 @@ int pcb_publish(struct pcb_endpoint *ep, void __user *arg)
 	ret = pcb_publish_one(ep, args.handle, &pub,
 			      pcb_deadline(args.timeout_ns));
 	if (ret)
-		return ret;
+		return pcb_restartable(ret);
 
 	args.msg_id = pub.msg_id;
 	args.seq = pub.seq;
