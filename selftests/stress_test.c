@@ -189,7 +189,7 @@ static void expect_caught(struct __test_metadata *_metadata,
 			  FIXTURE_DATA(stress) *self, const char *fault,
 			  const char *why)
 {
-	const char *args[] = { "--duration", "2", "--seed", self->seed,
+	const char *args[] = { "--duration", "3", "--seed", self->seed,
 			       "--kill-interval", "0", "--inject", fault,
 			       NULL };
 	const char *want[] = { why, "pcb-stress: FAIL", NULL };

@@ -567,7 +567,7 @@ static unsigned int consume(struct chk *c, unsigned int max)
 		}
 		if (!ret)
 			break;
-		if (c->index == 0 && c->res->delivered == 2000 &&
+		if (c->index == 0 && c->res->delivered == 500 &&
 		    shm->cfg.inject >= INJECT_LOSE &&
 		    shm->cfg.inject <= INJECT_CORRUPT)
 			inject(c, &msg);
