@@ -136,7 +136,9 @@ static void run_stress(const char *prog, const char *const *args,
 	/* The run stops on its own; a hang is cut short by the alarm. */
 	alarm(RUN_TIMEOUT_S);
 	while (out && fgets(line, sizeof(line), out)) {
+		/* The harness ends a test with _exit(): flush as we go. */
 		printf("# %s", line);
+		fflush(stdout);
 		scan_line(line, want, r);
 		if (time(NULL) >= deadline)
 			break;
