@@ -98,8 +98,9 @@ static noinline_for_stack int publish_each(struct pcb_endpoint *ep,
 			ret = e.flags ? -EINVAL :
 			      pcb_publish_one(ep, e.handle, &pub, deadline);
 			/* Nothing went out yet: the whole call can restart. */
-			if (ret == -EINTR && !*published)
-				return pcb_restartable(ret);
+			if (!*published &&
+			    pcb_restartable(ret) == -ERESTARTNOHAND)
+				return -ERESTARTNOHAND;
 		}
 		if (put_result(&b->uents[i], ret, pub.msg_id, pub.seq))
 			return -EFAULT;

@@ -378,13 +378,15 @@ int pcb_wait_for_room(struct pcb_topic *t, unsigned long gen, ktime_t deadline)
 
 /*
  * An interrupted wait of a call that has done nothing yet.  signal_pending()
- * is also true for io_uring's task work (TIF_NOTIFY_SIGNAL), which no
- * handler sees: restart the call then, and give EINTR only when a signal
- * handler ran.  A restarted call starts its timeout over.
+ * is also true for io_uring's task work (TIF_NOTIFY_SIGNAL), which is no
+ * signal: restart the call then (its timeout starts over), and keep EINTR
+ * for a real signal.
  */
 int pcb_restartable(int ret)
 {
-	return ret == -EINTR ? -ERESTARTNOHAND : ret;
+	if (ret == -EINTR && !task_sigpending(current))
+		return -ERESTARTNOHAND;
+	return ret;
 }
 
 /* The topic's largest message, or -EBADF for a handle not open. */

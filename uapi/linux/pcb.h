@@ -30,12 +30,11 @@
  * it goes with is not used.  When several errors apply, which one is
  * returned is not specified beyond what each ioctl says.
  *
- * A call that waits (PUBLISH, PUBLISH_BATCH, WAIT) fails with EINTR when a
- * signal handler runs while it waits and it has done nothing yet.  Other
- * interruptions that no handler sees (a stop signal, io_uring's task
- * work) restart it transparently, and its timeout starts over.  A plain
- * batch that has published some entries returns them, the others marked
- * EINTR.
+ * A call that waits (PUBLISH, PUBLISH_BATCH, WAIT) ends with EINTR when a
+ * signal arrives, as each ioctl says.  An interruption that is not a
+ * signal (io_uring's task work for the same thread) restarts a call that
+ * has done nothing yet, transparently, and its timeout starts over; a
+ * plain batch that has published entries returns, the rest marked EINTR.
  *
  * Errors common to several ioctls:
  *  EINVAL       reserved word not zero, unknown flag, malformed argument
