@@ -321,8 +321,18 @@ static void op_uring(struct pub *p)
 	int ret;
 
 	if (!p->up) {
+		/* One publisher process in four has a polling thread submit. */
+		uint32_t uflags = PCB_URING_ORDERED |
+				  (my_gen % 4 == 0 ? PCB_URING_SQPOLL : 0);
+
 		ret = pcb_uring_pub_create(&p->up, p->bus, 2 * STRESS_BATCH_MAX,
-					   PCB_URING_ORDERED);
+					   uflags);
+		if (ret && (uflags & PCB_URING_SQPOLL)) {
+			note("no SQPOLL io_uring publisher: %s", strerror(-ret));
+			ret = pcb_uring_pub_create(&p->up, p->bus,
+						   2 * STRESS_BATCH_MAX,
+						   PCB_URING_ORDERED);
+		}
 		if (ret) {
 			note("no io_uring publisher: %s", strerror(-ret));
 			p->no_uring = true;
