@@ -1068,6 +1068,8 @@ static void op_ring_setup(struct thr *t)
 	pthread_mutex_unlock(&plock);
 }
 
+static void check_maps(struct thr *t, int op, int what);
+
 /* Unmaps one entry of maps[]; maplock held for writing. */
 static void drop_map(struct thr *t, struct map *m)
 {
@@ -1095,6 +1097,7 @@ static void add_map(struct thr *t, const struct map *m)
 		drop_map(t, slot);
 	}
 	*slot = *m;
+	check_maps(t, OP_MMAP_RING, 10 + m->kind);
 	pthread_rwlock_unlock(&maplock);
 }
 
@@ -1205,6 +1208,7 @@ static void op_munmap(struct thr *t)
 		}
 		drop_map(t, m);
 		result(t, OP_MUNMAP, 0, 0, false);
+		check_maps(t, OP_MUNMAP, 0);
 	}
 	pthread_rwlock_unlock(&maplock);
 }
@@ -1507,6 +1511,24 @@ static void op_cons_write(struct thr *t)
 	pthread_rwlock_unlock(&maplock);
 }
 
+/*
+ * Every recorded mapping must still be there after an operation on the
+ * address space (msync() fails with ENOMEM on a hole); maplock held.
+ */
+static void check_maps(struct thr *t, int op, int what)
+{
+	for (int i = 0; i < NR_MAPS; i++) {
+		const struct map *m = &maps[i];
+
+		if (m->kind == MAP_NONE)
+			continue;
+		if ((m->kind == MAP_RING && msync(m->cons, page_size, MS_ASYNC)) ||
+		    msync(m->ro, m->ro_len, MS_ASYNC))
+			fail(t, op, "after step %d, maps[%d] (kind %d, cons %p, ro %p, %zu bytes) is no longer mapped",
+			     what, i, m->kind, m->cons, m->ro, m->ro_len);
+	}
+}
+
 /* Turns a ring mapping into a plain one: consume needs it whole. */
 static void demote_map(struct map *m)
 {
@@ -1527,13 +1549,13 @@ static void op_vma(struct thr *t)
 		MADV_SEQUENTIAL, MADV_FREE,
 	};
 	struct map *m = &maps[below(&t->r, NR_MAPS)];
-	int ret = 0, adv;
+	int ret = 0, adv, what;
 	void *p;
 
 	pthread_rwlock_wrlock(&maplock);
 	if (m->kind == MAP_NONE)
 		goto out;
-	switch (below(&t->r, 6)) {
+	switch ((what = below(&t->r, 6))) {
 	case 0:
 		if (m->ro_len <= (size_t)page_size)
 			goto out;
@@ -1591,6 +1613,7 @@ static void op_vma(struct thr *t)
 			    MS_ASYNC | MS_INVALIDATE);
 	}
 	result(t, OP_VMA, ret, errno, false);
+	check_maps(t, OP_VMA, what);
 	if (!m->zapped && (m->prot & PROT_READ)) {
 		volatile const char *c = m->ro;
 
