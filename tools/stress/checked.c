@@ -427,9 +427,10 @@ static bool decide(struct chk *c, unsigned int t, unsigned int slot,
 	}
 	if ((seq && seq > ct->s1) || id > ct->m1 ||
 	    (ct->count && id > ct->first_id))
-		violation("topic %u: accepted message lost: publisher %u's message %llu, seq %llu id %llu (first received seq %llu, s1 %llu)",
+		violation("topic %u: accepted message lost: publisher %u's message %llu, seq %llu%s id %llu (first received seq %llu, s1 %llu)",
 			  t, slot, (unsigned long long)counter,
-			  (unsigned long long)seq, (unsigned long long)id,
+			  (unsigned long long)seq, seq ? "" : " (io_uring: not told)",
+			  (unsigned long long)id,
 			  (unsigned long long)ct->first_seq,
 			  (unsigned long long)ct->s1);
 	else

@@ -678,6 +678,8 @@ int main(int argc, char **argv)
 
 	fprintf(stderr, "pcb-stress: seed %#llx, %u s, topics %s/*\n",
 		(unsigned long long)cfg.seed, cfg.duration_s, cfg.prefix);
+	if (cfg.inject)
+		fprintf(stderr, "pcb-stress: --inject: a fault of our own follows; the checker must report it\n");
 	run();
 	check_final_seqs();
 
