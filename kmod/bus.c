@@ -148,17 +148,8 @@ static void buses_destroy(struct list_head *dead)
 		bus_destroy(bus);
 }
 
-void pcb_buses_reap(void)
-{
-	LIST_HEAD(dead);
-
-	mutex_lock(&pcb_buses_lock);
-	buses_reap_locked(&dead);
-	mutex_unlock(&pcb_buses_lock);
-	buses_destroy(&dead);
-}
-
-static void bus_reap_fn(struct work_struct *work)
+/* Returns whether idle buses of other namespaces remain. */
+bool pcb_buses_reap(void)
 {
 	LIST_HEAD(dead);
 	bool idle;
@@ -167,8 +158,13 @@ static void bus_reap_fn(struct work_struct *work)
 	idle = buses_reap_locked(&dead);
 	mutex_unlock(&pcb_buses_lock);
 	buses_destroy(&dead);
+	return idle;
+}
+
+static void bus_reap_fn(struct work_struct *work)
+{
 	/* A namespace whose bus is idle may die without telling us: look again. */
-	if (idle)
+	if (pcb_buses_reap())
 		queue_delayed_work(pcb_wq, &pcb_bus_reap_work,
 				   PCB_BUS_REAP_DELAY);
 }

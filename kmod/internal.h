@@ -219,7 +219,7 @@ static inline struct pcb_ring *pcb_ep_ring(struct pcb_endpoint *ep)
 /* bus.c */
 struct pcb_bus *pcb_bus_get(bool create);
 void pcb_bus_put(struct pcb_bus *bus);
-void pcb_buses_reap(void);
+bool pcb_buses_reap(void);
 int pcb_buses_init(void);
 void pcb_buses_destroy_all(void);
 u64 pcb_hlc_next(void);
@@ -346,7 +346,10 @@ enum pcb_quota {
 	PCB_NR_QUOTAS
 };
 
-/* What /proc/pcb/usage counts, over all buses. */
+/*
+ * What /proc/pcb/usage counts, over all buses: pcb_usage[] but for topics
+ * and endpoints, which limits.c's quotas count.
+ */
 enum pcb_usage_counter {
 	PCB_USAGE_BUSES,
 	PCB_USAGE_TOPICS,

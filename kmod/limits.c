@@ -219,10 +219,6 @@ int pcb_quota_charge(struct pcb_user *u, enum pcb_quota q)
 		u->held[q]++;
 	}
 	spin_unlock(&pcb_acct_lock);
-	if (!ret)
-		atomic_long_inc(&pcb_usage[q == PCB_QUOTA_TOPICS ?
-					   PCB_USAGE_TOPICS :
-					   PCB_USAGE_ENDPOINTS]);
 	return ret;
 }
 
@@ -232,8 +228,6 @@ void pcb_quota_uncharge(struct pcb_user *u, enum pcb_quota q)
 	pcb_quota_used[q]--;
 	u->held[q]--;
 	spin_unlock(&pcb_acct_lock);
-	atomic_long_dec(&pcb_usage[q == PCB_QUOTA_TOPICS ? PCB_USAGE_TOPICS :
-					   PCB_USAGE_ENDPOINTS]);
 }
 
 /* --- locked memory ---------------------------------------------------- */
@@ -273,12 +267,19 @@ void pcb_memlock_uncharge(struct user_struct *user, unsigned long pages)
 
 int pcb_usage_show(struct seq_file *m, void *v)
 {
+	long count[PCB_NR_USAGE];
 	int i;
 
 	/* Buses of dead namespaces would otherwise show until the reaper runs. */
 	pcb_buses_reap();
 	for (i = 0; i < PCB_NR_USAGE; i++)
-		seq_printf(m, "%s %ld\n", pcb_usage_names[i],
-			   atomic_long_read(&pcb_usage[i]));
+		count[i] = atomic_long_read(&pcb_usage[i]);
+	/* Topics and endpoints are what the quotas count already. */
+	spin_lock(&pcb_acct_lock);
+	count[PCB_USAGE_TOPICS] = pcb_quota_used[PCB_QUOTA_TOPICS];
+	count[PCB_USAGE_ENDPOINTS] = pcb_quota_used[PCB_QUOTA_ENDPOINTS];
+	spin_unlock(&pcb_acct_lock);
+	for (i = 0; i < PCB_NR_USAGE; i++)
+		seq_printf(m, "%s %ld\n", pcb_usage_names[i], count[i]);
 	return 0;
 }
