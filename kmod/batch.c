@@ -694,6 +694,7 @@ static noinline_for_stack int publish_atomic(struct pcb_endpoint *ep,
 
 int pcb_publish_batch(struct pcb_endpoint *ep, void __user *arg)
 {
+	struct pcb_call call = { .cmd = PCB_IOC_PUBLISH_BATCH, .arg = arg };
 	struct pcb_publish_batch args;
 	struct batch b = { };
 	u32 published = 0;
@@ -717,13 +718,17 @@ int pcb_publish_batch(struct pcb_endpoint *ep, void __user *arg)
 	b.uents = u64_to_user_ptr(args.entries);
 	b.count = args.count;
 	b.nonblock = args.flags & PCB_PUB_NONBLOCK;
-	deadline = pcb_deadline(args.timeout_ns);
+	call.timeout_ns = args.timeout_ns;
+	deadline = pcb_call_deadline(ep, &call);
 	if (args.flags & PCB_PUB_ATOMIC)
 		ret = publish_atomic(ep, &b, deadline, &published);
 	else
 		ret = publish_each(ep, &b, deadline, &published);
-	if (ret)	/* an atomic batch that fails has published nothing */
-		return args.flags & PCB_PUB_ATOMIC ? pcb_restartable(ret) : ret;
+	/* An atomic batch that fails has published nothing. */
+	if (ret && args.flags & PCB_PUB_ATOMIC)
+		ret = pcb_restartable(ret);
+	if (ret)
+		return pcb_call_end(ep, &call, ret);
 
 	args.published = published;
 	return copy_to_user(arg, &args, sizeof(args)) ? -EFAULT : 0;

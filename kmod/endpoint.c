@@ -52,6 +52,7 @@ static int pcb_open(struct inode *inode, struct file *file)
 	if (IS_ERR(ep))
 		return PTR_ERR(ep);
 	mutex_init(&ep->ring_lock);
+	spin_lock_init(&ep->restart_lock);
 	xa_init_flags(&ep->handles, XA_FLAGS_ALLOC);
 	INIT_LIST_HEAD(&ep->subs);
 	ep->owner = get_pid(task_tgid(current));
@@ -225,8 +226,10 @@ static bool ring_ready(struct pcb_ring *ring)
 
 static int ring_wait(struct pcb_endpoint *ep, void __user *arg)
 {
+	struct pcb_call call = { .cmd = PCB_IOC_WAIT, .arg = arg };
 	struct pcb_ring *ring = pcb_ep_ring(ep);
 	struct pcb_wait args;
+	ktime_t left;
 	int ret;
 
 	if (copy_from_user(&args, arg, sizeof(args)))
@@ -239,17 +242,21 @@ static int ring_wait(struct pcb_endpoint *ep, void __user *arg)
 
 	pcb_endpoint_notify(ep);
 	pcb_ring_want_wakeup(ring);
-	if (args.timeout_ns && args.timeout_ns < KTIME_MAX)
+	/* From KTIME_MAX on, a timeout is no limit. */
+	call.timeout_ns = args.timeout_ns < KTIME_MAX ? args.timeout_ns : 0;
+	if (pcb_call_deadline(ep, &call)) {
+		left = max_t(ktime_t, ktime_sub(call.deadline, ktime_get()), 0);
 		ret = wait_event_interruptible_hrtimeout(ring->data_wq,
 							 ring_ready(ring),
-							 ns_to_ktime(args.timeout_ns));
-	else
+							 left);
+	} else {
 		ret = wait_event_interruptible(ring->data_wq, ring_ready(ring));
+	}
 
 	if (ret == -ETIME)
 		return -ETIMEDOUT;
 	if (ret)
-		return pcb_restartable(-EINTR);
+		return pcb_call_end(ep, &call, pcb_restartable(-EINTR));
 	return pcb_ring_is_broken(ring) ? -EPIPE : 0;
 }
 

@@ -196,6 +196,29 @@ struct pcb_sub {
 	void *cursor;			/* atomic batches: next record in @resv */
 };
 
+/*
+ * The deadline of a call that returned only to let its task run io_uring's
+ * task work, for the call's restart to take back (pcb_call_deadline()).
+ */
+struct pcb_restart {
+	const struct task_struct *task;	/* compared, never dereferenced */
+	pid_t tid;
+	unsigned int cmd;
+	const void __user *arg;
+	u64 timeout_ns;			/* as the call was given it */
+	ktime_t deadline;
+};
+
+#define PCB_RESTARTS	4	/* per endpoint: its threads restarting at once */
+
+/* A call that may wait, and its deadline (0: none). */
+struct pcb_call {
+	unsigned int cmd;
+	const void __user *arg;
+	u64 timeout_ns;
+	ktime_t deadline;
+};
+
 struct pcb_endpoint {
 	struct pcb_bus *bus;		/* a use of it */
 	struct pcb_user *user;		/* charged for it and its subscriptions */
@@ -207,6 +230,10 @@ struct pcb_endpoint {
 	struct pcb_ring *ring;
 	struct xarray handles;		/* handle -> topic (a reference) */
 	struct list_head subs;		/* RCU list, changed under bus->lock */
+	spinlock_t restart_lock;	/* guards the three below */
+	unsigned int nr_restarts;	/* live ones; read without the lock */
+	unsigned int restart_next;	/* the slot to take when none is free */
+	struct pcb_restart restarts[PCB_RESTARTS];
 };
 
 /* The endpoint's ring, or NULL before RING_SETUP. */
@@ -294,6 +321,9 @@ struct pcb_pub {
 void pcb_pub_init(struct pcb_pub *pub, const struct pcb_endpoint *ep);
 int pcb_probe_out(void __user *arg, const void *args, size_t size);
 int pcb_restartable(int ret);
+ktime_t pcb_call_deadline(struct pcb_endpoint *ep, struct pcb_call *call);
+int pcb_call_end(struct pcb_endpoint *ep, const struct pcb_call *call,
+		 int ret);
 int pcb_pub_deps(struct pcb_pub *pub, u64 *deps, u64 uaddr, u32 nr);
 int pcb_publish(struct pcb_endpoint *ep, void __user *arg);
 int pcb_publish_one(struct pcb_endpoint *ep, u32 handle, struct pcb_pub *pub,

@@ -379,13 +379,84 @@ int pcb_wait_for_room(struct pcb_topic *t, unsigned long gen, ktime_t deadline)
 /*
  * An interrupted wait of a call that has done nothing yet.  signal_pending()
  * is also true for io_uring's task work (TIF_NOTIFY_SIGNAL), which is no
- * signal: restart the call then (its timeout starts over), and keep EINTR
- * for a real signal.
+ * signal: restart the call then (pcb_call_end() keeps its deadline), and
+ * keep EINTR for a real signal.
  */
 int pcb_restartable(int ret)
 {
 	if (ret == -EINTR && !task_sigpending(current))
 		return -ERESTARTNOHAND;
+	return ret;
+}
+
+static bool restart_matches(const struct pcb_restart *r,
+			    const struct pcb_call *call)
+{
+	return r->task == current && r->tid == current->pid &&
+	       r->cmd == call->cmd && r->arg == call->arg &&
+	       r->timeout_ns == call->timeout_ns;
+}
+
+/*
+ * Sets and returns @call's deadline: the one pcb_call_end() kept if this
+ * is the restart of a call of this thread with the same argument, else
+ * timeout_ns from now.  Without the kept one, a thread whose io_uring keeps
+ * completing would start its timeout over at every completion.
+ */
+ktime_t pcb_call_deadline(struct pcb_endpoint *ep, struct pcb_call *call)
+{
+	int i;
+
+	call->deadline = pcb_deadline(call->timeout_ns);
+	/*
+	 * Without the lock: a thread always sees its own pcb_call_end(),
+	 * and others' only matter to them.
+	 */
+	if (!call->deadline || !READ_ONCE(ep->nr_restarts))
+		return call->deadline;
+
+	spin_lock(&ep->restart_lock);
+	for (i = 0; i < PCB_RESTARTS; i++) {
+		struct pcb_restart *r = &ep->restarts[i];
+
+		if (r->task && restart_matches(r, call)) {
+			call->deadline = r->deadline;
+			r->task = NULL;
+			WRITE_ONCE(ep->nr_restarts, ep->nr_restarts - 1);
+			break;
+		}
+	}
+	spin_unlock(&ep->restart_lock);
+	return call->deadline;
+}
+
+/*
+ * Ends @call with @ret.  A call about to restart leaves its deadline for
+ * the restart, in a free slot or, when several threads restart at once,
+ * in the oldest one: the thread that loses its slot starts over.
+ */
+int pcb_call_end(struct pcb_endpoint *ep, const struct pcb_call *call, int ret)
+{
+	struct pcb_restart *r = NULL;
+	int i;
+
+	if (ret != -ERESTARTNOHAND || !call->deadline)
+		return ret;
+
+	spin_lock(&ep->restart_lock);
+	for (i = 0; i < PCB_RESTARTS && !r; i++)
+		if (!ep->restarts[i].task)
+			r = &ep->restarts[i];
+	if (r)
+		WRITE_ONCE(ep->nr_restarts, ep->nr_restarts + 1);
+	else
+		r = &ep->restarts[ep->restart_next++ % PCB_RESTARTS];
+	*r = (struct pcb_restart){
+		.task = current, .tid = current->pid, .cmd = call->cmd,
+		.arg = call->arg, .timeout_ns = call->timeout_ns,
+		.deadline = call->deadline,
+	};
+	spin_unlock(&ep->restart_lock);
 	return ret;
 }
 
@@ -491,6 +562,7 @@ int pcb_pub_deps(struct pcb_pub *pub, u64 *deps, u64 uaddr, u32 nr)
 
 int pcb_publish(struct pcb_endpoint *ep, void __user *arg)
 {
+	struct pcb_call call = { .cmd = PCB_IOC_PUBLISH, .arg = arg };
 	struct pcb_publish args;
 	u64 deps[PCB_MAX_DEPS];
 	struct pcb_pub pub;
@@ -513,10 +585,11 @@ int pcb_publish(struct pcb_endpoint *ep, void __user *arg)
 	pub.len = args.len;
 	pub.key = args.key;
 	pub.nonblock = args.flags & PCB_PUB_NONBLOCK;
+	call.timeout_ns = args.timeout_ns;
 	ret = pcb_publish_one(ep, args.handle, &pub,
-			      pcb_deadline(args.timeout_ns));
+			      pcb_call_deadline(ep, &call));
 	if (ret)
-		return pcb_restartable(ret);
+		return pcb_call_end(ep, &call, pcb_restartable(ret));
 
 	args.msg_id = pub.msg_id;
 	args.seq = pub.seq;

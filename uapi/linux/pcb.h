@@ -33,8 +33,9 @@
  * A call that waits (PUBLISH, PUBLISH_BATCH, WAIT) ends with EINTR when a
  * signal arrives, as each ioctl says.  An interruption that is not a
  * signal (io_uring's task work for the same thread) restarts a call that
- * has done nothing yet, transparently, and its timeout starts over; a
- * plain batch that has published entries returns, the rest marked EINTR.
+ * has done nothing yet, transparently, and the restart keeps the call's
+ * deadline (timeout_ns counts from the first try); a plain batch that has
+ * published entries returns, the rest marked EINTR.
  *
  * Errors common to several ioctls:
  *  EINVAL       reserved word not zero, unknown flag, malformed argument
