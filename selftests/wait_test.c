@@ -4,6 +4,7 @@
  * and publishers that wait for room in a full reliable ring.
  */
 #include "pcb_util.h"
+#include "pcb_uring.h"
 
 #include <sys/epoll.h>
 
@@ -386,6 +387,173 @@ TEST_F(wait, waiting_publisher_rechecks_without_notify)
 	       (b.returned_at - t0) / 1e6);
 	pthread_join(b.thread, NULL);
 	EXPECT_EQ(0, b.ret);
+}
+
+/*
+ * io_uring task work for a thread that sleeps in a call: reads queued by
+ * the thread on an empty pipe, which a feeder thread fills a byte at a
+ * time.  Each byte completes a read through task work, which interrupts
+ * the call without a signal: the call restarts, and must keep its
+ * deadline.
+ */
+#define FEED_BYTES	128
+#define FEED_GAP_MS	20
+
+struct feeder {
+	struct io_uring u;
+	int pipe[2];
+	char buf[FEED_BYTES];
+	pthread_t thread;
+	int done;		/* atomic */
+};
+
+static void *feed(void *p)
+{
+	struct feeder *f = p;
+
+	for (int i = 0; i < FEED_BYTES; i++) {
+		pcbt_sleep_ms(FEED_GAP_MS);
+		if (write(f->pipe[1], "x", 1) != 1)
+			break;
+	}
+	__atomic_store_n(&f->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* Queues the reads from this thread, then starts the feeder. */
+static int feeder_start(struct feeder *f)
+{
+	int ret;
+
+	memset(f, 0, sizeof(*f));
+	/* Neither COOP_TASKRUN nor DEFER_TASKRUN: task work interrupts. */
+	ret = io_uring_queue_init(FEED_BYTES, &f->u, 0);
+	if (ret)
+		return ret;
+	if (pipe(f->pipe))
+		return -errno;
+	for (int i = 0; i < FEED_BYTES; i++)
+		io_uring_prep_read(io_uring_get_sqe(&f->u), f->pipe[0],
+				   &f->buf[i], 1, 0);
+	ret = io_uring_submit(&f->u);
+	if (ret != FEED_BYTES)
+		return ret < 0 ? ret : -EIO;
+	return -pthread_create(&f->thread, NULL, feed, f);
+}
+
+static bool feeder_done(struct feeder *f)
+{
+	return __atomic_load_n(&f->done, __ATOMIC_ACQUIRE);
+}
+
+/* The reads completed so far: the task work that has run. */
+static unsigned int feeder_completed(struct feeder *f)
+{
+	return io_uring_cq_ready(&f->u);
+}
+
+static void feeder_stop(struct feeder *f)
+{
+	pthread_join(f->thread, NULL);
+	io_uring_queue_exit(&f->u);
+	close(f->pipe[0]);
+	close(f->pipe[1]);
+}
+
+enum restart_call { R_PUBLISH, R_ATOMIC_BATCH, R_PLAIN_BATCH, R_WAIT };
+
+static int restart_call(struct __test_metadata *_metadata,
+			FIXTURE_DATA(wait) *self, enum restart_call what,
+			__u64 timeout_ns)
+{
+	static const char msg[LEN];
+	struct pcb_batch_entry e = {
+		.handle = self->handle, .payload = (uintptr_t)msg, .len = LEN,
+		.result = 1,
+	};
+	struct pcb_publish_batch b = {
+		.entries = (uintptr_t)&e, .count = 1, .timeout_ns = timeout_ns,
+	};
+	struct pcb_wait w = { .timeout_ns = timeout_ns };
+	int ret;
+
+	switch (what) {
+	case R_PUBLISH:
+		return pcbt_publish(self->pfd, self->handle, msg, LEN, 0,
+				    timeout_ns, NULL);
+	case R_ATOMIC_BATCH:
+		b.flags = PCB_PUB_ATOMIC;
+		/* fall through */
+	case R_PLAIN_BATCH:
+		ret = pcbt_ioctl(self->pfd, PCB_IOC_PUBLISH_BATCH, &b);
+		if (what == R_PLAIN_BATCH && !ret) {
+			EXPECT_EQ(0U, b.published);
+			ret = e.result;
+		}
+		return ret;
+	default:
+		pcbt_ring_drain(&self->ring);
+		return pcbt_ioctl(self->ring.fd, PCB_IOC_WAIT, &w);
+	}
+}
+
+/*
+ * The bug this guards against: each restart started the timeout over, so
+ * a call timed out only once the task work stopped for a whole timeout.
+ * Here the call must time out while the feeder still feeds, after several
+ * restarts, and not before its timeout.
+ */
+static void restart_keeps_deadline(struct __test_metadata *_metadata,
+				   FIXTURE_DATA(wait) *self,
+				   enum restart_call what)
+{
+	const __u64 timeout = 300 * PCBT_MS;
+	struct feeder f;
+	unsigned int completed;
+	bool fed_all;
+	__u64 t0, dt;
+	int ret;
+
+	if (what != R_WAIT)
+		ASSERT_LT(0, fill(self->pfd, self->handle));
+	ret = feeder_start(&f);
+	if (ret == -ENOSYS || ret == -EPERM)
+		SKIP(return, "io_uring is not available: %s", strerror(-ret));
+	ASSERT_EQ(0, ret);
+
+	t0 = pcbt_now_ns(CLOCK_MONOTONIC);
+	ret = restart_call(_metadata, self, what, timeout);
+	dt = pcbt_now_ns(CLOCK_MONOTONIC) - t0;
+	fed_all = feeder_done(&f);
+	completed = feeder_completed(&f);
+	feeder_stop(&f);
+
+	TH_LOG("timed out after %.0f ms, %u reads completed meanwhile",
+	       dt / 1e6, completed);
+	EXPECT_EQ(-ETIMEDOUT, ret);
+	EXPECT_LE(timeout, dt);
+	EXPECT_FALSE(fed_all) TH_LOG("the deadline moved with each restart");
+	EXPECT_LE(3U, completed) TH_LOG("no task work interrupted the call");
+}
+
+TEST_F(wait, restarted_publish_keeps_deadline)
+{
+	restart_keeps_deadline(_metadata, self, R_PUBLISH);
+}
+
+TEST_F(wait, restarted_atomic_batch_keeps_deadline)
+{
+	restart_keeps_deadline(_metadata, self, R_ATOMIC_BATCH);
+}
+
+TEST_F(wait, restarted_plain_batch_keeps_deadline)
+{
+	restart_keeps_deadline(_metadata, self, R_PLAIN_BATCH);
+}
+
+TEST_F(wait, restarted_wait_keeps_deadline)
+{
+	restart_keeps_deadline(_metadata, self, R_WAIT);
 }
 
 TEST_HARNESS_MAIN
