@@ -136,8 +136,9 @@ static void expect_all(struct __test_metadata *_metadata,
 {
 	__u32 i;
 
-	for (i = 0; i < count; i++)
+	for (i = 0; i < count; i++) {
 		ASSERT_EQ(result, e[i].result) TH_LOG("entry %u", i);
+	}
 }
 
 /* Fills a reliable ring with NONBLOCK publishes of LEN; how many fitted. */
@@ -623,9 +624,10 @@ TEST_F(batch, atomic_invalid_entry)
 		EXPECT_EQ(err, batch(self->pfd, e, 6, PCB_PUB_ATOMIC, 0,
 				     &published)) TH_LOG("kind %d", kind);
 		EXPECT_EQ(NOT_WRITTEN, published);
-		for (i = 0; i < 6; i++)
+		for (i = 0; i < 6; i++) {
 			EXPECT_EQ(i == bad ? err : -ECANCELED, e[i].result)
 				TH_LOG("kind %d entry %u", kind, i);
+		}
 		EXPECT_TRUE(ring_empty(&self->ring));
 		EXPECT_EQ(1LL, pcbt_published(self->pfd, self->names[0]));
 		EXPECT_EQ(0LL, pcbt_published(self->pfd, self->names[1]));
@@ -672,9 +674,10 @@ TEST_F(batch, atomic_too_many_topics)
 	EXPECT_EQ(-E2BIG, batch(self->pfd, e, 2 * N, PCB_PUB_ATOMIC, 0,
 				&published));
 	EXPECT_EQ(NOT_WRITTEN, published);
-	for (i = 0; i < 2 * N; i++)
+	for (i = 0; i < 2 * N; i++) {
 		EXPECT_EQ(i == N - 1 ? -E2BIG : -ECANCELED, e[i].result)
 			TH_LOG("entry %u", i);
+	}
 	for (i = 0; i < NR_TOPICS; i++)
 		EXPECT_EQ(2LL, pcbt_published(self->pfd, self->names[i]));
 	EXPECT_TRUE(ring_empty(&self->ring));
@@ -1007,8 +1010,9 @@ TEST_F(batch, blocking_eintr)
 	EXPECT_EQ(1U, published);
 	EXPECT_EQ(0, e[0].result);
 	EXPECT_EQ(1ULL, e[0].seq);
-	for (i = 1; i < 4; i++)
+	for (i = 1; i < 4; i++) {
 		EXPECT_EQ(-EINTR, e[i].result) TH_LOG("entry %u", i);
+	}
 	EXPECT_EQ(1LL, pcbt_published(self->pfd, self->names[1]));
 	EXPECT_EQ((long long)n, pcbt_published(self->pfd, self->names[0]));
 	EXPECT_EQ((unsigned int)n, pcbt_ring_drain(small));

@@ -802,9 +802,10 @@ TEST_F_TIMEOUT(causal, ids_across_cpus, 300)
 	/* Unique, and exactly the ids the publishers were given. */
 	qsort(all, s.total, sizeof(*all), cmp_u64);
 	qsort(s.ids, s.total, sizeof(*s.ids), cmp_u64);
-	for (k = 1; k < (int)s.total; k++)
+	for (k = 1; k < (int)s.total; k++) {
 		ASSERT_LT(all[k - 1], all[k]) TH_LOG("id %llu handed out twice",
 						    (unsigned long long)all[k]);
+	}
 	EXPECT_EQ(0, memcmp(all, s.ids, s.total * sizeof(*all)));
 	pcbt_ring_close(&s.ring);
 	free(all);
@@ -1008,9 +1009,10 @@ TEST_F_TIMEOUT(causal, publish_after_read_across_cpus, 300)
 	__atomic_store_n(&done, 1, __ATOMIC_RELEASE);
 	pthread_join(echo, NULL);
 
-	for (i = 0; i < nr; i++)
+	for (i = 0; i < nr; i++) {
 		EXPECT_EQ(0, pubs[i].err) TH_LOG("CPU %d: %s", pubs[i].cpu,
 						 pubs[i].what ?: "");
+	}
 	EXPECT_EQ(NULL, e.err) TH_LOG("%s: read %llu, then got %llu",
 				      e.err, (unsigned long long)e.bad_read,
 				      (unsigned long long)e.bad_id);
@@ -1369,10 +1371,11 @@ static void check_publishes(struct __test_metadata *_metadata,
 			ASSERT_LT(max_read, m->id)
 				TH_LOG("thread %d publish %zu: id not above one read before",
 				       k, i);
-			for (d = 0; d < m->nr_deps; d++)
+			for (d = 0; d < m->nr_deps; d++) {
 				ASSERT_LT(m->deps[d], m->id)
 					TH_LOG("thread %d publish %zu dep %u",
 					       k, i, d);
+			}
 			if (i)
 				ASSERT_LT(t[k].pubs[i - 1].id, m->id);
 		}
@@ -1425,9 +1428,10 @@ static void check_ring(struct __test_metadata *_metadata, struct prop_thread *t,
 	int u;
 
 	ASSERT_NE(NULL, in_ring);
-	for (i = 1; i < me->nr_reads; i++)
+	for (i = 1; i < me->nr_reads; i++) {
 		ASSERT_NE(in_ring[i - 1].id, in_ring[i].id)
 			TH_LOG("ring %d: a message twice", k);
+	}
 	for (i = 0; i < nr_pubs; i++)
 		expected += me->subscribed[pub_at(t, pubs[i].pos)->topic];
 	ASSERT_EQ(expected, me->nr_reads) TH_LOG("ring %d", k);
@@ -1449,11 +1453,12 @@ static void check_ring(struct __test_metadata *_metadata, struct prop_thread *t,
 		last[rec->topic] = rec->id;
 
 		/* Declared dependencies come first... */
-		for (d = 0; d < rec->nr_deps; d++)
+		for (d = 0; d < rec->nr_deps; d++) {
 			ASSERT_GT((long)i, find_id(in_ring, me->nr_reads,
 						   rec->deps[d]))
 				TH_LOG("ring %d: record %zu before its dependency %u",
 				       k, i, d);
+		}
 		/* ...and so does what its publisher had read before. */
 		ASSERT_GE(i, reach[pub->thread][pub->nr_read])
 			TH_LOG("ring %d: record %zu before a message its publisher had read",
@@ -1519,8 +1524,9 @@ TEST_F_TIMEOUT(causal, property, 300)
 	ASSERT_NE(NULL, pubs);
 	TH_LOG("%zu messages, %llu dependencies declared", nr_pubs,
 	       (unsigned long long)deps);
-	for (i = 1; i < nr_pubs; i++)
+	for (i = 1; i < nr_pubs; i++) {
 		ASSERT_NE(pubs[i - 1].id, pubs[i].id) TH_LOG("an id twice");
+	}
 
 	check_publishes(_metadata, t);
 	for (k = 0; k < PROP_THREADS; k++)

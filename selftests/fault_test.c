@@ -188,10 +188,11 @@ static void topic_open_check(struct __test_metadata *_metadata,
 	__u32 h;
 
 	/* No handle was left half-open. */
-	for (h = 0; h < 8; h++)
+	for (h = 0; h < 8; h++) {
 		EXPECT_EQ(-EBADF, pcbt_publish(self->fd2, h, "x", 1,
 					       PCB_PUB_NONBLOCK, 0, NULL))
 			TH_LOG("handle %u", h);
+	}
 	EXPECT_EQ(0, topic_open_run(self));
 	EXPECT_EQ(0, pcbt_publish(self->fd2, self->handle, "x", 1,
 				  PCB_PUB_NONBLOCK, 0, NULL));

@@ -382,10 +382,11 @@ TEST_F(pub, batch_atomic_invalid_entry)
 			e[2].flags = 1;
 		EXPECT_EQ(want[bad], pcb_publish_batch(self->pub, e, 4,
 						       PCB_PUB_ATOMIC, 0));
-		for (i = 0; i < 4; i++)
+		for (i = 0; i < 4; i++) {
 			EXPECT_EQ(i == 2 ? want[bad] : -ECANCELED, e[i].result) {
 				TH_LOG("case %d, entry %d", bad, i);
 			}
+		}
 	}
 	EXPECT_EQ(0ULL, published(_metadata, self->pub, self->name));
 	EXPECT_EQ(0, pcb_peek(self->sub, &msg));
@@ -640,10 +641,11 @@ TEST_F(pub, uring_message_errors)
 		int n = pcb_uring_pub_reap(up, res, 4, WAIT);
 
 		ASSERT_LT(0, n);
-		for (i = 0; i < n; i++)
+		for (i = 0; i < n; i++) {
 			EXPECT_EQ(want[res[i].user_data], res[i].res) {
 				TH_LOG("message %d", (int)res[i].user_data);
 			}
+		}
 		got += n;
 	}
 	EXPECT_EQ(0ULL, published(_metadata, self->pub, self->name));

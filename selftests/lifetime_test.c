@@ -355,9 +355,10 @@ TEST_F_TIMEOUT(life, many_endpoints, 300)
 	}
 	EXPECT_EQ(0LL, subs_within(self->pfd, self->name, 0, 2000));
 
-	for (i = 0; i < AT_ONCE; i++)
+	for (i = 0; i < AT_ONCE; i++) {
 		ASSERT_EQ(0, sub_ring(self->name, 4096, &rings[i]))
 			TH_LOG("endpoint %d", i);
+	}
 	EXPECT_EQ((long long)AT_ONCE, pcbt_nr_subs(self->pfd, self->name));
 	ASSERT_EQ(0, pcbt_publish(self->pfd, self->handle, "all", 3, 0,
 				  10 * PCBT_SEC, NULL));

@@ -311,8 +311,9 @@ TEST_F_TIMEOUT(order, lossy_subscriber_accounts_for_drops, 300)
 	secs = run(self);
 	report(_metadata, self, secs);
 
-	for (i = 0; i < NR_PUB; i++)
+	for (i = 0; i < NR_PUB; i++) {
 		EXPECT_EQ(0, self->pubs[i].err) TH_LOG("publisher %d", i);
+	}
 	EXPECT_EQ(NULL, self->subs[0].err) TH_LOG("reliable: %s",
 						  self->subs[0].err);
 	EXPECT_EQ(total, self->subs[0].got);

@@ -376,8 +376,9 @@ TEST_F(topic, list_paginates)
 			EXPECT_EQ((__u32)geteuid(), all[i].uid);
 		}
 	}
-	for (j = 0; j < NR; j++)
+	for (j = 0; j < NR; j++) {
 		EXPECT_EQ(1, found[j]) TH_LOG("topic %s", names[j]);
+	}
 
 	/* Starting at our last id lists it first. */
 	{
@@ -668,9 +669,10 @@ TEST_F(topic, bad_argument_pointers_efault)
 	unsigned int i, j;
 
 	for (i = 0; i < ARRAY_SIZE(cmds); i++)
-		for (j = 0; j < ARRAY_SIZE(ptrs); j++)
+		for (j = 0; j < ARRAY_SIZE(ptrs); j++) {
 			EXPECT_EQ(-EFAULT, pcbt_ioctl(self->fd, cmds[i], ptrs[j]))
 				TH_LOG("cmd %#lx arg %p", cmds[i], ptrs[j]);
+		}
 }
 
 /* A page holding @len bytes of @src, then made read-only. */

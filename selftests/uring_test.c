@@ -464,8 +464,9 @@ static void publish_run(struct __test_metadata *_metadata,
 			reaped++;
 		}
 	}
-	for (i = 1; i < count; i++)
+	for (i = 1; i < count; i++) {
 		ASSERT_LT(ids[i - 1], ids[i]) TH_LOG("message %u", i);
+	}
 	for (r = 0; r < nr_rings; r++) {
 		for (i = 0; i < count; i++)
 			expect_msg(_metadata, rings[r], i, i + 1ULL, ids[i]);
