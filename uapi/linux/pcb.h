@@ -629,12 +629,21 @@ struct pcb_filter {
  *
  * SUBSCRIBE needs read permission (EACCES) and a ring (EBADFD) big enough
  * for one record of the topic's largest message with PCB_MAX_DEPS
- * dependencies (ENOSPC); EINVAL for a filter that does not validate.  EALREADY when
- * the ring is already subscribed to the topic.  ENOSPC also when the topic
- * has module parameter max_subscribers subscriptions; EDQUOT when the
- * ring's user holds its fair share of them.  The struct must be writable:
- * checked before subscribing, so EFAULT means no subscription was made.
+ * dependencies (ENOSPC); EINVAL for a filter that does not validate.
+ * EALREADY when the ring is already subscribed to the topic.  ENOSPC also
+ * when the topic has module parameter max_subscribers subscriptions (to
+ * tell the two apart, compare the ring's data_size with PCB_REC_SIZE() of
+ * the topic's max_msg_size from TOPIC_INFO); EDQUOT when the ring's user
+ * holds its fair share of them.  The struct must be writable: checked
+ * before subscribing, so EFAULT means no subscription was made.
  * UNSUBSCRIBE: ENOENT when the ring is not subscribed to topic_id.
+ *
+ * Where a subscription starts and ends: SUBSCRIBE, UNSUBSCRIBE and each
+ * publish to the topic happen one at a time, in the topic's order.  A
+ * subscription is offered every message published after SUBSCRIBE
+ * returns and none published before SUBSCRIBE was called; a publish that
+ * runs at the same time falls wholly on one side.  The same holds for
+ * UNSUBSCRIBE, closing the ring, and the filter set by PCB_IOC_SET_FILTER.
  *
  * Reliable (default): publishers wait for room (or fail with EAGAIN) and a
  * message reaches all reliable subscribers or none.
