@@ -389,23 +389,30 @@ int pcb_restartable(int ret)
 	return ret;
 }
 
-static bool restart_matches(const struct pcb_restart *r,
-			    const struct pcb_call *call)
+/* The slot of this thread (a thread has one call at a time), or NULL. */
+static struct pcb_restart *restart_slot(struct pcb_endpoint *ep)
 {
-	return r->task == current && r->tid == current->pid &&
-	       r->cmd == call->cmd && r->arg == call->arg &&
-	       r->timeout_ns == call->timeout_ns;
+	int i;
+
+	lockdep_assert_held(&ep->restart_lock);
+	for (i = 0; i < PCB_RESTARTS; i++)
+		if (ep->restarts[i].task == current &&
+		    ep->restarts[i].tid == current->pid)
+			return &ep->restarts[i];
+	return NULL;
 }
 
 /*
  * Sets and returns @call's deadline: the one pcb_call_end() kept if this
- * is the restart of a call of this thread with the same argument, else
- * timeout_ns from now.  Without the kept one, a thread whose io_uring keeps
- * completing would start its timeout over at every completion.
+ * is the restart of this thread's last call (same command, argument and
+ * timeout), else timeout_ns from now.  Without the kept one, a thread
+ * whose io_uring keeps completing would start its timeout over at every
+ * completion.  A restart that a signal turned into EINTR in between, and
+ * that the thread retries at once, keeps the deadline too: the same wait.
  */
 ktime_t pcb_call_deadline(struct pcb_endpoint *ep, struct pcb_call *call)
 {
-	int i;
+	struct pcb_restart *r;
 
 	call->deadline = pcb_deadline(call->timeout_ns);
 	/*
@@ -416,15 +423,13 @@ ktime_t pcb_call_deadline(struct pcb_endpoint *ep, struct pcb_call *call)
 		return call->deadline;
 
 	spin_lock(&ep->restart_lock);
-	for (i = 0; i < PCB_RESTARTS; i++) {
-		struct pcb_restart *r = &ep->restarts[i];
-
-		if (r->task && restart_matches(r, call)) {
+	r = restart_slot(ep);
+	if (r) {
+		if (r->cmd == call->cmd && r->arg == call->arg &&
+		    r->timeout_ns == call->timeout_ns)
 			call->deadline = r->deadline;
-			r->task = NULL;
-			WRITE_ONCE(ep->nr_restarts, ep->nr_restarts - 1);
-			break;
-		}
+		r->task = NULL;
+		WRITE_ONCE(ep->nr_restarts, ep->nr_restarts - 1);
 	}
 	spin_unlock(&ep->restart_lock);
 	return call->deadline;
@@ -432,25 +437,26 @@ ktime_t pcb_call_deadline(struct pcb_endpoint *ep, struct pcb_call *call)
 
 /*
  * Ends @call with @ret.  A call about to restart leaves its deadline for
- * the restart, in a free slot or, when several threads restart at once,
- * in the oldest one: the thread that loses its slot starts over.
+ * the restart: in its thread's slot, a free one or, when more threads
+ * than slots restart at once, another's (that thread starts over).
  */
 int pcb_call_end(struct pcb_endpoint *ep, const struct pcb_call *call, int ret)
 {
-	struct pcb_restart *r = NULL;
+	struct pcb_restart *r;
 	int i;
 
 	if (ret != -ERESTARTNOHAND || !call->deadline)
 		return ret;
 
 	spin_lock(&ep->restart_lock);
+	r = restart_slot(ep);
 	for (i = 0; i < PCB_RESTARTS && !r; i++)
 		if (!ep->restarts[i].task)
 			r = &ep->restarts[i];
-	if (r)
-		WRITE_ONCE(ep->nr_restarts, ep->nr_restarts + 1);
-	else
+	if (!r)
 		r = &ep->restarts[ep->restart_next++ % PCB_RESTARTS];
+	else if (!r->task)
+		WRITE_ONCE(ep->nr_restarts, ep->nr_restarts + 1);
 	*r = (struct pcb_restart){
 		.task = current, .tid = current->pid, .cmd = call->cmd,
 		.arg = call->arg, .timeout_ns = call->timeout_ns,
