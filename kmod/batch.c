@@ -724,9 +724,10 @@ int pcb_publish_batch(struct pcb_endpoint *ep, void __user *arg)
 		ret = publish_atomic(ep, &b, deadline, &published);
 	else
 		ret = publish_each(ep, &b, deadline, &published);
-	/* An atomic batch that fails has published nothing. */
-	if (ret && args.flags & PCB_PUB_ATOMIC)
-		ret = pcb_restartable(ret);
+	/*
+	 * EINTR (a restart, without a signal) only from an atomic batch,
+	 * which then published nothing; a plain batch restarts on its own.
+	 */
 	if (ret)
 		return pcb_call_end(ep, &call, ret);
 

@@ -256,7 +256,7 @@ static int ring_wait(struct pcb_endpoint *ep, void __user *arg)
 	if (ret == -ETIME)
 		return -ETIMEDOUT;
 	if (ret)
-		return pcb_call_end(ep, &call, pcb_restartable(-EINTR));
+		return pcb_call_end(ep, &call, -EINTR);
 	return pcb_ring_is_broken(ring) ? -EPIPE : 0;
 }
 

@@ -436,15 +436,18 @@ ktime_t pcb_call_deadline(struct pcb_endpoint *ep, struct pcb_call *call)
 }
 
 /*
- * Ends @call with @ret.  A call about to restart leaves its deadline for
- * the restart: in its thread's slot, a free one or, when more threads
- * than slots restart at once, another's (that thread starts over).
+ * Ends @call, which has done nothing, with @ret: a restart when it is an
+ * EINTR without a signal (pcb_restartable()).  A call about to restart
+ * leaves its deadline for the restart: in its thread's slot, a free one
+ * or, when more threads than slots restart at once, another's (that
+ * thread starts over).
  */
 int pcb_call_end(struct pcb_endpoint *ep, const struct pcb_call *call, int ret)
 {
 	struct pcb_restart *r;
 	int i;
 
+	ret = pcb_restartable(ret);
 	if (ret != -ERESTARTNOHAND || !call->deadline)
 		return ret;
 
@@ -595,7 +598,7 @@ int pcb_publish(struct pcb_endpoint *ep, void __user *arg)
 	ret = pcb_publish_one(ep, args.handle, &pub,
 			      pcb_call_deadline(ep, &call));
 	if (ret)
-		return pcb_call_end(ep, &call, pcb_restartable(ret));
+		return pcb_call_end(ep, &call, ret);
 
 	args.msg_id = pub.msg_id;
 	args.seq = pub.seq;
