@@ -50,7 +50,41 @@
  *  EIDRM        the topic behind a publish handle has been deleted
  *  E2BIG        a batch too big to be published all at once (PCB_PUB_ATOMIC)
  *  EDQUOT       the caller's user already holds its fair share of a limited
- *               resource (see "Limits and accounting")
+ *               resource, or its per-user limit (see "Limits and
+ *               accounting")
+ *
+ * Threat model
+ * ------------
+ * /dev/pcb is mode 0666 by default: every local user may open it, so the
+ * kernel treats every argument, every byte of a payload and every word a
+ * consumer can write (its consumer page) as hostile, and rereads none of
+ * them after checking it.  What a local user can and cannot do to what is
+ * not theirs:
+ *  - topics: see the names, schemas, sizes, modes and owners of every
+ *    topic of their bus; publish, subscribe lossy, subscribe reliably,
+ *    see the traffic, only as the topic's mode grants (PCB_MODE_MASK);
+ *    delete only their own; take a free plain name first, never a user's
+ *    name "~UID/" of another uid (see "Topic names");
+ *  - messages: a record's pid and uid are the kernel's, a message's id
+ *    comes from the bus's clock, and every subscriber of a message
+ *    receives the same bytes, the ones the publisher had when the kernel
+ *    copied them; a filter judges exactly those bytes.  No one can put
+ *    bytes into another's record, and no one can make a record say it
+ *    came from someone else;
+ *  - rings: a consumer can break only its own ring, with a nonsensical
+ *    cons_pos; the kernel then stops writing to it.  A reliable
+ *    subscriber can make the topic's publishers wait (or fail with
+ *    EAGAIN) while its ring is full: that is what the execute right of
+ *    the mode grants, and publishers choose their timeouts;
+ *  - the kernel: every loop and copy done under a spinlock has a bound no
+ *    user can raise (README.md states the worst cases); everything a user
+ *    makes the module hold is counted against that user until it is
+ *    freed, and bounded by the limits below;
+ *  - other namespaces: a bus is private to its IPC namespace; nothing in
+ *    one changes what another's records say.
+ * What a user gives away by granting rights on their topics (write:
+ * anyone may publish; read: anyone may listen and see the traffic;
+ * execute: anyone may make publishers wait) is theirs to decide.
  *
  * Namespaces
  * ----------
@@ -70,13 +104,18 @@
  * The override for owners (CAP_IPC_OWNER) and the right to give a topic
  * away (CAP_CHOWN) count only in the user namespace that owns the bus's
  * IPC namespace.  Uids given to and returned by the topic ioctls are in
- * the caller's user namespace (overflowuid when unmapped).  Records carry
- * the publisher's uid as seen in the user namespace that owns the bus's
- * IPC namespace, and its pid as seen in the pid namespace of the process
- * that made the bus (0 when it is not visible there): the module's loader
- * for the bus of the loader's IPC namespace, the first opener for the
- * others.  Every consumer of a bus thus reads the same values, and none
- * can be faked by making a namespace.
+ * the caller's user namespace (overflowuid when unmapped).
+ *
+ * Records carry the publisher's pid (thread group id) and effective uid
+ * as the ring's owner sees them, as SCM_CREDENTIALS does for a socket's
+ * receiver: in the pid namespace and the user namespace of the process
+ * that called RING_SETUP, fixed at that call.  A publisher not visible in
+ * that pid namespace shows as pid 0, an unmapped uid as overflowuid
+ * (65534).  Filters on PCB_FIELD_PID and PCB_FIELD_UID compare these
+ * values.  The kernel takes both from the publishing task: no namespace a
+ * publisher or another consumer makes changes what a ring reads, and no
+ * one can choose the namespace in which other users' identities are
+ * computed.
  *
  * Limits and accounting
  * ---------------------
@@ -86,11 +125,18 @@
  *  max_subscribers        subscriptions of one topic (ENOSPC beyond)
  *  max_endpoints          open endpoints over all buses (ENFILE beyond)
  *  max_endpoints_per_user open endpoints of one user (EMFILE beyond)
+ *  max_subscriptions_per_user subscriptions of the rings of one user
+ *                         (EDQUOT beyond)
+ *  max_handles_per_user   publish handles open by one user (EDQUOT beyond)
  *  max_ring_size          largest ring data area (EINVAL beyond)
  *  max_msg_size           largest max_msg_size of a topic (EINVAL beyond)
  * Topics and endpoints are counted against the real uid of their creator,
- * and subscriptions against the real uid of the ring's owner, until they
- * are freed.
+ * subscriptions (with their filters) against the real uid of the ring's
+ * owner, and publish handles against the real uid of the endpoint's
+ * opener, until they are freed.  A topic is counted until TOPIC_DELETE;
+ * what a deleted topic leaves behind while publish handles still name it
+ * (its name, its id and a few hundred bytes, never its statistics) is
+ * counted with those handles.
  *
  * Fair share: a user may take one more topic, endpoint, or subscription of
  * a topic only while it holds fewer of them than remain free, that is, at
@@ -116,21 +162,35 @@
  * caller sees ENOMEM and nothing is left behind.  For tests only.
  *
  * /proc/pcb/usage (root only) counts what the module holds over all buses:
- * buses, topics, endpoints, subscriptions, rings, ring pages (data and
- * header pages), filters and users with something charged; every count returns to 0 when everything
- * is closed and deleted and every namespace is gone.
+ * buses, topics, endpoints, subscriptions, publish handles, rings, ring
+ * pages (data and header pages), filters and users with something
+ * charged; every count returns to 0 when everything is closed and deleted
+ * and every namespace is gone.
+ *
+ * /proc/pcb/topics lists every topic of the reader's bus; its published and
+ * subscriptions columns read "-" for a topic whose traffic the reader may
+ * not see.  /proc/pcb/subscriptions lists only the subscriptions to topics
+ * whose traffic the reader may see.  "The reader" is the credentials that
+ * opened the file, as for other /proc files.
+ *
+ * README.md says how much kernel memory one
+ * unprivileged user can make the module hold, worst case, with the
+ * defaults.
  *
  * Message ids and causality
  * -------------------------
- * Every message gets a 64-bit id from the bus's hybrid logical clock:
- * max(CLOCK_REALTIME in ns, previous id + 1).  Ids are unique on the bus
- * and strictly increasing in the order messages are published, whatever
- * the topics, threads and CPUs: a message published after another one was
- * published (in particular after its record was read) has a greater id.
+ * Every message gets a 64-bit id from its bus's hybrid logical clock:
+ * max(CLOCK_REALTIME in ns, previous id of the bus + 1).  Each bus (IPC
+ * namespace) has its own clock.  Ids are unique on the bus and strictly
+ * increasing in the order messages are published, whatever the topics,
+ * threads and CPUs: a message published after another one of the same
+ * bus was published (in particular after its record was read) has a
+ * greater id.  Buses share nothing: a publisher in one container does not
+ * touch the clock of another's.
  *
  * A publish may also name up to PCB_MAX_DEPS ids of messages it depends
  * on (@deps and @nr_deps of the publish structs below).  The kernel checks
- * that none is greater than the last id handed out, so the new id is
+ * that none is greater than the last id its bus handed out, so the new id is
  * greater than every dependency, and it carries them in the record (see
  * struct pcb_record).  EINVAL when @nr_deps > PCB_MAX_DEPS, when a
  * dependency is 0 or greater than the last id handed out ("from the
@@ -152,16 +212,30 @@
 
 /*
  * Topic names: 1 to PCB_NAME_MAX - 1 characters from [A-Za-z0-9._:/-],
- * not starting with '.'.  Anything else is EINVAL; a name without a NUL
- * in its PCB_NAME_MAX bytes is ENAMETOOLONG.
+ * not starting with '.', or a user's name: '~', a uid in decimal (no
+ * leading zero), '/', then at least one character of the former kind.
+ * Anything else is EINVAL; a name without a NUL in its PCB_NAME_MAX bytes
+ * is ENAMETOOLONG.
+ *
+ * Names are first come, first served on a bus, as for POSIX message queues
+ * and shared memory: anyone may take a free plain name first.  A user's
+ * name "~UID/..." is only ever a topic owned by that uid (as seen in the
+ * user namespace that owns the bus's IPC namespace): TOPIC_CREATE gives
+ * EPERM for any other owner.  A program that must not be fooled by a
+ * squatter uses such a name, or checks the owner with TOPIC_INFO.
  */
 
 /*
  * Topic mode: the low nine permission bits, as for files.  Read (4) grants
- * subscribe, write (2) grants publish (open for publishing); execute is
- * ignored.  Owner bits apply when the caller's fsuid is the topic's uid,
- * group bits when the caller is in the topic's gid, else other bits.
- * CAP_IPC_OWNER overrides the mode.
+ * a lossy subscription and the sight of the topic's traffic (counters,
+ * statistics, subscriptions); write (2) grants publish (open for
+ * publishing); read and execute (4 + 1) grant a reliable subscription, the
+ * right to make publishers wait: a reader without execute can never slow
+ * a publisher down.  Owner bits apply when the caller's fsuid is the
+ * topic's uid, group bits when the caller is in the topic's gid, else
+ * other bits.  CAP_IPC_OWNER in the user namespace that owns the bus's
+ * IPC namespace overrides the mode.  A typical mode is 0744: the owner
+ * publishes and subscribes reliably, everyone else may listen, lossy.
  */
 #define PCB_MODE_MASK		0777
 
@@ -183,12 +257,19 @@
  *		 owns the bus's IPC namespace, and ids mapped there, else
  *		 EPERM
  * @flags:	 in: none defined, must be 0
- * @topic_id:	 out: the new topic's id (never 0, never reused while the
- *		 module is loaded)
+ * @topic_id:	 out: the new topic's id, never 0.  Ids are taken in
+ *		 turn from 1 to 2^32 - 1 and then from 1 again, skipping ids
+ *		 in use: an id names one live topic at a time, and a deleted
+ *		 topic's id comes back only after about 2^32 more topics have
+ *		 been created on the bus.  Records of a deleted topic may stay
+ *		 in rings: their topic_id then names nothing, or, after such a
+ *		 wrap, a newer topic.
  *
  * Errors: EEXIST (the name is taken), ENOMEM, ENOSPC (module parameter
- * max_topics reached), EDQUOT (the caller's fair share of topics is
- * taken), and the common ones.
+ * max_topics reached, or every id of the bus in use), EDQUOT (the
+ * caller's fair share of topics is taken), EPERM (a user's name "~UID/"
+ * for an owner other than UID, or an owner the caller may not give),
+ * and the common ones.
  */
 struct pcb_topic_create {
 	char	name[PCB_NAME_MAX];
@@ -207,12 +288,20 @@ struct pcb_topic_create {
  * @name:	  in (TOPIC_INFO): the name to look up; out (LIST): the name
  * @schema_id, @max_msg_size, @mode, @uid, @gid, @flags: out: as created
  * @topic_id:	  out
+ * @flags:	  out: PCB_TOPIC_INFO_HIDDEN when the caller may not see
+ *		  the topic's traffic; other bits are the topic's flags
  * @nr_subscribers: out: current number of subscriptions
  * @published:	  out: messages accepted so far (the last sequence number)
  * @reserved:	  in (TOPIC_INFO): must be zero
  *
- * Looking a topic up needs no right on it.
+ * Looking a topic up needs no right on it: its name, schema, size, mode
+ * and owner are public, as a file's are to ls -l.  Its traffic is not:
+ * @nr_subscribers and @published are 0, and @flags has
+ * PCB_TOPIC_INFO_HIDDEN, unless the caller owns the topic, has read
+ * permission on it, or has CAP_IPC_OWNER.
  */
+#define PCB_TOPIC_INFO_HIDDEN	0x80000000U
+
 struct pcb_topic_info {
 	char	name[PCB_NAME_MAX];
 	__u64	schema_id;
@@ -253,7 +342,9 @@ struct pcb_topic_list {
  * Deleting needs the caller's fsuid to be the topic's owner, or
  * CAP_IPC_OWNER; else EPERM.  Deletion removes every subscription to the
  * topic (records already in rings stay readable), makes every publish
- * handle to it fail with EIDRM and frees the name at once.
+ * handle to it fail with EIDRM, frees the name, the topic's share of
+ * max_topics and its statistics at once; the handles keep a small
+ * remainder (see "Limits and accounting") until they are closed.
  */
 struct pcb_topic_name {
 	char	name[PCB_NAME_MAX];
@@ -270,7 +361,8 @@ struct pcb_topic_name {
  * @max_msg_size: out
  *
  * Needs write permission on the topic (EACCES).  EMFILE when the endpoint
- * has PCB_MAX_HANDLES handles open.
+ * has PCB_MAX_HANDLES handles open, EDQUOT when the caller's user has
+ * module parameter max_handles_per_user open.
  */
 #define PCB_MAX_HANDLES		1024
 
@@ -390,10 +482,14 @@ struct pcb_batch_entry {
  * subscribed to several topics of the batch receives the batch's records
  * grouped by topic (in ascending topic id): sort by msg_id to see them in
  * the batch's order.  Entries may
- * name at most PCB_BATCH_ATOMIC_TOPICS distinct topics (else E2BIG), and
- * every reliable subscriber's ring must be big enough for all the batch's
- * records its subscriptions' filters accept (else E2BIG, however empty the
- * ring is).  If one entry is invalid (EBADF, EINVAL,
+ * name at most PCB_BATCH_ATOMIC_TOPICS distinct topics (else E2BIG), their
+ * payloads may add up to PCB_BATCH_ATOMIC_BYTES at most (else E2BIG: the
+ * kernel copies them all before it publishes any), and every reliable
+ * subscriber's ring must be big enough for all the batch's records its
+ * subscriptions' filters accept (else E2BIG, however empty the ring is).
+ * A lossy subscriber whose ring is too small for them, or too full,
+ * misses all of them (counted as dropped).  If one entry is invalid
+ * (EBADF, EINVAL,
  * EMSGSIZE, EFAULT, or E2BIG for a topic too many), it gets that error and
  * all the others -ECANCELED, and the ioctl fails with that error; if the
  * batch cannot be published as a whole (EAGAIN, ETIMEDOUT, EINTR, E2BIG,
@@ -413,6 +509,7 @@ struct pcb_batch_entry {
 #define PCB_BATCH_FLAGS_ALL	(PCB_PUB_NONBLOCK | PCB_PUB_ATOMIC)
 #define PCB_BATCH_MAX		4096
 #define PCB_BATCH_ATOMIC_TOPICS	8
+#define PCB_BATCH_ATOMIC_BYTES	(16U << 20)
 
 struct pcb_publish_batch {
 	__u64	entries;
@@ -627,14 +724,16 @@ struct pcb_filter {
  * @filter:	in (SUBSCRIBE): user pointer to a struct pcb_filter, or 0
  *		for none; must be 0 for UNSUBSCRIBE
  *
- * SUBSCRIBE needs read permission (EACCES) and a ring (EBADFD) big enough
- * for one record of the topic's largest message with PCB_MAX_DEPS
- * dependencies (ENOSPC); EINVAL for a filter that does not validate.
- * EALREADY when the ring is already subscribed to the topic.  ENOSPC also
- * when the topic has module parameter max_subscribers subscriptions (to
- * tell the two apart, compare the ring's data_size with PCB_REC_SIZE() of
- * the topic's max_msg_size from TOPIC_INFO); EDQUOT when the ring's user
- * holds its fair share of them.  The struct must be writable: checked
+ * SUBSCRIBE needs read permission, and for a reliable subscription read
+ * and execute permission (EACCES; see PCB_MODE_MASK), and a ring (EBADFD)
+ * big enough for one record of the topic's largest message with
+ * PCB_MAX_DEPS dependencies (ENOSPC); EINVAL for a filter that does not
+ * validate.  EALREADY when the ring is already subscribed to the topic.
+ * ENOSPC also when the topic has module parameter max_subscribers
+ * subscriptions (to tell the two apart, compare the ring's data_size with
+ * PCB_REC_SIZE() of the topic's max_msg_size from TOPIC_INFO); EDQUOT when
+ * the ring's user holds its fair share of them, or module parameter
+ * max_subscriptions_per_user subscriptions over all its rings.  The struct must be writable: checked
  * before subscribing, so EFAULT means no subscription was made.
  * UNSUBSCRIBE: ENOENT when the ring is not subscribed to topic_id.
  *
@@ -715,8 +814,8 @@ struct pcb_sub_info {
  * @flags:	in: none defined, must be 0
  *
  * Sets PCB_CONS_NEED_WAKEUP in the consumer page itself, so the caller
- * cannot miss a wake-up.  Returns 0 as soon as prod_pos != cons_pos (at
- * once if so on entry), ETIMEDOUT, EINTR, EBADFD (no ring) or EPIPE (the
+ * cannot miss a wake-up.  Returns 0 as soon as the record at cons_pos is
+ * complete (at once if so on entry), ETIMEDOUT, EINTR, EBADFD (no ring) or EPIPE (the
  * ring is broken, see PCB_RING_BROKEN).  It also does what PCB_IOC_NOTIFY
  * does, as the caller has presumably consumed what it had.
  */
@@ -776,8 +875,12 @@ struct pcb_wait {
  *                                          contents are visible
  *   3. space check: c = load_acquire(   C. after reading the records,
  *      &cons_pos) pairs with C before      store_release(&cons_pos, new);
- *      the kernel reuses the bytes         the kernel may overwrite them
- *                                          only after this store
+ *      the kernel reuses the bytes; it     the kernel may overwrite them
+ *      then reads the len words from       only after this store
+ *      its oldest uncommitted record on
+ *      (the pending position), which
+ *      the acquire orders after every
+ *      commit the consumer saw
  *   4. wake-up: after 2, smp_mb() then  D. to sleep: set NEED_WAKEUP in
  *      if (cons->flags & NEED_WAKEUP)      cons->flags, smp_mb() (pairs
  *      wake the consumer; the full         with 4), re-check A/B, then
@@ -799,16 +902,28 @@ struct pcb_wait {
  * subscribe to a topic only if one record of the topic's max_msg_size
  * with PCB_MAX_DEPS dependencies fits in it.
  *
- * A cons_pos that makes no sense (ahead of prod_pos, or more than
- * data_size behind it) breaks only this ring: the kernel sets
- * PCB_RING_BROKEN in header->flags, stops delivering to it, and WAIT,
- * poll (POLLERR) and new subscriptions (EPIPE) report it.  The only way
- * out is a new endpoint.
+ * The kernel never trusts cons_pos.  It keeps its own pending position:
+ * the start of the oldest record it has reserved and not yet committed
+ * (as the BPF ring buffer does), and it never hands out ring bytes at or
+ * beyond pending + data_size, whatever cons_pos says: no consumer can make
+ * the kernel write a record over one it is still writing.  Sizes and
+ * payloads are never read back from the ring or from the publisher's
+ * memory once checked: the kernel copies each payload once into its own
+ * memory, runs the filters on that copy and writes every subscriber's
+ * record from it.
+ *
+ * A cons_pos that makes no sense (ahead of prod_pos, more than data_size
+ * behind it, or past a record that is still BUSY) breaks only this ring:
+ * the kernel sets PCB_RING_BROKEN in header->flags, stops delivering to
+ * it, and WAIT, poll (POLLERR) and new subscriptions (EPIPE) report it.
+ * The only way out is a new endpoint.  Other rings, publishers and the
+ * kernel do not notice.
  */
 
 /*
- * poll(): POLLIN | POLLRDNORM while prod_pos != cons_pos, POLLERR for a
- * broken ring or an endpoint without a ring.  Writability is not reported:
+ * poll(): POLLIN | POLLRDNORM while the record at cons_pos is complete
+ * (prod_pos != cons_pos and its len word not BUSY), POLLERR for a broken
+ * ring or an endpoint without a ring.  Writability is not reported:
  * whether a publish would wait depends on the topic, not on the endpoint.
  */
 
@@ -967,6 +1082,8 @@ struct pcb_hist {
  * @ring_used, @ring_size: bytes in use and total size of the rings
  *		subscribed to the topic (bus: of every ring), now
  * @ring_fill_max: fill level of the fullest of those rings, in per mille
+ * @flags:	PCB_STATS_PARTIAL: bus figures summed over the topics the
+ *		caller may see (see struct pcb_stats_query)
  * @publish_ns:	publish-path cost: from entry into the kernel to the
  *		commit of the message into every ring, waits included; one
  *		value per publish call and topic (a PCB_PUB_ATOMIC batch adds
@@ -992,7 +1109,7 @@ struct pcb_stats {
 	__u64	ring_used;
 	__u64	ring_size;
 	__u32	ring_fill_max;
-	__u32	reserved0;
+	__u32	flags;
 	__u64	reserved[7];
 	struct pcb_hist publish_ns;
 };
@@ -1006,9 +1123,18 @@ struct pcb_stats {
  * @topic_id:	in: a topic id, or 0 for the whole bus
  * @flags:	in: none defined, must be 0
  *
- * Needs no right on the topic.  Errors: ENOENT (no topic @topic_id),
- * EINVAL, EFAULT.
+ * A topic's figures are its traffic: they need the right to see it (the
+ * topic's owner, read permission, or CAP_IPC_OWNER), else EACCES.  The
+ * bus's figures (@topic_id 0) are the bus's own counters for a caller with
+ * CAP_IPC_OWNER in the user namespace that owns the bus's IPC namespace;
+ * for anyone else they are the sums over the live topics the caller may
+ * see (rings counted once per subscription to them, @nr_topics counting
+ * every topic), with PCB_STATS_PARTIAL in @flags: no one learns the
+ * traffic of a topic they may not read from the totals.
+ * Errors: ENOENT (no topic @topic_id), EACCES, EINVAL, EFAULT.
  */
+#define PCB_STATS_PARTIAL	0x00000001U
+
 #define PCB_STATS_SIZE_V1	528U
 #define PCB_STATS_SIZE_MAX	65536U
 
