@@ -6,49 +6,105 @@
  * deadline, each entry getting its own result.
  *
  * With PCB_PUB_ATOMIC all entries are published or none, even across
- * topics.  The topics' locks are all taken (in id order, at most
- * PCB_BATCH_ATOMIC_TOPICS of them), then each subscription to a topic of
- * the batch gets one reservation in its ring, a *chunk*, big enough for
- * all of that topic's records its filter wants.  Records inside a chunk
- * are written BUSY before the one in front of them is committed, so a
- * consumer never reads past a record that is not complete.  When a
- * reliable ring has no room for its chunk, or a payload cannot be read,
- * every chunk becomes one DISCARD record and nothing is published: no
- * sequence number is taken.
+ * topics.  The work is split so that the topic locks cover only what
+ * ordering needs:
+ *
+ *   1. load: the entries and every payload are copied into kernel memory
+ *      once (PCB_BATCH_ATOMIC_BYTES at most), each entry checked, each
+ *      topic referenced;
+ *   2. snapshot: under each topic's lock in turn, its subscriptions are
+ *      noted with references to their rings and filters;
+ *   3. filter: without any lock, each filter judges each of its topic's
+ *      messages once, which sizes each subscription's chunk: one
+ *      reservation per ring and topic for all the records it accepts;
+ *   4. under all the topics' locks (in id order, at most
+ *      PCB_BATCH_ATOMIC_TOPICS): the snapshot is matched with the lists as
+ *      they are now (a subscription made since is not offered the batch,
+ *      one gone since is not written to), reliable rings are checked for
+ *      room and every chunk reserved, the ids and sequence numbers taken
+ *      and the subscriptions' counters moved;
+ *   5. without the locks: the records are written into the chunks from
+ *      the kernel's copies, BUSY, then committed in order.
+ *
+ * When a reliable ring has no room for its chunks, every chunk reserved so
+ * far becomes one DISCARD record and nothing is published: no sequence
+ * number is taken.  Under the locks the work is bounded by the topics'
+ * subscriptions, never by the number or size of the entries.
  */
 #include <linux/pagemap.h>
 #include <linux/rcupdate.h>
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/sort.h>
 #include <linux/uaccess.h>
 
 #include "internal.h"
 #include "trace.h"
 
-#define PCB_BATCH_RETRIES	16
+/* One subscription of a topic of the batch, as the snapshot saw it. */
+struct batch_sub {
+	const struct pcb_sub *sub;	/* compared with @sub_id, never read */
+	u64 sub_id;
+	struct pcb_ring *ring;		/* a reference */
+	struct pcb_filter_prog *filter;	/* a reference, or NULL */
+	bool reliable;
+	unsigned long *accept;		/* a bit per message, NULL: all */
+	struct pcb_ident id;		/* the publisher as the ring sees it */
+	u32 nr_in;			/* messages it accepts */
+	u64 chunk;			/* bytes of their records */
+	struct batch_sub *group;	/* the first of the same ring */
+	u64 group_need;			/* on the first: reliable bytes */
+	/* Under the topic locks. */
+	struct pcb_sub *live;		/* still subscribed, or NULL */
+	enum pcb_fate fate;
+	struct pcb_record *resv;
+};
+
+/* One message, in kernel memory. */
+struct batch_msg {
+	struct pcb_msg msg;		/* data points into batch->payloads */
+	struct pcb_topic *t;		/* not a reference: see batch_topic */
+	u32 next;			/* next message of the topic, or U32_MAX */
+	u64 seq;
+};
 
 struct batch_topic {
 	struct pcb_topic *t;		/* a reference */
-	u32 total;			/* bytes of all its records */
-	u32 nr;				/* its entries */
-	u32 done;			/* entries written so far */
-	u64 bytes;			/* payload bytes of its entries */
+	u32 nr;				/* its messages */
+	u32 first, last;		/* the first and last of them */
+	u64 bytes;			/* their payload bytes */
+	u64 rec_bytes;			/* their records' bytes */
 	u64 first_seq;			/* of its first record, once published */
 	u32 fates[PCB_FATE_SKIP + 1];	/* as in struct pcb_pub */
 	unsigned long gen;		/* t->space_gen before the attempt */
+	struct batch_sub *subs;
+	unsigned int nr_subs;
 };
 
 struct batch {
 	struct pcb_batch_entry __user *uents;
 	u32 count;
 	bool nonblock;
-	struct pcb_pub pub;		/* what every entry has in common */
+	struct pcb_pub pub;		/* what every message has in common */
 	u64 deps[PCB_MAX_DEPS];
+	struct pcb_batch_entry *ents;	/* read once */
+	struct batch_msg *msgs;
+	void *payloads;			/* copied once */
+	u64 id0;			/* message id of entry 0 */
 	unsigned int nr_topics;
 	struct batch_topic topics[PCB_BATCH_ATOMIC_TOPICS];
 	int full;			/* index of a topic with a full ring */
 	u32 bad;			/* the entry that failed validation */
 };
+
+#define for_each_topic(b, bt) \
+	for ((bt) = (b)->topics; (bt) < (b)->topics + (b)->nr_topics; (bt)++)
+#define for_each_bsub(bt, bs) \
+	for ((bs) = (bt)->subs; (bs) < (bt)->subs + (bt)->nr_subs; (bs)++)
+#define for_each_msg(b, bt, m) \
+	for ((m) = (bt)->nr ? (bt)->first : U32_MAX; (m) != U32_MAX; \
+	     (m) = (b)->msgs[m].next)
 
 static int check_batch(const struct pcb_publish_batch *args)
 {
@@ -68,11 +124,17 @@ static int put_result(struct pcb_batch_entry __user *ue, int result,
 	return 0;
 }
 
+/* --- plain batches ------------------------------------------------------ */
+
 static noinline_for_stack int publish_each(struct pcb_endpoint *ep,
-					   struct batch *b, ktime_t deadline,
-					   u32 *published)
+					   const struct pcb_publish_batch *args,
+					   const struct pcb_pub *base,
+					   ktime_t deadline, u32 *published)
 {
+	struct pcb_batch_entry __user *uents = u64_to_user_ptr(args->entries);
 	struct pcb_batch_entry e;
+	struct pcb_src src = { };
+	struct pcb_pub pub;
 	u32 i;
 	int ret = 0;
 
@@ -81,136 +143,326 @@ static noinline_for_stack int publish_each(struct pcb_endpoint *ep,
 	 * else a caller could get EFAULT for messages that went.  Not
 	 * fault_in_writeable(): that one writes zeroes into the pages.
 	 */
-	if (fault_in_safe_writeable((const char __user *)b->uents,
-				    (size_t)b->count * sizeof(e)))
+	if (fault_in_safe_writeable((const char __user *)uents,
+				    (size_t)args->count * sizeof(e)))
 		return -EFAULT;
 
-	for (i = 0; i < b->count; i++) {
-		struct pcb_pub pub = b->pub;
-
-		pub.nonblock = b->nonblock;
+	for (i = 0; i < args->count; i++) {
+		pub = *base;
+		pub.nonblock = args->flags & PCB_PUB_NONBLOCK;
 		if (ret != -EINTR) {
-			if (copy_from_user(&e, &b->uents[i], sizeof(e)))
+			if (copy_from_user(&e, &uents[i], sizeof(e)))
 				return -EFAULT;
-			pub.payload = u64_to_user_ptr(e.payload);
-			pub.len = e.len;
-			pub.key = e.key;
+			src.uptr = u64_to_user_ptr(e.payload);
+			pub.msg.len = e.len;
+			pub.msg.key = e.key;
 			ret = e.flags ? -EINVAL :
-			      pcb_publish_one(ep, e.handle, &pub, deadline);
+			      pcb_publish_one(ep, e.handle, &pub, &src, deadline);
 			/* Nothing went out yet: the whole call can restart. */
 			if (!*published &&
 			    pcb_restartable(ret) == -ERESTARTNOHAND)
 				return -ERESTARTNOHAND;
 		}
-		if (put_result(&b->uents[i], ret, pub.msg_id, pub.seq))
+		if (put_result(&uents[i], ret, pub.msg_id, pub.seq))
 			return -EFAULT;
 		*published += !ret;
 	}
 	return 0;
 }
 
-/* Atomic batches: validation, outside every lock. */
+/* --- atomic batches, 1: load ---------------------------------------------- */
 
 static struct batch_topic *batch_topic_of(struct batch *b, struct pcb_topic *t)
 {
-	unsigned int i;
+	struct batch_topic *bt;
 
-	for (i = 0; i < b->nr_topics; i++)
-		if (b->topics[i].t == t)
-			return &b->topics[i];
+	for_each_topic(b, bt)
+		if (bt->t == t)
+			return bt;
 	return NULL;
 }
 
-static void batch_put_topics(struct batch *b)
+/* The topic behind @handle, a reference taken for the batch. */
+static struct pcb_topic *batch_add_handle(struct pcb_endpoint *ep,
+					  struct batch *b, u32 handle)
 {
-	while (b->nr_topics)
-		pcb_topic_put(b->topics[--b->nr_topics].t);
-}
-
-/* Find or add the topic behind @handle, a reference taken. */
-static struct batch_topic *batch_add_handle(struct pcb_endpoint *ep,
-					    struct batch *b, u32 handle)
-{
-	struct batch_topic *bt = ERR_PTR(-EBADF);
-	struct pcb_topic *t;
+	struct pcb_topic *t, *ret = ERR_PTR(-EBADF);
 
 	rcu_read_lock();
 	t = xa_load(&ep->handles, handle);
 	if (!t)
 		goto out;
-	bt = batch_topic_of(b, t);
-	if (bt)
+	ret = t;
+	if (batch_topic_of(b, t))
 		goto out;
-	bt = ERR_PTR(-E2BIG);
+	ret = ERR_PTR(-E2BIG);
 	if (b->nr_topics == PCB_BATCH_ATOMIC_TOPICS ||
 	    !refcount_inc_not_zero(&t->ref))
 		goto out;
-	bt = &b->topics[b->nr_topics++];
-	memset(bt, 0, sizeof(*bt));
-	bt->t = t;
+	b->topics[b->nr_topics++].t = t;
+	ret = t;
 out:
 	rcu_read_unlock();
-	return bt;
+	return ret;
 }
 
-static int batch_add_entry(struct pcb_endpoint *ep, struct batch *b,
-			   const struct pcb_batch_entry *e)
+static int batch_check_entry(struct pcb_endpoint *ep, struct batch *b, u32 i)
 {
-	u32 rlen = pcb_record_len(b->pub.hdr_len, e->len);
-
-	struct batch_topic *bt;
+	const struct pcb_batch_entry *e = &b->ents[i];
+	struct pcb_topic *t;
 
 	if (e->flags)
 		return -EINVAL;
-	bt = batch_add_handle(ep, b, e->handle);
-	if (IS_ERR(bt))
-		return PTR_ERR(bt);
-	if (e->len > bt->t->max_msg_size)
+	t = batch_add_handle(ep, b, e->handle);
+	if (IS_ERR(t))
+		return PTR_ERR(t);
+	if (e->len > t->max_msg_size)
 		return -EMSGSIZE;
-	if (e->len && fault_in_readable(u64_to_user_ptr(e->payload), e->len))
-		return -EFAULT;
-	bt->total += PCB_REC_SIZE(rlen);
-	bt->bytes += e->len;
-	bt->nr++;
+	b->msgs[i].t = t;
+	b->msgs[i].msg.len = e->len;
+	b->msgs[i].msg.key = e->key;
 	return 0;
 }
 
-static void batch_sort_topics(struct batch *b)
+static int topic_id_cmp(const void *a, const void *b)
 {
-	unsigned int i, j;
+	const struct batch_topic *x = a, *y = b;
 
-	/* Lock order between topics: ascending id. */
-	for (i = 1; i < b->nr_topics; i++)
-		for (j = i; j && b->topics[j - 1].t->id > b->topics[j].t->id; j--)
-			swap(b->topics[j - 1], b->topics[j]);
+	return x->t->id < y->t->id ? -1 : x->t->id > y->t->id;
+}
+
+/* Lock order between topics: ascending id.  Then each topic's messages. */
+static void batch_link_msgs(struct batch *b)
+{
+	struct batch_topic *bt;
+	u32 i;
+
+	sort(b->topics, b->nr_topics, sizeof(b->topics[0]), topic_id_cmp, NULL);
+	for (i = 0; i < b->count; i++) {
+		struct batch_msg *m = &b->msgs[i];
+
+		bt = batch_topic_of(b, m->t);
+		m->next = U32_MAX;
+		if (bt->nr++)
+			b->msgs[bt->last].next = i;
+		else
+			bt->first = i;
+		bt->last = i;
+		bt->bytes += m->msg.len;
+		bt->rec_bytes += PCB_REC_SIZE(pcb_record_len(b->pub.hdr_len,
+							     m->msg.len));
+	}
+}
+
+/* Copy every payload once; b->bad names a payload that cannot be read. */
+static int batch_copy_payloads(struct batch *b, u64 total)
+{
+	void *pos;
+	u32 i;
+
+	if (!total)
+		return 0;
+	b->payloads = kvmalloc(total, GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
+	if (!b->payloads)
+		return -ENOMEM;
+	pos = b->payloads;
+	for (i = 0; i < b->count; i++) {
+		const struct pcb_batch_entry *e = &b->ents[i];
+
+		b->msgs[i].msg.data = pos;
+		if (copy_from_user(pos, u64_to_user_ptr(e->payload), e->len)) {
+			b->bad = i;
+			return -EFAULT;
+		}
+		pos += e->len;
+	}
+	return 0;
 }
 
 /*
- * Check every entry, take a reference on each topic and fault in every
- * page the locked part will touch.  On an entry's error, b->bad says which.
+ * Read and check every entry, reference each topic and copy every
+ * payload.  An error that b->bad names is an entry's; one with b->bad ==
+ * b->count is the whole batch's.
  */
-static int batch_prepare(struct pcb_endpoint *ep, struct batch *b)
+static int batch_load(struct pcb_endpoint *ep, struct batch *b)
 {
-	struct pcb_batch_entry e;
-	size_t size = (size_t)b->count * sizeof(e);
+	size_t size = (size_t)b->count * sizeof(*b->ents);
+	u64 total = 0;
 	int ret;
 
 	b->bad = b->count;
 	/* Not fault_in_writeable(): that one writes zeroes into the pages. */
 	if (fault_in_safe_writeable((const char __user *)b->uents, size))
 		return -EFAULT;
+	b->ents = kvmalloc(size, GFP_KERNEL_ACCOUNT);
+	b->msgs = kvcalloc(b->count, sizeof(*b->msgs), GFP_KERNEL_ACCOUNT);
+	if (!b->ents || !b->msgs)
+		return -ENOMEM;
+	if (copy_from_user(b->ents, b->uents, size))
+		return -EFAULT;
+
 	for (b->bad = 0; b->bad < b->count; b->bad++) {
-		if (copy_from_user(&e, &b->uents[b->bad], sizeof(e)))
-			return -EFAULT;
-		ret = batch_add_entry(ep, b, &e);
+		ret = batch_check_entry(ep, b, b->bad);
 		if (ret)
 			return ret;
+		total += b->ents[b->bad].len;
 	}
-	batch_sort_topics(b);
+	b->bad = b->count;
+	if (total > PCB_BATCH_ATOMIC_BYTES)
+		return -E2BIG;
+	ret = batch_copy_payloads(b, total);
+	if (ret)
+		return ret;
+	batch_link_msgs(b);
 	return 0;
 }
 
-/* Atomic batches: the locked part. */
+/* --- atomic batches, 2 and 3: snapshot and filters -------------------- */
+
+static void batch_drop_snapshot(struct batch *b)
+{
+	struct batch_topic *bt;
+	struct batch_sub *bs;
+
+	for_each_topic(b, bt) {
+		for_each_bsub(bt, bs) {
+			pcb_ring_put(bs->ring);
+			pcb_filter_put(bs->filter);
+			kvfree(bs->accept);
+		}
+		kvfree(bt->subs);
+		bt->subs = NULL;
+		bt->nr_subs = 0;
+	}
+}
+
+/* Note @bt's subscriptions, with references; under its lock, bounded. */
+static int batch_snapshot_topic(struct batch_topic *bt)
+{
+	struct pcb_topic *t = bt->t;
+	unsigned int cap;
+	struct pcb_sub *sub;
+
+	for (;;) {
+		cap = READ_ONCE(t->nr_subs);
+		bt->subs = kvcalloc(max(cap, 1U), sizeof(*bt->subs),
+				    GFP_KERNEL_ACCOUNT);
+		if (!bt->subs)
+			return -ENOMEM;
+		spin_lock(&t->lock);
+		if (t->nr_subs <= cap)
+			break;
+		/* More came meanwhile: a bigger array, then. */
+		spin_unlock(&t->lock);
+		kvfree(bt->subs);
+	}
+	list_for_each_entry(sub, &t->subs, topic_node) {
+		struct batch_sub *bs = &bt->subs[bt->nr_subs++];
+
+		bs->sub = sub;
+		bs->sub_id = sub->id;
+		bs->ring = sub->ring;
+		pcb_ring_get(bs->ring);
+		bs->reliable = pcb_sub_is_reliable(sub);
+		bs->filter = pcb_sub_filter(sub);
+		/* The subscription holds one: it cannot be going. */
+		if (bs->filter && WARN_ON_ONCE(!pcb_filter_get(bs->filter)))
+			bs->filter = NULL;
+	}
+	spin_unlock(&t->lock);
+	return 0;
+}
+
+static bool bsub_accepts(const struct batch_sub *bs, u32 k)
+{
+	return !bs->accept || test_bit(k, bs->accept);
+}
+
+/* Run @bs's filter over its topic's messages, once each: its chunk. */
+static int batch_filter(struct batch *b, struct batch_topic *bt,
+			struct batch_sub *bs)
+{
+	u32 m, k = 0;
+
+	bs->id = *pcb_pub_ident(&b->pub, bs->ring);
+	if (!bs->filter) {
+		bs->nr_in = bt->nr;
+		bs->chunk = bt->rec_bytes;
+		return 0;
+	}
+	bs->accept = kvcalloc(BITS_TO_LONGS(bt->nr), sizeof(long),
+			      GFP_KERNEL_ACCOUNT);
+	if (!bs->accept)
+		return -ENOMEM;
+	for_each_msg(b, bt, m) {
+		const struct pcb_msg *msg = &b->msgs[m].msg;
+
+		if (pcb_filter_match(bs->filter, msg, &bs->id)) {
+			__set_bit(k, bs->accept);
+			bs->nr_in++;
+			bs->chunk += PCB_REC_SIZE(pcb_record_len(b->pub.hdr_len,
+								 msg->len));
+		}
+		k++;
+	}
+	return 0;
+}
+
+static int bsub_ring_cmp(const void *a, const void *b)
+{
+	const struct batch_sub *x = *(struct batch_sub * const *)a;
+	const struct batch_sub *y = *(struct batch_sub * const *)b;
+
+	return x->ring < y->ring ? -1 : x->ring > y->ring;
+}
+
+/* Subscriptions sharing a ring share a group: their chunks add up there. */
+static int batch_group(struct batch *b)
+{
+	struct batch_sub **all, *bs;
+	struct batch_topic *bt;
+	unsigned int n = 0, i;
+
+	for_each_topic(b, bt)
+		n += bt->nr_subs;
+	all = kvmalloc_array(max(n, 1U), sizeof(*all), GFP_KERNEL);
+	if (!all)
+		return -ENOMEM;
+	n = 0;
+	for_each_topic(b, bt)
+		for_each_bsub(bt, bs)
+			all[n++] = bs;
+	sort(all, n, sizeof(*all), bsub_ring_cmp, NULL);
+	for (i = 0; i < n; i++)
+		all[i]->group = i && all[i - 1]->ring == all[i]->ring ?
+				all[i - 1]->group : all[i];
+	kvfree(all);
+	return 0;
+}
+
+static int batch_prepare(struct batch *b)
+{
+	struct batch_topic *bt;
+	struct batch_sub *bs;
+	int ret;
+
+	for_each_topic(b, bt) {
+		ret = batch_snapshot_topic(bt);
+		if (ret)
+			return ret;
+	}
+	for_each_topic(b, bt) {
+		for_each_bsub(bt, bs) {
+			ret = batch_filter(b, bt, bs);
+			if (ret)
+				return ret;
+			cond_resched();
+		}
+	}
+	return batch_group(b);
+}
+
+/* --- atomic batches, 4: under the locks --------------------------------- */
 
 static void batch_lock(struct batch *b)
 {
@@ -220,7 +472,7 @@ static void batch_lock(struct batch *b)
 		b->topics[i].gen = atomic_long_read(&b->topics[i].t->space_gen);
 		/* As in publish_once(): the generation before the rings. */
 		smp_rmb();
-		/* Ascending topic id: see batch_sort_topics(). */
+		/* Ascending topic id: see batch_link_msgs(). */
 		spin_lock_nested(&b->topics[i].t->lock, i);
 		/* Sparse cannot count locks taken in a loop; batch_unlock() pairs. */
 		__release(&b->topics[i].t->lock);
@@ -237,397 +489,305 @@ static void batch_unlock(struct batch *b)
 	}
 }
 
+/*
+ * Find the snapshot's subscriptions in the topic's list as it is now.
+ * Both are in id order (see sub_link()): a subscription the snapshot has
+ * not seen joined since and is not offered the batch; one missing from
+ * the list left since and gets nothing.
+ */
+static void batch_match(struct batch_topic *bt)
+{
+	struct batch_sub *end = bt->subs + bt->nr_subs;
+	struct batch_sub *bs;
+	struct pcb_sub *sub;
+
+	for (bs = bt->subs; bs < end; bs++)
+		bs->live = NULL;
+	bs = bt->subs;
+	list_for_each_entry(sub, &bt->t->subs, topic_node) {
+		while (bs < end && bs->sub_id < sub->id)
+			bs++;
+		if (bs == end)
+			break;
+		if (bs->sub_id != sub->id || bs->sub != sub)
+			continue;
+		bs->live = sub;
+		if (pcb_ring_is_broken(bs->ring))
+			bs->fate = PCB_FATE_SKIP;
+		else
+			bs->fate = bs->nr_in ? PCB_FATE_WRITE : PCB_FATE_REJECT;
+		sub->fate = bs->fate;
+		bs->resv = NULL;
+		bs++;
+	}
+}
+
+static bool bsub_writes(const struct batch_sub *bs)
+{
+	return bs->live && bs->fate == PCB_FATE_WRITE;
+}
+
+/* Room for every reliable chunk?  Nothing reserved yet. */
+static int batch_check_room(struct batch *b)
+{
+	struct batch_topic *bt;
+	struct batch_sub *bs;
+
+	for_each_topic(b, bt)
+		for_each_bsub(bt, bs)
+			bs->group->group_need = 0;
+	for_each_topic(b, bt)
+		for_each_bsub(bt, bs)
+			if (bsub_writes(bs) && bs->reliable)
+				bs->group->group_need += bs->chunk;
+	for_each_topic(b, bt) {
+		b->full = bt - b->topics;
+		for_each_bsub(bt, bs) {
+			if (bs->group != bs || !bs->group_need)
+				continue;
+			/* However empty the ring, the batch would never fit. */
+			if (bs->group_need > bs->ring->size)
+				return -E2BIG;
+			if (!pcb_ring_has_room(bs->ring, bs->group_need,
+					       !b->nonblock))
+				return -EAGAIN;
+		}
+	}
+	return 0;
+}
+
 static void batch_discard(struct batch *b)
 {
 	struct batch_topic *bt;
-	struct pcb_sub *sub;
+	struct batch_sub *bs;
 
-	for (bt = b->topics; bt < b->topics + b->nr_topics; bt++) {
-		list_for_each_entry(sub, &bt->t->subs, topic_node) {
-			if (sub->resv)
-				pcb_ring_discard(sub->resv, sub->chunk);
-			sub->resv = NULL;
+	for_each_topic(b, bt) {
+		for_each_bsub(bt, bs) {
+			if (bs->resv)
+				pcb_ring_discard(bs->ring, bs->resv, bs->chunk);
+			bs->resv = NULL;
 		}
 	}
 }
 
 /*
- * Entry @i again, read with faults disabled (everything was faulted in),
- * and its topic.  Another thread may have closed or reused the handle, or
- * changed the entry, since batch_prepare(): then -EFAULT, to start over
- * rather than write past a chunk.
+ * Reliable chunks first, all of them or none, then lossy ones where they
+ * fit: a lossy subscription never takes the room of a reliable one.
  */
-static struct batch_topic *batch_reread(struct pcb_endpoint *ep,
-					struct batch *b, u32 i,
-					struct pcb_batch_entry *e,
-					struct pcb_pub *pub)
+static int batch_reserve(struct batch *b)
 {
 	struct batch_topic *bt;
+	struct batch_sub *bs;
 
-	if (copy_from_user_nofault(e, &b->uents[i], sizeof(*e)))
-		return NULL;
-	bt = batch_topic_of(b, xa_load(&ep->handles, e->handle));
-	if (!bt || e->len > bt->t->max_msg_size || e->flags)
-		return NULL;
-	*pub = b->pub;
-	pub->payload = u64_to_user_ptr(e->payload);
-	pub->len = e->len;
-	pub->key = e->key;
-	return bt;
-}
-
-static u32 batch_rec_size(const struct pcb_pub *pub)
-{
-	return PCB_REC_SIZE(pcb_record_len(pub->hdr_len, pub->len));
-}
-
-/*
- * Step 1: how many of its topic's records each subscription's filter
- * wants, and so how big its chunk is.  Returns whether any has a filter.
- */
-static bool batch_size_unfiltered(struct batch *b)
-{
-	struct batch_topic *bt;
-	struct pcb_sub *sub;
-	bool filters = false;
-
-	for (bt = b->topics; bt < b->topics + b->nr_topics; bt++) {
-		list_for_each_entry(sub, &bt->t->subs, topic_node) {
-			sub->resv = NULL;
-			sub->fate = PCB_FATE_WRITE;
-			sub->chunk = sub->filter ? 0 : bt->total;
-			sub->nr_in = sub->filter ? 0 : bt->nr;
-			filters |= !!sub->filter;
-		}
-	}
-	return filters;
-}
-
-static int batch_size_filtered(struct pcb_endpoint *ep, struct batch *b)
-{
-	struct batch_topic *bt;
-	struct pcb_batch_entry e;
-	struct pcb_sub *sub;
-	struct pcb_pub pub;
-	u32 i;
-	int ret;
-
-	for (i = 0; i < b->count; i++) {
-		bt = batch_reread(ep, b, i, &e, &pub);
-		if (!bt)
-			return -EFAULT;
-		list_for_each_entry(sub, &bt->t->subs, topic_node) {
-			if (!sub->filter)
+	for_each_topic(b, bt) {
+		b->full = bt - b->topics;
+		for_each_bsub(bt, bs) {
+			if (!bsub_writes(bs) || !bs->reliable)
 				continue;
-			ret = pcb_filter_match(sub->filter, &pub);
-			if (ret < 0)
-				return ret;
-			sub->chunk += ret ? batch_rec_size(&pub) : 0;
-			sub->nr_in += ret;
+			bs->resv = pcb_ring_reserve(bs->ring, bs->chunk,
+						    !b->nonblock);
+			if (bs->resv)
+				continue;
+			if (!pcb_ring_is_broken(bs->ring)) {
+				batch_discard(b);
+				return -EAGAIN;
+			}
+			bs->fate = PCB_FATE_SKIP;
 		}
 	}
-	for (bt = b->topics; bt < b->topics + b->nr_topics; bt++)
-		list_for_each_entry(sub, &bt->t->subs, topic_node)
-			if (!sub->nr_in)
-				sub->fate = PCB_FATE_REJECT;
-	return 0;
-}
-
-/*
- * Bytes the batch needs in @sub's ring: the chunks of every subscription
- * of the ring to a topic of the batch.  The endpoint's list is walked
- * under RCU (the caller holds rcu_read_lock()); the chunks of the batch's
- * topics are stable under their locks, which the caller holds.
- */
-static u64 batch_ring_total(struct batch *b, struct pcb_sub *sub)
-{
-	struct pcb_sub *s;
-	u64 total = 0;
-
-	list_for_each_entry_rcu(s, &sub->ep->subs, ep_node)
-		if (batch_topic_of(b, s->topic))
-			total += s->chunk;
-	return total;
-}
-
-/* Step 2: room for the chunks in every reliable ring?  Nothing reserved. */
-static int batch_check_room(struct batch *b, struct batch_topic *bt)
-{
-	struct pcb_sub *sub;
-
-	if (bt->t->dead)
-		return -EIDRM;
-	list_for_each_entry(sub, &bt->t->subs, topic_node) {
-		if (sub->fate != PCB_FATE_WRITE || !pcb_sub_is_reliable(sub) ||
-		    pcb_ring_is_broken(sub->ring))
-			continue;
-		/* However empty the ring, the batch would never fit. */
-		if (batch_ring_total(b, sub) > sub->ring->size)
-			return -E2BIG;
-		if (!pcb_ring_has_room(sub->ring, sub->chunk, !b->nonblock))
-			return -EAGAIN;
-	}
-	return 0;
-}
-
-/* Step 3: one reservation, a chunk, per ring, BUSY, for all its records. */
-static int batch_reserve_topic(struct batch_topic *bt)
-{
-	struct pcb_sub *sub;
-
-	bt->done = 0;
-	list_for_each_entry(sub, &bt->t->subs, topic_node) {
-		if (sub->fate != PCB_FATE_WRITE)
-			continue;
-		if (pcb_ring_is_broken(sub->ring)) {
-			sub->fate = PCB_FATE_SKIP;
-			continue;
-		}
-		sub->resv = pcb_ring_reserve(sub->ring, sub->chunk);
-		sub->cursor = sub->resv;
-		if (sub->resv)
-			continue;
-		if (!pcb_ring_is_broken(sub->ring) && pcb_sub_is_reliable(sub))
-			return -EAGAIN;
-		/* Broken by the reservation itself, or lossy and full. */
-		sub->fate = pcb_ring_is_broken(sub->ring) ? PCB_FATE_SKIP :
-							    PCB_FATE_MISS;
-	}
-	return 0;
-}
-
-static int batch_reserve(struct pcb_endpoint *ep, struct batch *b)
-{
-	unsigned int i;
-	int ret;
-
-	if (batch_size_unfiltered(b)) {
-		ret = batch_size_filtered(ep, b);
-		if (ret)
-			return ret;
-	}
-	for (i = 0; i < b->nr_topics; i++) {
-		b->full = i;
-		ret = batch_check_room(b, &b->topics[i]);
-		if (ret)
-			return ret;
-	}
-	for (i = 0; i < b->nr_topics; i++) {
-		b->full = i;
-		ret = batch_reserve_topic(&b->topics[i]);
-		if (ret) {
-			batch_discard(b);
-			return ret;
+	for_each_topic(b, bt) {
+		for_each_bsub(bt, bs) {
+			if (!bsub_writes(bs) || bs->reliable)
+				continue;
+			if (bs->chunk <= bs->ring->size)
+				bs->resv = pcb_ring_reserve(bs->ring, bs->chunk,
+							    false);
+			if (!bs->resv)
+				bs->fate = pcb_ring_is_broken(bs->ring) ?
+					   PCB_FATE_SKIP : PCB_FATE_MISS;
 		}
 	}
 	return 0;
 }
 
-/*
- * Write one record for @sub at its cursor: the payload from the caller
- * into the first ring that wants it (*@src), from there into the others.
- */
-static int batch_write_record(struct pcb_sub *sub, const struct pcb_pub *pub,
-			      struct pcb_record **src)
+/* Ids, sequence numbers and the subscriptions' counters. */
+static void batch_number_and_count(struct batch *b)
 {
-	struct pcb_record *rec = sub->cursor;
-	u32 size = batch_rec_size(pub);
-
-	if (sub->cursor + size > (void *)sub->resv + sub->chunk)
-		return -EFAULT;		/* the filter changed its mind */
-	if (!*src) {
-		if (pub->len && copy_from_user_nofault((void *)rec + pub->hdr_len,
-						       pub->payload, pub->len))
-			return -EFAULT;
-		*src = rec;
-	} else {
-		memcpy((void *)rec + pub->hdr_len, (void *)*src + pub->hdr_len,
-		       pub->len);
-	}
-	/* Not visible until the record in front of it is committed. */
-	WRITE_ONCE(rec->len, pcb_record_len(pub->hdr_len, pub->len) | PCB_REC_BUSY);
-	pcb_record_fill(rec, sub->topic, pub);
-	sub->cursor += size;
-	return 0;
-}
-
-/* Step 4: entry @i into every ring that wants it, and its result. */
-static int batch_write_entry(struct pcb_endpoint *ep, struct batch *b, u32 i,
-			     u64 msg_id)
-{
-	struct pcb_record *src = NULL;
-	struct pcb_batch_entry e;
 	struct batch_topic *bt;
-	struct pcb_sub *sub;
-	struct pcb_pub pub;
-	int ret;
+	struct batch_sub *bs;
+	u32 m;
 
-	bt = batch_reread(ep, b, i, &e, &pub);
-	if (!bt || bt->done == bt->nr)
-		return -EFAULT;
-	pub.msg_id = msg_id;
-	pub.seq = bt->t->seq + 1 + bt->done++;
+	b->id0 = pcb_hlc_next_n(b->pub.bus, b->count);
+	for_each_topic(b, bt) {
+		struct pcb_topic *t = bt->t;
 
-	list_for_each_entry(sub, &bt->t->subs, topic_node) {
-		if (!sub->resv)
-			continue;
-		ret = pcb_sub_wants(sub, &pub);
-		if (ret > 0)
-			ret = batch_write_record(sub, &pub, &src);
-		if (ret < 0)
-			return ret;
+		bt->first_seq = t->seq + 1;
+		for_each_msg(b, bt, m)
+			b->msgs[m].seq = ++t->seq;
+		for_each_bsub(bt, bs) {
+			if (!bs->live)
+				continue;
+			bs->live->fate = bs->fate;
+			if (bs->fate != PCB_FATE_SKIP) {
+				bs->live->rejected += bt->nr - bs->nr_in;
+				bt->fates[PCB_FATE_REJECT] += bt->nr - bs->nr_in;
+			}
+			if (bs->fate != PCB_FATE_REJECT)
+				pcb_sub_count(bs->live, bs->nr_in, t->seq,
+					      bt->fates);
+		}
 	}
-
-	e.result = 0;
-	e.msg_id = pub.msg_id;
-	e.seq = pub.seq;
-	return copy_to_user_nofault(&b->uents[i], &e, sizeof(e)) ? -EFAULT : 0;
 }
 
-/* Trace the fate of entry @pub for @sub, once published; return it. */
-static enum pcb_fate batch_trace_sub(struct pcb_sub *sub,
-				     const struct pcb_pub *pub)
+/* The fate of message @k of @bt for @bs, for tracing. */
+static enum pcb_fate bsub_fate(const struct batch_sub *bs, u32 k)
 {
-	enum pcb_fate fate = sub->fate;
-
-	/* The subscription's fate covers the chunk; its filter, the entry. */
-	if (fate != PCB_FATE_SKIP && pcb_sub_wants(sub, pub) == 0)
-		sub->fate = PCB_FATE_REJECT;
-	pcb_trace_fate(sub, pub);
-	swap(fate, sub->fate);
-	return fate;
+	if (bs->fate != PCB_FATE_SKIP && !bsub_accepts(bs, k))
+		return PCB_FATE_REJECT;
+	return bs->fate;
 }
 
 /*
- * Tracing only: one pcb_publish event per entry and one event per
- * subscription and entry, as for single publishes.  Entries are read
- * again, with faults disabled: everything is faulted in still.
+ * Tracing only: one pcb_publish event per message and one event per
+ * subscription and message, as for single publishes.  Under the locks,
+ * as the events read the subscriptions; only when an event is on.
  */
-static void batch_trace(struct pcb_endpoint *ep, struct batch *b, u64 id0)
+static void batch_trace(struct batch *b)
 {
-	struct pcb_batch_entry e;
 	struct batch_topic *bt;
-	struct pcb_sub *sub;
+	struct batch_sub *bs;
 	struct pcb_pub pub;
-	u64 ns;
-	u32 i;
+	u32 m, k;
 
 	if (!trace_pcb_publish_enabled() && !trace_pcb_deliver_enabled() &&
 	    !trace_pcb_drop_enabled() && !trace_pcb_filter_reject_enabled())
 		return;
-	ns = pcb_clock_ns(b->pub.commit_ts - b->pub.tsc);
-	for (bt = b->topics; bt < b->topics + b->nr_topics; bt++)
-		bt->done = 0;
-	for (i = 0; i < b->count; i++) {
-		bt = batch_reread(ep, b, i, &e, &pub);
-		if (!bt)
-			return;
-		pub.msg_id = id0 + i;
-		pub.seq = bt->first_seq + bt->done++;
-		pub.commit_ts = b->pub.commit_ts;
-		pub.fates[PCB_FATE_WRITE] = 0;
-		list_for_each_entry(sub, &bt->t->subs, topic_node)
-			pub.fates[PCB_FATE_WRITE] +=
-				batch_trace_sub(sub, &pub) == PCB_FATE_WRITE;
-		trace_pcb_publish(bt->t, &pub, ns);
-	}
-}
-
-/* Commit the records of one chunk in order. */
-static void commit_chunk(struct pcb_record *chunk, u32 total)
-{
-	void *pos = chunk;
-	void *end = pos + total;
-
-	while (pos < end) {
-		struct pcb_record *rec = pos;
-		u32 rlen = pcb_record_len(rec->hdr_len, rec->payload_len);
-
-		pos += PCB_REC_SIZE(rlen);
-		pcb_ring_commit(rec, rlen);
-	}
-}
-
-static void batch_commit(struct batch *b)
-{
-	struct batch_topic *bt;
-	struct pcb_sub *sub;
-
-	for (bt = b->topics; bt < b->topics + b->nr_topics; bt++) {
-		u64 last = bt->t->seq + bt->nr;
-
-		list_for_each_entry(sub, &bt->t->subs, topic_node) {
-			if (sub->fate != PCB_FATE_SKIP) {
-				sub->rejected += bt->nr - sub->nr_in;
-				bt->fates[PCB_FATE_REJECT] += bt->nr - sub->nr_in;
+	for_each_topic(b, bt) {
+		k = 0;
+		for_each_msg(b, bt, m) {
+			pub = b->pub;
+			pub.msg = b->msgs[m].msg;
+			pub.msg_id = b->id0 + m;
+			pub.seq = b->msgs[m].seq;
+			pub.commit_ts = pcb_clock_now();
+			for_each_bsub(bt, bs) {
+				if (!bs->live)
+					continue;
+				bs->live->fate = bsub_fate(bs, k);
+				pub.fates[PCB_FATE_WRITE] +=
+					bs->live->fate == PCB_FATE_WRITE;
+				pcb_trace_fate(bs->live, &pub);
 			}
-			if (sub->fate != PCB_FATE_REJECT)
-				pcb_sub_count(sub, sub->nr_in, last, bt->fates);
-			if (!sub->resv)
-				continue;
-			commit_chunk(sub->resv, sub->chunk);
-			sub->resv = NULL;
+			trace_pcb_publish(bt->t, &pub,
+					  pcb_clock_ns(pub.commit_ts - pub.tsc));
+			k++;
 		}
-		bt->first_seq = bt->t->seq + 1;
-		bt->t->seq = last;
 	}
 }
 
-/* Every chunk filled exactly, as counted before? */
-static bool batch_complete(struct batch *b)
+static int batch_publish_locked(struct batch *b)
 {
 	struct batch_topic *bt;
-	struct pcb_sub *sub;
-
-	for (bt = b->topics; bt < b->topics + b->nr_topics; bt++) {
-		if (bt->done != bt->nr)
-			return false;
-		list_for_each_entry(sub, &bt->t->subs, topic_node)
-			if (sub->resv &&
-			    sub->cursor != (void *)sub->resv + sub->chunk)
-				return false;
-	}
-	return true;
-}
-
-static int batch_publish_locked(struct pcb_endpoint *ep, struct batch *b)
-{
 	int ret;
-	u64 id0;
-	u32 i;
 
-	ret = batch_reserve(ep, b);
+	for_each_topic(b, bt) {
+		b->full = bt - b->topics;
+		if (bt->t->dead)
+			return -EIDRM;
+		batch_match(bt);
+	}
+	ret = batch_check_room(b);
+	if (!ret)
+		ret = batch_reserve(b);
 	if (ret)
 		return ret;
-
-	id0 = pcb_hlc_next_n(b->count);
-	for (i = 0; i < b->count && !ret; i++)
-		ret = batch_write_entry(ep, b, i, id0 + i);
-	if (!ret && !batch_complete(b))
-		ret = -EFAULT;	/* entries changed under us: start over */
-	if (ret) {
-		batch_discard(b);
-		return ret;
-	}
-	batch_commit(b);
-	b->pub.commit_ts = pcb_clock_now();
-	batch_trace(ep, b, id0);
+	batch_number_and_count(b);
+	batch_trace(b);
 	return 0;
 }
 
-/* Statistics and wake-ups, after the locks are dropped. */
-static void batch_account_and_wake(struct batch *b)
+/* --- atomic batches, 5: after the locks --------------------------------- */
+
+/*
+ * Fill @bs's chunk: every record it accepts, each BUSY, then commit them
+ * in order, so that a consumer never passes one that is not complete.
+ * Sizes come from the kernel's copies, never from the ring.
+ */
+static void batch_write_chunk(struct batch *b, struct batch_topic *bt,
+			      struct batch_sub *bs)
+{
+	void *pos = bs->resv;
+	u32 m, k = 0;
+
+	for_each_msg(b, bt, m) {
+		const struct pcb_msg *msg = &b->msgs[m].msg;
+		u32 rlen = pcb_record_len(b->pub.hdr_len, msg->len);
+
+		if (bsub_accepts(bs, k++)) {
+			WRITE_ONCE(((struct pcb_record *)pos)->len,
+				   rlen | PCB_REC_BUSY);
+			pcb_record_write(pos, bt->t->id, &b->pub, msg, &bs->id,
+					 b->id0 + m, b->msgs[m].seq);
+			pos += PCB_REC_SIZE(rlen);
+		}
+	}
+	WARN_ON_ONCE(pos != (void *)bs->resv + bs->chunk);
+
+	pos = bs->resv;
+	k = 0;
+	for_each_msg(b, bt, m) {
+		u32 rlen = pcb_record_len(b->pub.hdr_len, b->msgs[m].msg.len);
+
+		if (bsub_accepts(bs, k++)) {
+			pcb_ring_commit(pos, rlen);
+			pos += PCB_REC_SIZE(rlen);
+		}
+	}
+}
+
+/* Write, commit and wake; then statistics.  No lock, no RCU needed. */
+static void batch_write(struct batch *b)
 {
 	struct batch_topic *bt;
-	struct pcb_pub pub = b->pub;
+	struct batch_sub *bs;
 
-	rcu_read_lock();
-	for (bt = b->topics; bt < b->topics + b->nr_topics; bt++) {
-		memcpy(pub.fates, bt->fates, sizeof(pub.fates));
-		pcb_account_publish(bt->t, &pub, bt->nr, bt->bytes);
-		pcb_topic_wake_consumers(bt->t, bt->first_seq);
+	for_each_topic(b, bt) {
+		for_each_bsub(bt, bs) {
+			if (!bs->resv)
+				continue;
+			batch_write_chunk(b, bt, bs);
+			bs->resv = NULL;
+			if (pcb_ring_wake_consumer(bs->ring)) {
+				pcb_stats_inc(bt->t, PCB_CNT_WAKEUPS);
+				trace_pcb_wakeup(bt->t, bs->ring->ep_id,
+						 bt->first_seq);
+			}
+			cond_resched();
+		}
 	}
-	rcu_read_unlock();
+	b->pub.commit_ts = pcb_clock_now();
+	for_each_topic(b, bt) {
+		memcpy(b->pub.fates, bt->fates, sizeof(b->pub.fates));
+		pcb_account_publish(bt->t, &b->pub, bt->nr, bt->bytes);
+	}
+}
+
+/* One try: 0, or an error with b->full naming the topic to wait for. */
+static int batch_try(struct batch *b)
+{
+	int ret;
+
+	memset(b->pub.fates, 0, sizeof(b->pub.fates));
+	ret = batch_prepare(b);
+	if (!ret) {
+		batch_lock(b);
+		ret = batch_publish_locked(b);
+		batch_unlock(b);
+	}
+	if (!ret)
+		batch_write(b);
+	batch_drop_snapshot(b);
+	return ret;
 }
 
 /* Every entry gets @err, but for entry @bad that gets @bad_err. */
@@ -641,73 +801,97 @@ static int batch_fail(struct batch *b, int err, u32 bad, int bad_err)
 	return bad_err;
 }
 
-/* One try: 0, or an error with b->full naming the topic to wait for. */
-static int batch_try(struct pcb_endpoint *ep, struct batch *b)
+static int batch_results(struct batch *b)
 {
-	int ret;
+	u32 i;
 
-	ret = batch_prepare(ep, b);
-	if (ret) {
-		ret = batch_fail(b, -ECANCELED, b->bad, ret);
-		batch_put_topics(b);
-		return ret;
-	}
-
-	rcu_read_lock();
-	batch_lock(b);
-	ret = batch_publish_locked(ep, b);
-	batch_unlock(b);
-	rcu_read_unlock();
-	if (!ret)
-		batch_account_and_wake(b);
-	return ret;
+	for (i = 0; i < b->count; i++)
+		if (put_result(&b->uents[i], 0, b->id0 + i, b->msgs[i].seq))
+			return -EFAULT;
+	return 0;
 }
 
-static noinline_for_stack int publish_atomic(struct pcb_endpoint *ep,
-					     struct batch *b, ktime_t deadline,
-					     u32 *published)
+static void batch_free(struct batch *b)
 {
-	int tries = 0;
+	struct batch_topic *bt;
+
+	for_each_topic(b, bt)
+		pcb_topic_put(bt->t);
+	kvfree(b->payloads);
+	kvfree(b->msgs);
+	kvfree(b->ents);
+	kfree(b);
+}
+
+static int publish_atomic_loaded(struct batch *b, ktime_t deadline)
+{
+	struct batch_topic *bt;
 	int ret;
 
 	for (;;) {
-		ret = batch_try(ep, b);
-		if (!ret) {
-			batch_put_topics(b);
-			*published = b->count;
-			return 0;
-		}
-		if (!b->nr_topics)	/* batch_try() failed an entry */
-			return ret;
-		if (ret == -EAGAIN && !b->nonblock) {
-			struct batch_topic *bt = &b->topics[b->full];
-
-			ret = pcb_wait_for_room(bt->t, bt->gen, deadline);
-		} else if (ret == -EFAULT && ++tries < PCB_BATCH_RETRIES) {
-			ret = 0;	/* fault everything in again */
-		}
-		batch_put_topics(b);
+		for_each_topic(b, bt)
+			memset(bt->fates, 0, sizeof(bt->fates));
+		ret = batch_try(b);
+		if (!ret)
+			return batch_results(b);
+		if (ret != -EAGAIN || b->nonblock)
+			break;
+		bt = &b->topics[b->full];
+		ret = pcb_wait_for_room(bt->t, bt->gen, deadline);
 		if (ret)
-			return batch_fail(b, ret, b->count, ret);
+			break;
 	}
+	return batch_fail(b, ret, b->count, ret);
+}
+
+static noinline_for_stack int publish_atomic(struct pcb_endpoint *ep,
+					     const struct pcb_publish_batch *args,
+					     const struct pcb_pub *base,
+					     ktime_t deadline, u32 *published)
+{
+	struct batch *b = kzalloc(sizeof(*b), GFP_KERNEL);
+	int ret;
+
+	if (!b)
+		return -ENOMEM;
+	b->uents = u64_to_user_ptr(args->entries);
+	b->count = args->count;
+	b->nonblock = args->flags & PCB_PUB_NONBLOCK;
+	b->pub = *base;
+	if (base->nr_deps)
+		memcpy(b->deps, base->deps, base->nr_deps * sizeof(*b->deps));
+	b->pub.deps = b->deps;
+
+	ret = batch_load(ep, b);
+	if (ret && b->bad < b->count)
+		ret = batch_fail(b, -ECANCELED, b->bad, ret);
+	else if (ret == -E2BIG)
+		ret = batch_fail(b, ret, b->count, ret);
+	else if (!ret)
+		ret = publish_atomic_loaded(b, deadline);
+	if (!ret)
+		*published = b->count;
+	batch_free(b);
+	return ret;
 }
 
 int pcb_publish_batch(struct pcb_endpoint *ep, void __user *arg)
 {
 	struct pcb_call call = { .cmd = PCB_IOC_PUBLISH_BATCH, .arg = arg };
 	struct pcb_publish_batch args;
-	struct batch b = { };
+	u64 deps[PCB_MAX_DEPS];
+	struct pcb_pub pub;
 	u32 published = 0;
 	ktime_t deadline;
 	int ret;
 
-	pcb_pub_init(&b.pub, ep);
+	pcb_pub_init(&pub, ep);
 	if (copy_from_user(&args, arg, sizeof(args)))
 		return -EFAULT;
 	ret = check_batch(&args);
 	if (ret)
 		return ret;
-	ret = pcb_pub_deps(&b.pub, b.deps, args.deps, args.nr_deps);
+	ret = pcb_pub_deps(&pub, deps, args.deps, args.nr_deps);
 	if (ret)
 		return ret;
 
@@ -715,15 +899,12 @@ int pcb_publish_batch(struct pcb_endpoint *ep, void __user *arg)
 	if (ret)
 		return ret;
 
-	b.uents = u64_to_user_ptr(args.entries);
-	b.count = args.count;
-	b.nonblock = args.flags & PCB_PUB_NONBLOCK;
 	call.timeout_ns = args.timeout_ns;
 	deadline = pcb_call_deadline(ep, &call);
 	if (args.flags & PCB_PUB_ATOMIC)
-		ret = publish_atomic(ep, &b, deadline, &published);
+		ret = publish_atomic(ep, &args, &pub, deadline, &published);
 	else
-		ret = publish_each(ep, &b, deadline, &published);
+		ret = publish_each(ep, &args, &pub, deadline, &published);
 	/*
 	 * EINTR (a restart, without a signal) only from an atomic batch,
 	 * which then published nothing; a plain batch restarts on its own.

@@ -1,53 +1,45 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The buses, one per IPC namespace, each a topic namespace; and the hybrid
- * logical clock that numbers every message on all of them.
+ * The buses, one per IPC namespace, each a topic namespace with its own
+ * hybrid logical clock that numbers its messages.
  */
 #include <linux/atomic.h>
 #include <linux/ipc_namespace.h>
 #include <linux/ktime.h>
 #include <linux/minmax.h>
 #include <linux/nsproxy.h>
-#include <linux/pid_namespace.h>
 #include <linux/slab.h>
 
 #include "compat.h"
 #include "internal.h"
 
 /*
- * The last message id handed out.  An id is max(CLOCK_REALTIME ns, last
- * id + 1): physical time while the clock moves forward faster than ids are
- * taken, a logical counter on top of it otherwise, and never backwards when
- * the wall clock is stepped back.
+ * Take @n consecutive message ids of @bus; returns the first.  An id is
+ * max(CLOCK_REALTIME ns, last id + 1): physical time while the clock moves
+ * forward faster than ids are taken, a logical counter on top of it
+ * otherwise, and never backwards when the wall clock is stepped back.
  */
-static atomic64_t pcb_hlc_last;
-
-/* Take @n consecutive ids; returns the first. */
-u64 pcb_hlc_next_n(u32 n)
+u64 pcb_hlc_next_n(struct pcb_bus *bus, u32 n)
 {
 	u64 now = ktime_get_real_ns();
-	s64 last = atomic64_read(&pcb_hlc_last);
+	s64 last = atomic64_read(&bus->hlc_last);
 	u64 next;
 
 	/* Full ordering: an id taken after another is always greater. */
 	do {
 		next = max_t(u64, now, (u64)last + 1);
-	} while (!atomic64_try_cmpxchg(&pcb_hlc_last, &last, next + n - 1));
+	} while (!atomic64_try_cmpxchg(&bus->hlc_last, &last, next + n - 1));
 	return next;
 }
 
-u64 pcb_hlc_next(void)
-{
-	return pcb_hlc_next_n(1);
-}
-
 /*
- * Dependencies of a message about to be published: ids handed out already
- * (the new one will be greater, as pcb_hlc_last only grows), each once.
+ * Dependencies of a message about to be published on @bus: ids it handed
+ * out already (the new one will be greater, as the clock only grows),
+ * each once.
  */
-int pcb_hlc_check_deps(const u64 *deps, u32 nr)
+int pcb_hlc_check_deps(struct pcb_bus *bus, const u64 *deps, u32 nr)
 {
-	u64 last = atomic64_read(&pcb_hlc_last);
+	u64 last = atomic64_read(&bus->hlc_last);
 	u32 i, j;
 
 	for (i = 0; i < nr; i++) {
@@ -90,13 +82,14 @@ static struct pcb_bus *bus_create(struct ipc_namespace *ipc_ns)
 	}
 	mutex_init(&bus->lock);
 	hash_init(bus->names);
-	xa_init(&bus->topics);
+	xa_init_flags(&bus->topics, XA_FLAGS_ALLOC1);
 	INIT_LIST_HEAD(&bus->endpoints);
 	bus->next_topic_id = 1;
 	bus->next_ep_id = 1;
+	bus->next_sub_id = 1;
 	bus->ipc_ns = get_ipc_ns(ipc_ns);
 	bus->user_ns = ipc_ns->user_ns;	/* held by the IPC namespace */
-	bus->pid_ns = get_pid_ns(task_active_pid_ns(current));
+	atomic64_set(&bus->hlc_last, 0);
 	atomic_long_inc(&pcb_usage[PCB_USAGE_BUSES]);
 	return bus;
 }
@@ -108,7 +101,6 @@ static void bus_destroy(struct pcb_bus *bus)
 	xa_destroy(&bus->topics);
 	mutex_destroy(&bus->lock);
 	pcb_stats_free(bus->stats);
-	put_pid_ns(bus->pid_ns);
 	pcb_put_ipc_ns(bus->ipc_ns);
 	kfree(bus);
 	atomic_long_dec(&pcb_usage[PCB_USAGE_BUSES]);
@@ -215,21 +207,6 @@ void pcb_bus_put(struct pcb_bus *bus)
 	if (idle)
 		queue_delayed_work(pcb_wq, &pcb_bus_reap_work,
 				   PCB_BUS_REAP_DELAY);
-}
-
-/*
- * Module load: the loader's namespace gets its bus now, so that its record
- * pids are seen from the loader's pid namespace, not from that of whoever
- * opens the device first.
- */
-int pcb_buses_init(void)
-{
-	struct pcb_bus *bus = pcb_bus_get(true);
-
-	if (!bus)
-		return -ENOMEM;
-	pcb_bus_put(bus);
-	return 0;
 }
 
 /* Module unload: no file of the device is open, so no bus is in use. */

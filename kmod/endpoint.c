@@ -65,6 +65,13 @@ static int pcb_open(struct inode *inode, struct file *file)
 	return 0;
 }
 
+/* Drop a publish handle's topic and its charge. */
+static void handle_put(struct pcb_endpoint *ep, struct pcb_topic *t)
+{
+	pcb_topic_put(t);
+	pcb_quota_uncharge(ep->user, PCB_QUOTA_HANDLES);
+}
+
 /* The last fd is closed and no mapping of the ring is left. */
 static int pcb_release(struct inode *inode, struct file *file)
 {
@@ -78,16 +85,18 @@ static int pcb_release(struct inode *inode, struct file *file)
 	mutex_unlock(&ep->bus->lock);
 	put_pid(ep->owner);
 	xa_for_each(&ep->handles, handle, t)
-		pcb_topic_put(t);
+		handle_put(ep, t);
 	xa_destroy(&ep->handles);
+	/* Publishers still writing into it hold their own references. */
 	if (ep->ring)
-		pcb_ring_destroy(ep->ring);
+		pcb_ring_put(ep->ring);
 	mutex_destroy(&ep->ring_lock);
 	/* Last: nothing above touches the bus or the charges any more. */
 	pcb_bus_put(ep->bus);
 	pcb_quota_uncharge(ep->user, PCB_QUOTA_ENDPOINTS);
 	pcb_user_put(ep->user);
-	kfree(ep);
+	/* NOTIFY walks and the like may still read it under RCU. */
+	kfree_rcu(ep, rcu);
 	return 0;
 }
 
@@ -96,9 +105,11 @@ static int check_ring_setup(const struct pcb_ring_setup *args)
 	if (args->flags || args->reserved0 || args->reserved[0] ||
 	    args->reserved[1])
 		return -EINVAL;
+	/* A chunk of records must fit the length bits of a len word. */
 	if (!is_power_of_2(args->data_size) ||
 	    args->data_size < max_t(u32, PCB_RING_MIN_SIZE, PAGE_SIZE) ||
-	    args->data_size > pcb_max_ring_size)
+	    args->data_size > pcb_max_ring_size ||
+	    args->data_size > PCB_REC_LEN_MASK + 1)
 		return -EINVAL;
 	return 0;
 }
@@ -146,6 +157,7 @@ static int ring_setup(struct pcb_endpoint *ep, void __user *arg)
 		ret = PTR_ERR(ring);
 		goto out_unlock;
 	}
+	ring->ep_id = ep->id;
 	/* The ring is complete before anyone can see it: pairs with pcb_ep_ring(). */
 	smp_store_release(&ep->ring, ring);
 out_unlock:
@@ -168,6 +180,9 @@ static int topic_open(struct pcb_endpoint *ep, void __user *arg)
 	if (ret)
 		return ret;
 
+	ret = pcb_quota_charge(ep->user, PCB_QUOTA_HANDLES);
+	if (ret)
+		return ret;
 	mutex_lock(&ep->bus->lock);
 	t = pcb_topic_find(ep->bus, args.name);
 	if (!t)
@@ -180,14 +195,15 @@ static int topic_open(struct pcb_endpoint *ep, void __user *arg)
 		pcb_topic_get(t);
 	mutex_unlock(&ep->bus->lock);
 	if (ret)
-		return ret;
+		goto out_uncharge;
 
 	ret = pcb_should_fail() ? -ENOMEM :
 	      xa_alloc(&ep->handles, &handle, t,
 		       XA_LIMIT(0, PCB_MAX_HANDLES - 1), GFP_KERNEL_ACCOUNT);
 	if (ret) {
 		pcb_topic_put(t);
-		return ret == -EBUSY ? -EMFILE : ret;
+		ret = ret == -EBUSY ? -EMFILE : ret;
+		goto out_uncharge;
 	}
 
 	args.handle = handle;
@@ -196,10 +212,14 @@ static int topic_open(struct pcb_endpoint *ep, void __user *arg)
 	if (copy_to_user(arg, &args, sizeof(args))) {
 		t = xa_erase(&ep->handles, handle);
 		if (t)
-			pcb_topic_put(t);
+			handle_put(ep, t);
 		return -EFAULT;
 	}
 	return 0;
+
+out_uncharge:
+	pcb_quota_uncharge(ep->user, PCB_QUOTA_HANDLES);
+	return ret;
 }
 
 static int topic_close(struct pcb_endpoint *ep, void __user *arg)
@@ -215,7 +235,7 @@ static int topic_close(struct pcb_endpoint *ep, void __user *arg)
 	t = xa_erase(&ep->handles, args.handle);
 	if (!t)
 		return -EBADF;
-	pcb_topic_put(t);
+	handle_put(ep, t);
 	return 0;
 }
 

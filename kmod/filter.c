@@ -3,15 +3,18 @@
  * Subscription filters: checked from userspace once, when set, so that
  * matching a message is a short loop with no error left to find.
  *
- * A filter is matched under the topic's lock, before anything is reserved:
- * payload bytes are read from the publisher with page faults disabled, and
- * a fault sends the publish back to fault the payload in and try again,
- * as for the payload copy itself.
+ * A filter judges the kernel's copy of a message, never the publisher's
+ * memory: what it accepts is exactly what is delivered.  Single publishes
+ * match under the topic's lock, atomic batches before taking it, holding
+ * a reference to the program; programs are freed a grace period after
+ * their last reference goes, as batches look them up under RCU.
  */
 #include <linux/bitops.h>
+#include <linux/rcupdate.h>
+#include <linux/refcount.h>
 #include <linux/slab.h>
+#include <linux/string.h>
 #include <linux/uaccess.h>
-#include <linux/uio.h>
 
 #include "internal.h"
 
@@ -26,6 +29,8 @@ struct pcb_pred {
 };
 
 struct pcb_filter_prog {
+	refcount_t ref;			/* the subscription's, batches' */
+	struct rcu_head rcu;
 	unsigned int nr_preds;
 	struct pcb_pred preds[];
 };
@@ -130,6 +135,7 @@ struct pcb_filter_prog *pcb_filter_from_user(u64 uaddr)
 	if (!f)
 		goto out;
 	atomic_long_inc(&pcb_usage[PCB_USAGE_FILTERS]);
+	refcount_set(&f->ref, 1);
 	f->nr_preds = hdr.nr_preds;
 	for (i = 0; i < hdr.nr_preds; i++)
 		compile_pred(&f->preds[i], &preds[i]);
@@ -151,30 +157,23 @@ bool pcb_filter_fits(const struct pcb_filter_prog *f, u32 max_msg_size)
 	return true;
 }
 
-void pcb_filter_free(struct pcb_filter_prog *f)
+/* Another reference, from an RCU reader; false when it is going. */
+bool pcb_filter_get(struct pcb_filter_prog *f)
 {
-	if (f)
-		atomic_long_dec(&pcb_usage[PCB_USAGE_FILTERS]);
-	kfree(f);
+	return refcount_inc_not_zero(&f->ref);
+}
+
+void pcb_filter_put(struct pcb_filter_prog *f)
+{
+	if (!f || !refcount_dec_and_test(&f->ref))
+		return;
+	atomic_long_dec(&pcb_usage[PCB_USAGE_FILTERS]);
+	kfree_rcu(f, rcu);
 }
 
 unsigned int pcb_filter_nr_preds(const struct pcb_filter_prog *f)
 {
 	return f ? f->nr_preds : 0;
-}
-
-/* @width bytes of payload at @offset, with faults disabled. */
-static int read_payload(const struct pcb_pub *pub, u32 offset,
-			unsigned int width, u8 *buf)
-{
-	if (pub->iter) {	/* a copy: the publish consumes the original */
-		struct iov_iter it = *pub->iter;
-
-		iov_iter_advance(&it, offset);
-		return copy_from_iter(buf, width, &it) == width ? 0 : -EFAULT;
-	}
-	return copy_from_user_nofault(buf, pub->payload + offset, width) ?
-	       -EFAULT : 0;
 }
 
 /* Payload bytes, copied into an aligned buffer. */
@@ -202,34 +201,31 @@ static u64 decode(const union pcb_bytes *x, unsigned int width, bool big_endian)
 	}
 }
 
-/* The predicate's field of @pub: 1 found, 0 not in the message, -EFAULT. */
-static int pred_field(const struct pcb_pred *p, const struct pcb_pub *pub,
-		      u64 *x)
+/* The predicate's field of @msg, as @id's ring sees it; false if absent. */
+static bool pred_field(const struct pcb_pred *p, const struct pcb_msg *msg,
+		       const struct pcb_ident *id, u64 *x)
 {
 	union pcb_bytes buf;
-	int ret;
 
 	switch (p->field) {
 	case PCB_FIELD_KEY:
-		*x = pub->key;
-		return 1;
+		*x = msg->key;
+		return true;
 	case PCB_FIELD_UID:
-		*x = pub->uid;
-		return 1;
+		*x = id->uid;
+		return true;
 	case PCB_FIELD_PID:
-		*x = pub->pid;
-		return 1;
+		*x = id->pid;
+		return true;
 	case PCB_FIELD_LEN:
-		*x = pub->len;
-		return 1;
+		*x = msg->len;
+		return true;
 	}
-	if ((u64)p->offset + p->width > pub->len)
-		return 0;
-	ret = read_payload(pub, p->offset, p->width, buf.b);
-	if (ret)
-		return ret;
+	if ((u64)p->offset + p->width > msg->len)
+		return false;
+	memcpy(buf.b, msg->data + p->offset, p->width);
 	*x = decode(&buf, p->width, p->flags & PCB_PRED_BE);
-	return 1;
+	return true;
 }
 
 /* @x is (field & mask), zero-extended from the field's width. */
@@ -260,41 +256,36 @@ static bool pred_compare(const struct pcb_pred *p, u64 x)
 	}
 }
 
-static int pred_match(const struct pcb_pred *p, const struct pcb_pub *pub)
+static bool pred_match(const struct pcb_pred *p, const struct pcb_msg *msg,
+		       const struct pcb_ident *id)
 {
 	u64 x;
-	int ret = pred_field(p, pub, &x);
 
-	if (ret <= 0)
-		return ret;
-	return pred_compare(p, x & p->mask);
+	return pred_field(p, msg, id, &x) && pred_compare(p, x & p->mask);
 }
 
 /*
- * Whether @f accepts @pub: 1 or 0, or -EFAULT when the payload could not
- * be read without faulting.  Runs of PCB_PRED_OR predicates are
- * alternatives; the runs are ANDed.
+ * Whether @f accepts @msg, whose publisher @id's ring sees as it says.
+ * Runs of PCB_PRED_OR predicates are alternatives; the runs are ANDed.
+ * At most PCB_FILTER_MAX_PREDS steps, each reading at most 8 bytes of the
+ * kernel's copy.
  */
-int pcb_filter_match(const struct pcb_filter_prog *f, const struct pcb_pub *pub)
+bool pcb_filter_match(const struct pcb_filter_prog *f,
+		      const struct pcb_msg *msg, const struct pcb_ident *id)
 {
 	bool run_holds = false;
 	unsigned int i;
-	int ret;
 
 	for (i = 0; i < f->nr_preds; i++) {
 		const struct pcb_pred *p = &f->preds[i];
 
-		if (!run_holds) {
-			ret = pred_match(p, pub);
-			if (ret < 0)
-				return ret;
-			run_holds = ret;
-		}
+		if (!run_holds)
+			run_holds = pred_match(p, msg, id);
 		if (p->flags & PCB_PRED_OR)
 			continue;
 		if (!run_holds)
-			return 0;
+			return false;
 		run_holds = false;	/* the next run starts */
 	}
-	return 1;
+	return true;
 }

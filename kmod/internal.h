@@ -14,17 +14,24 @@
  *                           remove a subscription, or to change its filter
  *                           or read its counters, so that a publish sees a
  *                           stable list, and one filter per subscription,
- *                           through all its passes
- *   pcb_ring.lock (spin)    reservations in one ring (prod_pos), its
- *                           header flags and drop counter; leaf lock
+ *                           through all its passes.  What it covers is
+ *                           bounded by the topic's subscriptions (module
+ *                           parameter max_subscribers), never by a size
+ *                           or count a user chooses: README.md states the
+ *                           worst case
+ *   pcb_ring.lock (spin)    reservations in one ring (prod_pos, pending),
+ *                           its header flags and drop counter; leaf lock
  *   pcb_acct_lock (spin)    users and their quota counts (limits.c); leaf,
  *                           process context only (never from RCU callbacks)
+ *   pcb_endpoint.restart_lock (spin)  the endpoint's restart slots; leaf
  *
  * RCU protects what is read without those locks: the handle table lookup
  * of a topic, the topic's subscription list walked for wake-ups after the
- * topic lock is dropped, and the endpoint's subscription list walked by
- * NOTIFY.  Topics and subscriptions are freed after a grace period, rings
- * through an rcu_work.
+ * topic lock is dropped and by atomic batches to run filters before it is
+ * taken, a subscription's filter, a topic's statistics (gone at delete),
+ * and the endpoint's subscription list walked by NOTIFY.  Topics,
+ * subscriptions, filters and endpoints are freed after a grace period,
+ * rings through an rcu_work once their last reference is dropped.
  */
 #ifndef _PCB_INTERNAL_H
 #define _PCB_INTERNAL_H
@@ -54,6 +61,14 @@ struct vm_area_struct;
 /* The largest record header: PCB_MAX_DEPS dependencies. */
 #define PCB_REC_HDR_MAX	(sizeof(struct pcb_record) + PCB_MAX_DEPS * sizeof(u64))
 
+/*
+ * Payloads up to this size are copied on the stack and written into every
+ * ring under the topic lock; larger ones are copied into the heap and
+ * written after the lock is dropped.  Bounds the work under the lock to
+ * max_subscribers records of this size.
+ */
+#define PCB_PAYLOAD_INLINE	256
+
 /* Module parameters (main.c). */
 extern unsigned int pcb_max_topics;
 extern unsigned int pcb_max_subscribers;
@@ -61,6 +76,8 @@ extern unsigned int pcb_max_msg_size;
 extern unsigned int pcb_max_ring_size;
 extern unsigned int pcb_max_endpoints;
 extern unsigned int pcb_max_endpoints_per_user;
+extern unsigned int pcb_max_subscriptions_per_user;
+extern unsigned int pcb_max_handles_per_user;
 
 extern struct workqueue_struct *pcb_wq;
 
@@ -98,15 +115,20 @@ struct pcb_bus {
 	unsigned int users;		/* endpoints and readers, same lock */
 	struct ipc_namespace *ipc_ns;	/* a reference */
 	struct user_namespace *user_ns;	/* owns @ipc_ns: ids and rights */
-	struct pid_namespace *pid_ns;	/* a reference: pids in records */
 	struct mutex lock;		/* see the locking table above */
 	DECLARE_HASHTABLE(names, 8);	/* name -> topic, under @lock */
 	struct xarray topics;		/* id -> topic, under @lock; RCU */
-	u32 next_topic_id;		/* under @lock */
+	u32 next_topic_id;		/* cyclic allocation, under @lock */
 	unsigned int nr_topics;		/* under @lock */
 	struct list_head endpoints;	/* every endpoint, under @lock */
 	u64 next_ep_id;			/* under @lock */
+	u64 next_sub_id;		/* under @lock */
 	struct pcb_cpu_stats __percpu *stats;
+	/*
+	 * The bus's hybrid logical clock: the last message id handed out.
+	 * Every publish of the bus writes it, so it has its cache line.
+	 */
+	atomic64_t hlc_last ____cacheline_aligned_in_smp;
 };
 
 struct pcb_ring {
@@ -116,8 +138,14 @@ struct pcb_ring {
 	void *data;			/* data area, mapped twice in a row */
 	u32 size;
 	u32 mask;
-	u64 prod;			/* kernel copy of hdr->prod_pos */
+	refcount_t ref;			/* the endpoint, writers after the lock */
+	u64 ep_id;			/* its endpoint's, for tracing */
+	/* Whose view records give of their publishers (RING_SETUP's caller). */
+	struct pid_namespace *pid_ns;
+	struct user_namespace *user_ns;
 	spinlock_t lock;		/* see the locking table above */
+	u64 prod;			/* kernel copy of hdr->prod_pos */
+	u64 pending;			/* oldest record not committed, or prod */
 	wait_queue_head_t data_wq;	/* consumers waiting for records */
 	void *vaddr;
 	struct page **pages;
@@ -139,6 +167,14 @@ struct pcb_topic {
 	kgid_t gid;
 	struct hlist_node name_node;	/* bus->names, under bus->lock */
 	struct rcu_head rcu;
+	/*
+	 * RCU: cleared at delete, freed a grace period later (through
+	 * @stats_rcu and @dead_stats), so that a deleted topic kept by publish
+	 * handles holds no per-CPU memory.  Read it with pcb_topic_stats().
+	 */
+	struct pcb_cpu_stats __percpu *stats;
+	struct pcb_cpu_stats __percpu *dead_stats;
+	struct rcu_head stats_rcu;
 
 	/* Publish side, written under @lock. */
 	spinlock_t lock ____cacheline_aligned_in_smp;
@@ -153,7 +189,6 @@ struct pcb_topic {
 	 */
 	wait_queue_head_t space_wq;
 	atomic_long_t space_gen;
-	struct pcb_cpu_stats __percpu *stats;
 };
 
 /* What one publish does with one subscription; indexes enum pcb_counter. */
@@ -167,17 +202,20 @@ enum pcb_fate {
 struct pcb_sub {
 	struct pcb_topic *topic;	/* holds a reference */
 	struct pcb_ring *ring;		/* owned by @ep */
-	struct pcb_endpoint *ep;	/* whose ring it is */
+	struct pcb_endpoint *ep;	/* whose ring it is; not under RCU */
+	u64 ep_id;			/* @ep's id, for RCU readers */
+	u64 id;				/* unique on the bus, rising in list order */
 	u32 flags;			/* PCB_SUB_* */
 	struct list_head topic_node;	/* topic->subs */
 	struct list_head ep_node;	/* endpoint->subs */
 	struct rcu_head rcu;
 	/*
-	 * The filter, or NULL.  Read and replaced only under topic->lock, so
-	 * a publish uses one filter from its first pass to its last; the old
-	 * one is freed once the lock is dropped, as no one else can hold it.
+	 * The filter, or NULL.  Replaced under topic->lock, so a publish uses
+	 * one filter from its first pass to its last; atomic batches read it
+	 * under RCU, with a reference, before taking the lock.  Read it with
+	 * pcb_sub_filter().
 	 */
-	struct pcb_filter_prog *filter;
+	struct pcb_filter_prog __rcu *filter;
 	/* Counters (struct pcb_sub_info), under topic->lock. */
 	u64 delivered;
 	u64 dropped;
@@ -191,9 +229,6 @@ struct pcb_sub {
 	/* State of the publish in progress, valid under topic->lock only. */
 	struct pcb_record *resv;
 	enum pcb_fate fate;
-	u32 chunk;			/* atomic batches: bytes for this ring */
-	u32 nr_in;			/* atomic batches: records for it */
-	void *cursor;			/* atomic batches: next record in @resv */
 };
 
 /*
@@ -202,7 +237,8 @@ struct pcb_sub {
  */
 struct pcb_restart {
 	const struct task_struct *task;	/* compared, never dereferenced */
-	pid_t tid;
+	u64 start_time;			/* of @task: tells a reused address */
+	unsigned long stamp;		/* jiffies when left; stale after a while */
 	unsigned int cmd;
 	const void __user *arg;
 	u64 timeout_ns;			/* as the call was given it */
@@ -234,6 +270,7 @@ struct pcb_endpoint {
 	unsigned int nr_restarts;	/* live ones; read without the lock */
 	unsigned int restart_next;	/* the slot to take when none is free */
 	struct pcb_restart restarts[PCB_RESTARTS];
+	struct rcu_head rcu;
 };
 
 /* The endpoint's ring, or NULL before RING_SETUP. */
@@ -247,11 +284,9 @@ static inline struct pcb_ring *pcb_ep_ring(struct pcb_endpoint *ep)
 struct pcb_bus *pcb_bus_get(bool create);
 void pcb_bus_put(struct pcb_bus *bus);
 bool pcb_buses_reap(void);
-int pcb_buses_init(void);
 void pcb_buses_destroy_all(void);
-u64 pcb_hlc_next(void);
-u64 pcb_hlc_next_n(u32 n);
-int pcb_hlc_check_deps(const u64 *deps, u32 nr);
+u64 pcb_hlc_next_n(struct pcb_bus *bus, u32 n);
+int pcb_hlc_check_deps(struct pcb_bus *bus, const u64 *deps, u32 nr);
 
 /* topic.c */
 int pcb_topic_create(struct pcb_bus *bus, void __user *arg);
@@ -260,11 +295,19 @@ int pcb_topic_info(struct pcb_bus *bus, void __user *arg);
 int pcb_topic_list(struct pcb_bus *bus, void __user *arg);
 struct pcb_topic *pcb_topic_find(struct pcb_bus *bus, const char *name);
 bool pcb_topic_permitted(const struct pcb_topic *t, int mask);
+bool pcb_topic_may_see(const struct pcb_topic *t);
 void pcb_topic_get(struct pcb_topic *t);
 void pcb_topic_put(struct pcb_topic *t);
 void pcb_topic_kick_publishers(struct pcb_topic *t);
 void pcb_topic_destroy_all(struct pcb_bus *bus);
 int pcb_check_name(const char *name);
+
+/* The topic's statistics, NULL once deleted; under RCU or topic->lock. */
+static inline struct pcb_cpu_stats __percpu *
+pcb_topic_stats(const struct pcb_topic *t)
+{
+	return READ_ONCE(t->stats);
+}
 
 /* endpoint.c */
 extern const struct file_operations pcb_fops;
@@ -277,15 +320,18 @@ int pcb_sub_info(struct pcb_endpoint *ep, void __user *arg);
 void pcb_sub_unlink(struct pcb_sub *sub);
 void pcb_endpoint_unsubscribe_all(struct pcb_endpoint *ep);
 void pcb_endpoint_notify(struct pcb_endpoint *ep);
+struct pcb_filter_prog *pcb_sub_filter(const struct pcb_sub *sub);
 
 /* ring.c */
 struct pcb_ring *pcb_ring_create(u32 data_size);
-void pcb_ring_destroy(struct pcb_ring *ring);
+void pcb_ring_get(struct pcb_ring *ring);
+void pcb_ring_put(struct pcb_ring *ring);
 int pcb_ring_mmap(struct pcb_ring *ring, struct vm_area_struct *vma);
-struct pcb_record *pcb_ring_reserve(struct pcb_ring *ring, u32 len);
+struct pcb_record *pcb_ring_reserve(struct pcb_ring *ring, u32 len,
+				    bool mark_waiting);
 void pcb_ring_commit(struct pcb_record *rec, u32 len);
-void pcb_ring_discard(struct pcb_record *rec, u32 len);
-bool pcb_ring_has_room(struct pcb_ring *ring, u32 len, bool mark_waiting);
+void pcb_ring_discard(struct pcb_ring *ring, struct pcb_record *rec, u32 len);
+bool pcb_ring_has_room(struct pcb_ring *ring, u64 need, bool mark_waiting);
 bool pcb_ring_is_broken(const struct pcb_ring *ring);
 bool pcb_ring_readable(struct pcb_ring *ring);
 void pcb_ring_count_drops(struct pcb_ring *ring, u64 n);
@@ -297,18 +343,45 @@ u64 pcb_ring_used_now(struct pcb_ring *ring);
 /* publish.c */
 struct iov_iter;
 
+/* A message as the kernel holds it: its own copy of the payload. */
+struct pcb_msg {
+	const void *data;
+	u32 len;
+	u64 key;
+};
+
+/* A publisher as one ring's owner sees it (record pid and uid). */
+struct pcb_ident {
+	u32 pid;
+	u32 uid;
+};
+
+/* Where a payload comes from: user memory, or a registered buffer. */
+struct pcb_src {
+	const void __user *uptr;
+	struct iov_iter *iter;		/* pinned pages, or NULL */
+};
+
+/* The kernel's copy of one payload: inline when small. */
+struct pcb_stage {
+	void *heap;
+	u8 buf[PCB_PAYLOAD_INLINE] __aligned(8);
+};
+
 /* One message on its way in. */
 struct pcb_pub {
-	const void __user *payload;
-	struct iov_iter *iter;		/* a registered buffer, else NULL */
-	u32 len;
+	struct pcb_bus *bus;
+	struct pcb_msg msg;		/* data: the kernel's copy, once staged */
 	u16 nr_deps;
 	u16 hdr_len;			/* record header and dependencies */
 	const u64 *deps;		/* checked, in kernel memory */
-	u64 key;
 	u64 tsc;
-	u32 pid;			/* as the record carries them */
-	u32 uid;
+	struct pid *tgid;		/* the publisher, for each ring's view */
+	kuid_t euid;
+	/* The last view asked for, to translate once per namespace pair. */
+	const struct pid_namespace *id_pid_ns;
+	const struct user_namespace *id_user_ns;
+	struct pcb_ident id;
 	bool nonblock;
 	bool retried_later;		/* io_uring's first try: EAGAIN is ours */
 	/* out */
@@ -319,6 +392,11 @@ struct pcb_pub {
 };
 
 void pcb_pub_init(struct pcb_pub *pub, const struct pcb_endpoint *ep);
+const struct pcb_ident *pcb_pub_ident(struct pcb_pub *pub,
+				      const struct pcb_ring *ring);
+int pcb_stage_copy(struct pcb_stage *st, struct pcb_msg *msg,
+		   const struct pcb_src *src);
+void pcb_stage_free(struct pcb_stage *st);
 int pcb_probe_out(void __user *arg, const void *args, size_t size);
 int pcb_restartable(int ret);
 ktime_t pcb_call_deadline(struct pcb_endpoint *ep, struct pcb_call *call);
@@ -327,14 +405,14 @@ int pcb_call_end(struct pcb_endpoint *ep, const struct pcb_call *call,
 int pcb_pub_deps(struct pcb_pub *pub, u64 *deps, u64 uaddr, u32 nr);
 int pcb_publish(struct pcb_endpoint *ep, void __user *arg);
 int pcb_publish_one(struct pcb_endpoint *ep, u32 handle, struct pcb_pub *pub,
-		    ktime_t deadline);
+		    const struct pcb_src *src, ktime_t deadline);
 ktime_t pcb_deadline(u64 timeout_ns);
 int pcb_wait_for_room(struct pcb_topic *t, unsigned long gen,
 		      ktime_t deadline);
 bool pcb_sub_is_reliable(const struct pcb_sub *sub);
-void pcb_record_fill(struct pcb_record *rec, const struct pcb_topic *t,
-		     const struct pcb_pub *pub);
-int pcb_sub_wants(struct pcb_sub *sub, const struct pcb_pub *pub);
+void pcb_record_write(struct pcb_record *rec, u32 topic_id,
+		      const struct pcb_pub *pub, const struct pcb_msg *msg,
+		      const struct pcb_ident *id, u64 msg_id, u64 seq);
 void pcb_sub_count(struct pcb_sub *sub, u32 n, u64 seq, u32 *fates);
 void pcb_topic_wake_consumers(struct pcb_topic *t, u64 from_seq);
 void pcb_trace_fate(const struct pcb_sub *sub, const struct pcb_pub *pub);
@@ -342,6 +420,11 @@ u64 pcb_account_publish(struct pcb_topic *t, const struct pcb_pub *pub,
 			u64 nr, u64 bytes);
 void pcb_account_block(struct pcb_topic *t, u32 len);
 void pcb_account_timeout(struct pcb_topic *t, const struct pcb_pub *pub);
+
+static inline u32 pcb_record_len(u32 hdr_len, u32 payload_len)
+{
+	return hdr_len + payload_len;
+}
 
 /* batch.c */
 int pcb_publish_batch(struct pcb_endpoint *ep, void __user *arg);
@@ -365,26 +448,31 @@ void pcb_proc_exit(void);
 struct pcb_filter_prog;
 struct pcb_filter_prog *pcb_filter_from_user(u64 uaddr);
 bool pcb_filter_fits(const struct pcb_filter_prog *f, u32 max_msg_size);
-void pcb_filter_free(struct pcb_filter_prog *f);
+bool pcb_filter_get(struct pcb_filter_prog *f);
+void pcb_filter_put(struct pcb_filter_prog *f);
 unsigned int pcb_filter_nr_preds(const struct pcb_filter_prog *f);
-int pcb_filter_match(const struct pcb_filter_prog *f, const struct pcb_pub *pub);
+bool pcb_filter_match(const struct pcb_filter_prog *f,
+		      const struct pcb_msg *msg, const struct pcb_ident *id);
 
 /* limits.c */
 enum pcb_quota {
 	PCB_QUOTA_TOPICS,
 	PCB_QUOTA_ENDPOINTS,
+	PCB_QUOTA_SUBS,
+	PCB_QUOTA_HANDLES,
 	PCB_NR_QUOTAS
 };
 
 /*
- * What /proc/pcb/usage counts, over all buses: pcb_usage[] but for topics
- * and endpoints, which limits.c's quotas count.
+ * What /proc/pcb/usage counts, over all buses: pcb_usage[] but for what
+ * limits.c's quotas count (topics, endpoints, subscriptions, handles).
  */
 enum pcb_usage_counter {
 	PCB_USAGE_BUSES,
 	PCB_USAGE_TOPICS,
 	PCB_USAGE_ENDPOINTS,
 	PCB_USAGE_SUBS,
+	PCB_USAGE_HANDLES,
 	PCB_USAGE_RINGS,
 	PCB_USAGE_RING_PAGES,
 	PCB_USAGE_FILTERS,
@@ -406,10 +494,5 @@ void pcb_quota_uncharge(struct pcb_user *u, enum pcb_quota q);
 struct user_struct *pcb_memlock_charge(unsigned long pages);
 void pcb_memlock_uncharge(struct user_struct *user, unsigned long pages);
 int pcb_usage_show(struct seq_file *m, void *v);
-
-static inline u32 pcb_record_len(u32 hdr_len, u32 payload_len)
-{
-	return hdr_len + payload_len;
-}
 
 #endif /* _PCB_INTERNAL_H */

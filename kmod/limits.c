@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Limits and accounting: what each user holds (topics, endpoints), the
- * fair-share rule, locked-memory charges of rings, the usage counters of
- * /proc/pcb/usage and the fail_nth fault injection of set-up paths.
+ * Limits and accounting: what each user holds (topics, endpoints,
+ * subscriptions, publish handles), the fair-share rule, locked-memory
+ * charges of rings, the usage counters of /proc/pcb/usage and the fail_nth
+ * fault injection of set-up paths.
  */
 #include <linux/capability.h>
 #include <linux/cred.h>
@@ -23,6 +24,15 @@ MODULE_PARM_DESC(max_endpoints, "Open endpoints over all buses at most (ENFILE b
 unsigned int pcb_max_endpoints_per_user = 4096;
 module_param_named(max_endpoints_per_user, pcb_max_endpoints_per_user, uint, 0644);
 MODULE_PARM_DESC(max_endpoints_per_user, "Open endpoints of one user at most (EMFILE beyond)");
+
+unsigned int pcb_max_subscriptions_per_user = 4096;
+module_param_named(max_subscriptions_per_user, pcb_max_subscriptions_per_user,
+		   uint, 0644);
+MODULE_PARM_DESC(max_subscriptions_per_user, "Subscriptions of the rings of one user at most (EDQUOT beyond)");
+
+unsigned int pcb_max_handles_per_user = 16384;
+module_param_named(max_handles_per_user, pcb_max_handles_per_user, uint, 0644);
+MODULE_PARM_DESC(max_handles_per_user, "Publish handles open by one user at most (EDQUOT beyond)");
 
 /*
  * Users holding something, by kuid.  @pcb_acct_lock covers the table, each
@@ -47,6 +57,7 @@ static const char * const pcb_usage_names[PCB_NR_USAGE] = {
 	[PCB_USAGE_TOPICS]	= "topics",
 	[PCB_USAGE_ENDPOINTS]	= "endpoints",
 	[PCB_USAGE_SUBS]	= "subscriptions",
+	[PCB_USAGE_HANDLES]	= "handles",
 	[PCB_USAGE_RINGS]	= "rings",
 	[PCB_USAGE_RING_PAGES]	= "ring_pages",
 	[PCB_USAGE_FILTERS]	= "filters",
@@ -188,25 +199,34 @@ static int quota_check(const struct pcb_user *u, enum pcb_quota q,
 		       bool exempt)
 {
 	unsigned int used = pcb_quota_used[q];
+	unsigned int held = u->held[q];
 
-	if (q == PCB_QUOTA_TOPICS) {
+	switch (q) {
+	case PCB_QUOTA_TOPICS:
 		if (used >= READ_ONCE(pcb_max_topics))
 			return -ENOSPC;
-		if (!exempt && !pcb_fair_share(u->held[q], used,
+		if (!exempt && !pcb_fair_share(held, used,
 					       READ_ONCE(pcb_max_topics)))
 			return -EDQUOT;
 		return 0;
+	case PCB_QUOTA_ENDPOINTS:
+		if (used >= READ_ONCE(pcb_max_endpoints))
+			return -ENFILE;
+		if (held >= READ_ONCE(pcb_max_endpoints_per_user) ||
+		    (!exempt && !pcb_fair_share(held, used,
+						READ_ONCE(pcb_max_endpoints))))
+			return -EMFILE;
+		return 0;
+	case PCB_QUOTA_SUBS:
+		return held < READ_ONCE(pcb_max_subscriptions_per_user) ?
+		       0 : -EDQUOT;
+	default:
+		return held < READ_ONCE(pcb_max_handles_per_user) ?
+		       0 : -EDQUOT;
 	}
-	if (used >= READ_ONCE(pcb_max_endpoints))
-		return -ENFILE;
-	if (u->held[q] >= READ_ONCE(pcb_max_endpoints_per_user) ||
-	    (!exempt && !pcb_fair_share(u->held[q], used,
-					READ_ONCE(pcb_max_endpoints))))
-		return -EMFILE;
-	return 0;
 }
 
-/* Charge one topic or endpoint to @u: 0, or the errno of the limit hit. */
+/* Charge one of @q to @u: 0, or the errno of the limit hit. */
 int pcb_quota_charge(struct pcb_user *u, enum pcb_quota q)
 {
 	bool exempt = pcb_fair_share_exempt();
@@ -274,10 +294,12 @@ int pcb_usage_show(struct seq_file *m, void *v)
 	pcb_buses_reap();
 	for (i = 0; i < PCB_NR_USAGE; i++)
 		count[i] = atomic_long_read(&pcb_usage[i]);
-	/* Topics and endpoints are what the quotas count already. */
+	/* What the quotas count already. */
 	spin_lock(&pcb_acct_lock);
 	count[PCB_USAGE_TOPICS] = pcb_quota_used[PCB_QUOTA_TOPICS];
 	count[PCB_USAGE_ENDPOINTS] = pcb_quota_used[PCB_QUOTA_ENDPOINTS];
+	count[PCB_USAGE_SUBS] = pcb_quota_used[PCB_QUOTA_SUBS];
+	count[PCB_USAGE_HANDLES] = pcb_quota_used[PCB_QUOTA_HANDLES];
 	spin_unlock(&pcb_acct_lock);
 	for (i = 0; i < PCB_NR_USAGE; i++)
 		seq_printf(m, "%s %ld\n", pcb_usage_names[i], count[i]);

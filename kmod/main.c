@@ -51,12 +51,9 @@ static int __init pcb_init(void)
 	pcb_wq = alloc_workqueue("pcb", WQ_UNBOUND, 0);
 	if (!pcb_wq)
 		return -ENOMEM;
-	ret = pcb_buses_init();
-	if (ret)
-		goto err_wq;
 	ret = pcb_proc_init();
 	if (ret)
-		goto err_buses;
+		goto err_wq;
 
 	ret = misc_register(&pcb_misc);
 	if (ret)
@@ -65,8 +62,6 @@ static int __init pcb_init(void)
 
 err_proc:
 	pcb_proc_exit();
-err_buses:
-	pcb_buses_destroy_all();
 err_wq:
 	destroy_workqueue(pcb_wq);
 	return ret;

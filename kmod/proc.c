@@ -4,8 +4,11 @@
  * topic (topics) and per subscription (subscriptions) of the reader's IPC
  * namespace's bus, like /proc/net/unix; and what the module holds over all
  * buses (usage, root only).  Owners and pids are shown as the reader's
- * namespaces see them.
+ * namespaces see them.  A topic's traffic (its counts, its subscriptions)
+ * is shown only to those who may see it, judged with the credentials that
+ * opened the file.
  */
+#include <linux/cred.h>
 #include <linux/pid.h>
 #include <linux/pid_namespace.h>
 #include <linux/proc_fs.h>
@@ -18,17 +21,26 @@ static struct proc_dir_entry *pcb_proc_dir;
 static void topics_show_bus(struct seq_file *m, struct pcb_bus *bus)
 {
 	struct user_namespace *ns = seq_user_ns(m);
+	const struct cred *old;
 	struct pcb_topic *t;
 	unsigned long id;
 
+	/* Rights as the opener had them, not as whoever reads. */
+	old = override_creds(m->file->f_cred);
 	mutex_lock(&bus->lock);
-	xa_for_each(&bus->topics, id, t)
-		seq_printf(m, "%u %s %#llx %u %04o %u %u %u %llu\n", t->id,
-			   t->name, t->schema_id, t->max_msg_size, t->mode,
+	xa_for_each(&bus->topics, id, t) {
+		seq_printf(m, "%u %s %#llx %u %04o %u %u ", t->id, t->name,
+			   t->schema_id, t->max_msg_size, t->mode,
 			   from_kuid_munged(ns, t->uid),
-			   from_kgid_munged(ns, t->gid), READ_ONCE(t->nr_subs),
-			   READ_ONCE(t->seq));
+			   from_kgid_munged(ns, t->gid));
+		if (pcb_topic_may_see(t))
+			seq_printf(m, "%u %llu\n", READ_ONCE(t->nr_subs),
+				   READ_ONCE(t->seq));
+		else
+			seq_puts(m, "- -\n");
+	}
 	mutex_unlock(&bus->lock);
+	revert_creds(old);
 }
 
 static int topics_show(struct seq_file *m, void *v)
@@ -52,7 +64,7 @@ static void sub_show(struct seq_file *m, struct pcb_sub *sub)
 
 	/* One snapshot: the counters move under the topic's lock. */
 	spin_lock(&t->lock);
-	nr_preds = pcb_filter_nr_preds(sub->filter);
+	nr_preds = pcb_filter_nr_preds(pcb_sub_filter(sub));
 	delivered = sub->delivered;
 	dropped = sub->dropped;
 	rejected = sub->rejected;
@@ -68,6 +80,7 @@ static void sub_show(struct seq_file *m, struct pcb_sub *sub)
 static int subscriptions_show(struct seq_file *m, void *v)
 {
 	struct pcb_bus *bus = pcb_bus_get(false);
+	const struct cred *old;
 	struct pcb_topic *t;
 	struct pcb_sub *sub;
 	unsigned long id;
@@ -75,12 +88,18 @@ static int subscriptions_show(struct seq_file *m, void *v)
 	seq_puts(m, "topic name endpoint pid mode filter_preds ring_size ring_used delivered dropped rejected\n");
 	if (!bus)
 		return 0;
+	/* Rights as the opener had them, not as whoever reads. */
+	old = override_creds(m->file->f_cred);
 	mutex_lock(&bus->lock);
 	/* Subscription lists change under bus->lock only. */
-	xa_for_each(&bus->topics, id, t)
+	xa_for_each(&bus->topics, id, t) {
+		if (!pcb_topic_may_see(t))
+			continue;
 		list_for_each_entry(sub, &t->subs, topic_node)
 			sub_show(m, sub);
+	}
 	mutex_unlock(&bus->lock);
+	revert_creds(old);
 	pcb_bus_put(bus);
 	return 0;
 }

@@ -2,34 +2,44 @@
 /*
  * Publishing: the hot path.
  *
- * One publish of a topic runs under topic->lock, which is what gives every
- * subscriber of the topic the same order: the sequence number, the message
- * id and the position in each ring are all taken in one critical section.
- * Inside it:
+ * The payload is copied once from the publisher into kernel memory (the
+ * stack for small messages, the heap above PCB_PAYLOAD_INLINE), before any
+ * lock: from there on nothing is read from memory the publisher can
+ * change.  Filters judge that copy and every ring's record is written
+ * from it.
  *
- *   1. run each subscription's filter, and check that every reliable
- *      subscriber that wants the message has room (else EAGAIN or wait,
- *      with nothing reserved anywhere);
+ * One publish of a topic then runs under topic->lock, which is what gives
+ * every subscriber of the topic the same order: the sequence number, the
+ * message id and the position in each ring are all taken in one critical
+ * section.  Inside it:
+ *
+ *   1. run each subscription's filter on the copy, and check that every
+ *      reliable subscriber that wants the message has room (else EAGAIN
+ *      or wait, with nothing reserved anywhere);
  *   2. reserve a record in every ring that wants it (lossy rings that are
  *      full just miss the message); a reliable ring that filled up since 1,
  *      because another topic wrote to it, turns every reservation into a
  *      discard record;
- *   3. copy the payload from the caller once, into the first reservation,
- *      with page faults disabled (the pages were faulted in beforehand; if
- *      they went away meanwhile, discard and retry);
- *   4. take the sequence number and the id, fill in each record, copy the
- *      payload from the first record into the others, commit, count.
+ *   3. take the sequence number and the id; a small message is written
+ *      into each record and committed there and then; for a large one the
+ *      rings are pinned and the records written and committed after the
+ *      lock is dropped (records commit out of order: the consumer waits
+ *      at a BUSY one, and the ring's pending position keeps its bytes).
  *
- * Nothing allocates, nothing sleeps.  Wake-ups of sleeping consumers come
- * after the lock is dropped, for the rings that got the message.
+ * The work under the lock is thus bounded by the topic's subscriptions
+ * times a PCB_PAYLOAD_INLINE copy.  Nothing allocates, nothing sleeps
+ * under it.  Wake-ups of sleeping consumers come after the lock is
+ * dropped, for the rings that got the message.
  */
 #include <linux/fs.h>
 #include <linux/hrtimer.h>
 #include <linux/ktime.h>
-#include <linux/pagemap.h>
+#include <linux/mm.h>
+#include <linux/pid.h>
 #include <linux/rcupdate.h>
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
+#include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <linux/uio.h>
 
@@ -38,62 +48,40 @@
 
 /* A waiting publisher re-checks the rings this often on its own. */
 #define PCB_RECHECK_JIFFIES	max(1, msecs_to_jiffies(10))
-/* Give up on a payload whose pages keep going away under us. */
-#define PCB_FAULT_RETRIES	16
-
-bool pcb_sub_is_reliable(const struct pcb_sub *sub)
-{
-	return !(sub->flags & PCB_SUB_LOSSY);
-}
 
 /*
- * Whether @sub wants @pub: 1 or 0, or -EFAULT when its filter could not
- * read the payload without faulting.  Caller holds topic->lock.
+ * The rings a large message goes to, pinned under the lock, written after
+ * it.  @cap slots; a publish that needs more says how many in @want.
  */
-int pcb_sub_wants(struct pcb_sub *sub, const struct pcb_pub *pub)
-{
-	return sub->filter ? pcb_filter_match(sub->filter, pub) : 1;
-}
+struct fanout_slot {
+	struct pcb_ring *ring;
+	struct pcb_record *rec;
+	struct pcb_ident id;
+};
 
-/*
- * After a publish, under topic->lock: @n messages up to sequence number
- * @seq went @sub's way, with the fate the publish gave it; @fates, indexed
- * by fate, counts them for the topic's statistics.
- */
-void pcb_sub_count(struct pcb_sub *sub, u32 n, u64 seq, u32 *fates)
-{
-	fates[sub->fate] += n;
-	switch (sub->fate) {
-	case PCB_FATE_WRITE:
-		sub->delivered += n;
-		WRITE_ONCE(sub->last_seq, seq);	/* see pcb_topic_wake_consumers() */
-		break;
-	case PCB_FATE_MISS:
-		sub->dropped += n;
-		pcb_ring_count_drops(sub->ring, n);
-		break;
-	case PCB_FATE_REJECT:
-		sub->rejected += n;
-		break;
-	case PCB_FATE_SKIP:
-		break;
-	}
-}
+struct fanout {
+	struct fanout_slot *slots;	/* NULL: write under the lock */
+	unsigned int cap;
+	unsigned int nr;
+	unsigned int want;
+};
 
 /* Step 1. */
-static int filter_and_check_room(struct pcb_topic *t,
-				 const struct pcb_pub *pub, u32 rlen)
+static int decide_and_check_room(struct pcb_topic *t, struct pcb_pub *pub,
+				 u32 rlen)
 {
 	struct pcb_sub *sub;
-	int ret;
 
 	list_for_each_entry(sub, &t->subs, topic_node) {
-		ret = pcb_sub_wants(sub, pub);
-		if (ret < 0)
-			return ret;
-		sub->fate = ret ? PCB_FATE_WRITE : PCB_FATE_REJECT;
-		if (ret && pcb_sub_is_reliable(sub) &&
-		    !pcb_ring_has_room(sub->ring, rlen, !pub->nonblock))
+		struct pcb_filter_prog *f = pcb_sub_filter(sub);
+		bool wants = !f || pcb_filter_match(f, &pub->msg,
+						    pcb_pub_ident(pub, sub->ring));
+
+		sub->resv = NULL;
+		sub->fate = wants ? PCB_FATE_WRITE : PCB_FATE_REJECT;
+		if (wants && pcb_sub_is_reliable(sub) &&
+		    !pcb_ring_has_room(sub->ring, PCB_REC_SIZE(rlen),
+				       !pub->nonblock))
 			return -EAGAIN;
 	}
 	return 0;
@@ -105,107 +93,65 @@ static void discard_reservations(struct pcb_topic *t, u32 rlen)
 
 	list_for_each_entry(sub, &t->subs, topic_node) {
 		if (sub->resv)
-			pcb_ring_discard(sub->resv, rlen);
+			pcb_ring_discard(sub->ring, sub->resv, rlen);
 		sub->resv = NULL;
 	}
 }
 
-/* Step 2.  Returns the first reservation, or an ERR_PTR. */
-static struct pcb_record *reserve_all(struct pcb_topic *t, u32 rlen)
+/* Step 2.  Returns the number of reservations, or a negative errno. */
+static int reserve_all(struct pcb_topic *t, const struct pcb_pub *pub,
+		       u32 rlen)
 {
-	struct pcb_record *first = NULL;
 	struct pcb_sub *sub;
+	int nr = 0;
 
 	list_for_each_entry(sub, &t->subs, topic_node) {
-		sub->resv = NULL;
+		bool reliable = pcb_sub_is_reliable(sub);
+
 		if (sub->fate != PCB_FATE_WRITE)
 			continue;
+		sub->resv = pcb_ring_reserve(sub->ring, rlen,
+					     reliable && !pub->nonblock);
+		if (sub->resv) {
+			nr++;
+			continue;
+		}
 		if (pcb_ring_is_broken(sub->ring)) {
 			sub->fate = PCB_FATE_SKIP;
 			continue;
 		}
-		sub->resv = pcb_ring_reserve(sub->ring, rlen);
-		if (sub->resv) {
-			first = first ?: sub->resv;
-			continue;
-		}
-		if (pcb_ring_is_broken(sub->ring)) {	/* found so just now */
-			sub->fate = PCB_FATE_SKIP;
-			continue;
-		}
-		if (pcb_sub_is_reliable(sub)) {
+		if (reliable) {
 			discard_reservations(t, rlen);
-			return ERR_PTR(-EAGAIN);
+			return -EAGAIN;
 		}
 		sub->fate = PCB_FATE_MISS;
 	}
-	return first;
+	return nr;
 }
 
-/* With faults disabled (topic->lock is held); the caller retries. */
-static int copy_payload(void *dst, struct pcb_pub *pub)
-{
-	if (pub->iter)	/* pinned pages of a registered buffer: cannot fault */
-		return copy_from_iter(dst, pub->len, pub->iter) == pub->len ?
-		       0 : -EFAULT;
-	return copy_from_user_nofault(dst, pub->payload, pub->len) ? -EFAULT : 0;
-}
-
-/* The header and dependencies of a record; the caller commits it. */
-void pcb_record_fill(struct pcb_record *rec, const struct pcb_topic *t,
-		     const struct pcb_pub *pub)
-{
-	rec->topic_id = t->id;
-	rec->msg_id = pub->msg_id;
-	rec->seq = pub->seq;
-	rec->tsc = pub->tsc;
-	rec->key = pub->key;
-	rec->payload_len = pub->len;
-	rec->pid = pub->pid;
-	rec->uid = pub->uid;
-	rec->nr_deps = pub->nr_deps;
-	rec->hdr_len = pub->hdr_len;
-	rec->reserved = 0;
-	memcpy(rec + 1, pub->deps, pub->nr_deps * sizeof(*pub->deps));
-}
-
-static void *record_payload(struct pcb_record *rec, const struct pcb_pub *pub)
-{
-	return (void *)rec + pub->hdr_len;
-}
-
-/* What became of the message for @sub, for tracing. */
-void pcb_trace_fate(const struct pcb_sub *sub, const struct pcb_pub *pub)
-{
-	switch (sub->fate) {
-	case PCB_FATE_WRITE:
-		if (trace_pcb_deliver_enabled())
-			trace_pcb_deliver(sub, pub,
-					  pcb_clock_ns(pcb_clock_now() - pub->tsc));
-		break;
-	case PCB_FATE_REJECT:
-		trace_pcb_filter_reject(sub, pub, 0);
-		break;
-	default:
-		trace_pcb_drop(sub, pub, 0);
-		break;
-	}
-}
-
-/* Step 4. */
-static void commit_all(struct pcb_topic *t, struct pcb_record *first,
-		       struct pcb_pub *pub, u32 rlen)
+/* Step 3: count, trace, and write each record or hand it to @fan. */
+static void write_all(struct pcb_topic *t, struct pcb_pub *pub,
+		      struct fanout *fan, u32 rlen)
 {
 	struct pcb_sub *sub;
 
 	list_for_each_entry(sub, &t->subs, topic_node) {
 		pcb_sub_count(sub, 1, pub->seq, pub->fates);
 		if (sub->resv) {
-			pcb_record_fill(sub->resv, t, pub);
-			if (sub->resv != first)
-				memcpy(record_payload(sub->resv, pub),
-				       record_payload(first, pub), pub->len);
-			pcb_ring_commit(sub->resv, rlen);
+			const struct pcb_ident *id = pcb_pub_ident(pub, sub->ring);
+
+			if (fan->slots) {
+				struct fanout_slot *s = &fan->slots[fan->nr++];
+
+				pcb_ring_get(sub->ring);
+				s->ring = sub->ring;
+				s->rec = sub->resv;
+				s->id = *id;
+			} else {
+				pcb_record_write(sub->resv, t->id, pub, &pub->msg,
+						 id, pub->msg_id, pub->seq);
+				pcb_ring_commit(sub->resv, rlen);
+			}
 			sub->resv = NULL;
 		}
 		pcb_trace_fate(sub, pub);
@@ -214,91 +160,91 @@ static void commit_all(struct pcb_topic *t, struct pcb_record *first,
 
 /*
  * One attempt under topic->lock.  -EAGAIN: a reliable ring is full;
- * -EFAULT: the payload could not be read without faulting.
+ * -ENOBUFS: @fan needs @fan->want slots.
  */
-static int publish_locked(struct pcb_topic *t, struct pcb_pub *pub)
+static int publish_locked(struct pcb_topic *t, struct pcb_pub *pub,
+			  struct fanout *fan)
 {
-	u32 rlen = pcb_record_len(pub->hdr_len, pub->len);
-	struct pcb_record *first;
+	u32 rlen = pcb_record_len(pub->hdr_len, pub->msg.len);
 	int ret;
 
 	if (t->dead)
 		return -EIDRM;
-	ret = filter_and_check_room(t, pub, rlen);
+	ret = decide_and_check_room(t, pub, rlen);
 	if (ret)
 		return ret;
-
-	first = reserve_all(t, rlen);
-	if (IS_ERR(first))
-		return PTR_ERR(first);
-
-	if (first && pub->len && copy_payload(record_payload(first, pub), pub)) {
+	ret = reserve_all(t, pub, rlen);
+	if (ret < 0)
+		return ret;
+	if (fan->slots && ret > fan->cap) {
 		discard_reservations(t, rlen);
-		return -EFAULT;
+		fan->want = ret;
+		return -ENOBUFS;
 	}
 
 	pub->seq = ++t->seq;
-	pub->msg_id = pcb_hlc_next();
-	commit_all(t, first, pub, rlen);
+	pub->msg_id = pcb_hlc_next_n(pub->bus, 1);
+	write_all(t, pub, fan, rlen);
 	return 0;
 }
 
 /*
- * After publishing messages @from_seq and up: wake the consumers of the
- * rings that got one.  A ring whose last_seq moved on since got a later
- * message too, and waking it early does no harm; one whose last_seq is
- * older got nothing (filtered out, missed): its consumer sleeps on.
+ * Step 3 for a large message, without the lock: write, commit and wake
+ * each pinned ring, then unpin it.  Needs nothing of the topic but its id
+ * (@t may be NULL: it went away meanwhile).
  */
-void pcb_topic_wake_consumers(struct pcb_topic *t, u64 from_seq)
+static void fanout_write(struct pcb_topic *t, u32 topic_id,
+			 struct pcb_pub *pub, struct fanout *fan)
 {
-	struct pcb_sub *sub;
+	u32 rlen = pcb_record_len(pub->hdr_len, pub->msg.len);
+	unsigned int i;
 
-	/* RCU: the list may change once topic->lock is dropped. */
-	list_for_each_entry_rcu(sub, &t->subs, topic_node) {
-		if (READ_ONCE(sub->last_seq) < from_seq ||
-		    !pcb_ring_wake_consumer(sub->ring))
-			continue;
-		pcb_stats_inc(t, PCB_CNT_WAKEUPS);
-		trace_pcb_wakeup(sub, from_seq);
+	for (i = 0; i < fan->nr; i++) {
+		struct fanout_slot *s = &fan->slots[i];
+
+		pcb_record_write(s->rec, topic_id, pub, &pub->msg, &s->id,
+				 pub->msg_id, pub->seq);
+		pcb_ring_commit(s->rec, rlen);
+		if (pcb_ring_wake_consumer(s->ring) && t) {
+			pcb_stats_inc(t, PCB_CNT_WAKEUPS);
+			trace_pcb_wakeup(t, s->ring->ep_id, pub->seq);
+		}
+		pcb_ring_put(s->ring);
+		cond_resched();
 	}
+	fan->nr = 0;
 }
 
-/* A publisher is about to wait for room for the first time. */
-void pcb_account_block(struct pcb_topic *t, u32 len)
+/* Statistics and tracing of a publish. */
+static void publish_account(struct pcb_topic *t, struct pcb_pub *pub)
 {
-	pcb_stats_inc(t, PCB_CNT_BLOCKED);
-	trace_pcb_block(t, len, 0);
-}
+	u64 ns;
 
-/* A publisher gave up waiting. */
-void pcb_account_timeout(struct pcb_topic *t, const struct pcb_pub *pub)
-{
-	pcb_stats_inc(t, PCB_CNT_TIMEOUTS);
-	if (trace_pcb_timeout_enabled())
-		trace_pcb_timeout(t, pub->len,
-				  pcb_clock_ns(pcb_clock_now() - pub->tsc));
+	pub->commit_ts = pcb_clock_now();
+	ns = pcb_account_publish(t, pub, 1, pub->msg.len);
+	trace_pcb_publish(t, pub, ns);
 }
 
 /*
- * After @nr messages of @bytes went out in one publish, @pub carrying its
- * clock readings and the fates of the topic's subscriptions.  Returns the
- * publish-path cost in ns.
+ * Step 3 of a large message, after the lock: RCU goes for the copies.  A
+ * topic reference keeps @t for the statistics; when the topic is going
+ * away (no handle, no subscription left) it gets none.  Ends the RCU
+ * section publish_once() began.
  */
-u64 pcb_account_publish(struct pcb_topic *t, const struct pcb_pub *pub,
-			u64 nr, u64 bytes)
+static void publish_fanout(struct pcb_topic *t, struct pcb_pub *pub,
+			   struct fanout *fan)
+	__releases(RCU)
 {
-	u64 add[PCB_NR_COUNTERS] = {
-		[PCB_CNT_PUBLISHED] = nr,
-		[PCB_CNT_BYTES] = bytes,
-	};
-	u64 ns = pcb_clock_ns(pub->commit_ts - pub->tsc);
-	unsigned int i;
+	u32 topic_id = t->id;
 
-	/* The fates are the first counters: see enum pcb_fate. */
-	for (i = 0; i < ARRAY_SIZE(pub->fates); i++)
-		add[i] = pub->fates[i];
-	pcb_stats_add(t, add, ns);
-	return ns;
+	if (!refcount_inc_not_zero(&t->ref))
+		t = NULL;
+	rcu_read_unlock();
+	fanout_write(t, topic_id, pub, fan);
+	if (t) {
+		publish_account(t, pub);
+		pcb_topic_put(t);
+	}
 }
 
 /*
@@ -307,8 +253,8 @@ u64 pcb_account_publish(struct pcb_topic *t, const struct pcb_pub *pub,
  * before the attempt, for the caller to sleep on.
  */
 static int publish_once(struct pcb_endpoint *ep, u32 handle,
-			struct pcb_pub *pub, struct pcb_topic **waitp,
-			unsigned long *genp)
+			struct pcb_pub *pub, struct fanout *fan,
+			struct pcb_topic **waitp, unsigned long *genp)
 {
 	struct pcb_topic *t;
 	int ret;
@@ -319,7 +265,8 @@ static int publish_once(struct pcb_endpoint *ep, u32 handle,
 		ret = -EBADF;
 		goto out;
 	}
-	if (pub->len > t->max_msg_size) {
+	/* The handle may name another topic than when the copy was made. */
+	if (pub->msg.len > t->max_msg_size) {
 		ret = -EMSGSIZE;
 		goto out;
 	}
@@ -332,17 +279,15 @@ static int publish_once(struct pcb_endpoint *ep, u32 handle,
 	smp_rmb();
 
 	spin_lock(&t->lock);
-	ret = publish_locked(t, pub);
+	ret = publish_locked(t, pub, fan);
 	spin_unlock(&t->lock);
 
+	if (!ret && fan->nr) {
+		publish_fanout(t, pub, fan);
+		return 0;
+	}
 	if (!ret) {
-		u64 ns;
-
-		/* Committed everywhere: read the clock outside the lock. */
-		pub->commit_ts = pcb_clock_now();
-		ns = pcb_account_publish(t, pub, 1, pub->len);
-
-		trace_pcb_publish(t, pub, ns);
+		publish_account(t, pub);
 		pcb_topic_wake_consumers(t, pub->seq);
 	} else if (ret == -EAGAIN && pub->nonblock) {
 		if (!pub->retried_later)
@@ -376,153 +321,61 @@ int pcb_wait_for_room(struct pcb_topic *t, unsigned long gen, ktime_t deadline)
 	return ret < 0 ? -EINTR : 0;
 }
 
-/*
- * An interrupted wait of a call that has done nothing yet.  signal_pending()
- * is also true for io_uring's task work (TIF_NOTIFY_SIGNAL), which is no
- * signal: restart the call then (pcb_call_end() keeps its deadline), and
- * keep EINTR for a real signal.
- */
-int pcb_restartable(int ret)
-{
-	if (ret == -EINTR && !task_sigpending(current))
-		return -ERESTARTNOHAND;
-	return ret;
-}
-
-/* The slot of this thread (a thread has one call at a time), or NULL. */
-static struct pcb_restart *restart_slot(struct pcb_endpoint *ep)
-{
-	int i;
-
-	lockdep_assert_held(&ep->restart_lock);
-	for (i = 0; i < PCB_RESTARTS; i++)
-		if (ep->restarts[i].task == current &&
-		    ep->restarts[i].tid == current->pid)
-			return &ep->restarts[i];
-	return NULL;
-}
-
-/*
- * Sets and returns @call's deadline: the one pcb_call_end() kept if this
- * is the restart of this thread's last call (same command, argument and
- * timeout), else timeout_ns from now.  Without the kept one, a thread
- * whose io_uring keeps completing would start its timeout over at every
- * completion.  A restart that a signal turned into EINTR in between, and
- * that the thread retries at once, keeps the deadline too: the same wait.
- */
-ktime_t pcb_call_deadline(struct pcb_endpoint *ep, struct pcb_call *call)
-{
-	struct pcb_restart *r;
-
-	call->deadline = pcb_deadline(call->timeout_ns);
-	/*
-	 * Without the lock: a thread always sees its own pcb_call_end(),
-	 * and others' only matter to them.
-	 */
-	if (!call->deadline || !READ_ONCE(ep->nr_restarts))
-		return call->deadline;
-
-	spin_lock(&ep->restart_lock);
-	r = restart_slot(ep);
-	if (r) {
-		if (r->cmd == call->cmd && r->arg == call->arg &&
-		    r->timeout_ns == call->timeout_ns)
-			call->deadline = r->deadline;
-		r->task = NULL;
-		WRITE_ONCE(ep->nr_restarts, ep->nr_restarts - 1);
-	}
-	spin_unlock(&ep->restart_lock);
-	return call->deadline;
-}
-
-/*
- * Ends @call, which has done nothing, with @ret: a restart when it is an
- * EINTR without a signal (pcb_restartable()).  A call about to restart
- * leaves its deadline for the restart: in its thread's slot, a free one
- * or, when more threads than slots restart at once, another's (that
- * thread starts over).
- */
-int pcb_call_end(struct pcb_endpoint *ep, const struct pcb_call *call, int ret)
-{
-	struct pcb_restart *r;
-	int i;
-
-	ret = pcb_restartable(ret);
-	if (ret != -ERESTARTNOHAND || !call->deadline)
-		return ret;
-
-	spin_lock(&ep->restart_lock);
-	r = restart_slot(ep);
-	for (i = 0; i < PCB_RESTARTS && !r; i++)
-		if (!ep->restarts[i].task)
-			r = &ep->restarts[i];
-	if (!r)
-		r = &ep->restarts[ep->restart_next++ % PCB_RESTARTS];
-	else if (!r->task)
-		WRITE_ONCE(ep->nr_restarts, ep->nr_restarts + 1);
-	*r = (struct pcb_restart){
-		.task = current, .tid = current->pid, .cmd = call->cmd,
-		.arg = call->arg, .timeout_ns = call->timeout_ns,
-		.deadline = call->deadline,
-	};
-	spin_unlock(&ep->restart_lock);
-	return ret;
-}
-
-/* The topic's largest message, or -EBADF for a handle not open. */
-static long handle_max_len(struct pcb_endpoint *ep, u32 handle)
+/* The topic's largest message and subscriptions, or -EBADF. */
+static int handle_lookup(struct pcb_endpoint *ep, u32 handle, u32 *max_len,
+			 unsigned int *nr_subs)
 {
 	struct pcb_topic *t;
-	long max = -EBADF;
+	int ret = -EBADF;
 
 	rcu_read_lock();
 	t = xa_load(&ep->handles, handle);
-	if (t)
-		max = t->max_msg_size;
+	if (t) {
+		*max_len = t->max_msg_size;
+		*nr_subs = READ_ONCE(t->nr_subs);
+		ret = 0;
+	}
 	rcu_read_unlock();
-	return max;
+	return ret;
 }
 
-ktime_t pcb_deadline(u64 timeout_ns)
+/* Room in @fan for @nr rings; the old slots go (none is in use). */
+static int fanout_grow(struct fanout *fan, unsigned int nr)
 {
-	/* Saturating: a timeout beyond KTIME_MAX waits without limit, too. */
-	ktime_t limit = ns_to_ktime(min_t(u64, timeout_ns, KTIME_MAX));
-
-	return timeout_ns ? ktime_add_safe(ktime_get(), limit) : 0;
+	kfree(fan->slots);
+	fan->cap = max(nr, 4U);
+	fan->slots = kmalloc_array(fan->cap, sizeof(*fan->slots),
+				   GFP_KERNEL_ACCOUNT);
+	return fan->slots ? 0 : -ENOMEM;
 }
 
 /*
- * Publish one message through @handle, waiting for room until @deadline
- * (0: no limit) unless pub->nonblock.
+ * Publish @pub, whose payload @src holds, through @handle, waiting for
+ * room until @deadline (0: no limit) unless pub->nonblock.
  */
-int pcb_publish_one(struct pcb_endpoint *ep, u32 handle, struct pcb_pub *pub,
-		    ktime_t deadline)
+static int publish_staged(struct pcb_endpoint *ep, u32 handle,
+			  struct pcb_pub *pub, struct fanout *fan,
+			  ktime_t deadline)
 {
-	long max = handle_max_len(ep, handle);
-	int faults = 0, blocked = 0;
+	int blocked = 0;
 	int ret;
-
-	if (max < 0)
-		return max;
-	if (pub->len > max)
-		return -EMSGSIZE;
-	/* Fault the payload in now: the copy happens with faults disabled. */
-	if (!pub->iter && pub->len && fault_in_readable(pub->payload, pub->len))
-		return -EFAULT;
 
 	for (;;) {
 		struct pcb_topic *wait_topic = NULL;
 		unsigned long gen;
 
-		ret = publish_once(ep, handle, pub, &wait_topic, &gen);
-		if (ret == -EFAULT && !pub->iter && ++faults < PCB_FAULT_RETRIES &&
-		    !fault_in_readable(pub->payload, pub->len))
+		ret = publish_once(ep, handle, pub, fan, &wait_topic, &gen);
+		if (ret == -ENOBUFS) {
+			ret = fanout_grow(fan, fan->want);
+			if (ret)
+				return ret;
 			continue;
+		}
 		if (!wait_topic)
 			return ret;
 
 		if (!blocked++)
-			pcb_account_block(wait_topic, pub->len);
+			pcb_account_block(wait_topic, pub->msg.len);
 		ret = pcb_wait_for_room(wait_topic, gen, deadline);
 		if (ret == -ETIMEDOUT)
 			pcb_account_timeout(wait_topic, pub);
@@ -532,41 +385,28 @@ int pcb_publish_one(struct pcb_endpoint *ep, u32 handle, struct pcb_pub *pub,
 	}
 }
 
-/*
- * Write an in/out argument back as it was read, before acting on it: an
- * action must not take effect for a caller who then gets EFAULT and cannot
- * tell it did.  Only a racing munmap() or mprotect() can still defeat it.
- */
-int pcb_probe_out(void __user *arg, const void *args, size_t size)
+int pcb_publish_one(struct pcb_endpoint *ep, u32 handle, struct pcb_pub *pub,
+		    const struct pcb_src *src, ktime_t deadline)
 {
-	return copy_to_user(arg, args, size) ? -EFAULT : 0;
-}
+	struct fanout fan = { };
+	struct pcb_stage stage;
+	unsigned int nr_subs;
+	u32 max_len;
+	int ret;
 
-/* Everything but the message itself; first, for the TSC. */
-void pcb_pub_init(struct pcb_pub *pub, const struct pcb_endpoint *ep)
-{
-	*pub = (struct pcb_pub) {
-		.tsc = pcb_clock_now(),
-		.hdr_len = sizeof(struct pcb_record),
-		/* As the bus sees them, the same for all its consumers. */
-		.pid = task_tgid_nr_ns(current, ep->bus->pid_ns),
-		.uid = from_kuid_munged(ep->bus->user_ns, current_euid()),
-	};
-}
-
-/* Read the @nr dependencies at @uaddr into @deps, check them, use them. */
-int pcb_pub_deps(struct pcb_pub *pub, u64 *deps, u64 uaddr, u32 nr)
-{
-	if (nr > PCB_MAX_DEPS)
-		return -EINVAL;
-	if (!nr)
-		return 0;
-	if (copy_from_user(deps, u64_to_user_ptr(uaddr), nr * sizeof(*deps)))
-		return -EFAULT;
-	pub->deps = deps;
-	pub->nr_deps = nr;
-	pub->hdr_len = sizeof(struct pcb_record) + nr * sizeof(*deps);
-	return pcb_hlc_check_deps(deps, nr);
+	ret = handle_lookup(ep, handle, &max_len, &nr_subs);
+	if (ret)
+		return ret;
+	if (pub->msg.len > max_len)
+		return -EMSGSIZE;
+	ret = pcb_stage_copy(&stage, &pub->msg, src);
+	if (!ret && pub->msg.len > PCB_PAYLOAD_INLINE)
+		ret = fanout_grow(&fan, nr_subs);
+	if (!ret)
+		ret = publish_staged(ep, handle, pub, &fan, deadline);
+	kfree(fan.slots);
+	pcb_stage_free(&stage);
+	return ret;
 }
 
 int pcb_publish(struct pcb_endpoint *ep, void __user *arg)
@@ -574,6 +414,7 @@ int pcb_publish(struct pcb_endpoint *ep, void __user *arg)
 	struct pcb_call call = { .cmd = PCB_IOC_PUBLISH, .arg = arg };
 	struct pcb_publish args;
 	u64 deps[PCB_MAX_DEPS];
+	struct pcb_src src = { };
 	struct pcb_pub pub;
 	int ret;
 
@@ -590,12 +431,12 @@ int pcb_publish(struct pcb_endpoint *ep, void __user *arg)
 	if (ret)
 		return ret;
 
-	pub.payload = u64_to_user_ptr(args.payload);
-	pub.len = args.len;
-	pub.key = args.key;
+	src.uptr = u64_to_user_ptr(args.payload);
+	pub.msg.len = args.len;
+	pub.msg.key = args.key;
 	pub.nonblock = args.flags & PCB_PUB_NONBLOCK;
 	call.timeout_ns = args.timeout_ns;
-	ret = pcb_publish_one(ep, args.handle, &pub,
+	ret = pcb_publish_one(ep, args.handle, &pub, &src,
 			      pcb_call_deadline(ep, &call));
 	if (ret)
 		return pcb_call_end(ep, &call, ret);

@@ -6,15 +6,27 @@
  * Memory: a consumer page (the only page userspace may write), a header
  * page, and the data pages, which are vmap()ed twice in a row so that a
  * record crossing the end of the area is contiguous for the kernel and, as
- * the mmap() covers the same layout, for the consumer.
+ * the mmap() covers the same layout, for the consumer.  The data pages are
+ * never writable by userspace: what the kernel reads back from them (the
+ * len words of its own records) only the kernel wrote.
  *
  * Producers reserve under ring->lock (prod_pos), then write and commit the
- * record without it; a record is visible once its BUSY bit is cleared.  The
- * barrier protocol is the table in uapi/linux/pcb.h; the numbers in the
- * comments below (1-5, A-E) refer to it.
+ * record without it, possibly out of order; a record is visible once its
+ * BUSY bit is cleared.  The kernel keeps its own pending position, the
+ * oldest record reserved and not yet committed, and never hands out bytes
+ * a full ring's length beyond it, whatever the consumer's position says:
+ * a consumer that claims to have read past a BUSY record breaks its ring
+ * instead of getting the kernel to write over a record in progress.
+ *
+ * The barrier protocol is the table in uapi/linux/pcb.h; the numbers in
+ * the comments below (1-5, A-E) refer to it.
  */
+#include <linux/cred.h>
 #include <linux/mm.h>
+#include <linux/pid_namespace.h>
+#include <linux/sched.h>
 #include <linux/slab.h>
+#include <linux/user_namespace.h>
 #include <linux/vmalloc.h>
 
 #include "compat.h"
@@ -63,6 +75,10 @@ static void ring_free_pages(struct pcb_ring *ring)
 			__free_page(ring->pages[i]);
 	kvfree(ring->pages);
 	pcb_memlock_uncharge(ring->memlock_user, ring->nr_pages);
+	if (ring->pid_ns)
+		put_pid_ns(ring->pid_ns);
+	if (ring->user_ns)
+		put_user_ns(ring->user_ns);
 	kfree(ring);
 }
 
@@ -76,6 +92,26 @@ static void ring_free_work(struct work_struct *work)
 	ring_free_pages(ring);
 }
 
+static void ring_init_header(struct pcb_ring *ring, u32 data_size)
+{
+	ring->cons = ring->vaddr;
+	ring->hdr = ring->vaddr + PAGE_SIZE;
+	ring->data = ring->vaddr + PCB_RING_META_PAGES * PAGE_SIZE;
+	ring->size = data_size;
+	ring->mask = data_size - 1;
+
+	ring->hdr->magic = PCB_RING_MAGIC;
+	ring->hdr->version = PCB_RING_VERSION;
+	ring->hdr->data_size = data_size;
+	ring->hdr->record_align = PCB_REC_ALIGN;
+	ring->hdr->tsc_khz = pcb_clock_khz;
+	ring->hdr->clock = pcb_clock;
+}
+
+/*
+ * A ring of @data_size bytes for the caller, whose namespaces say from now
+ * on how records show their publishers' pids and uids.
+ */
 struct pcb_ring *pcb_ring_create(u32 data_size)
 {
 	unsigned int nr_data = data_size >> PAGE_SHIFT;
@@ -99,31 +135,30 @@ struct pcb_ring *pcb_ring_create(u32 data_size)
 	atomic_long_inc(&pcb_usage[PCB_USAGE_RINGS]);
 	atomic_long_add(ring->nr_pages, &pcb_usage[PCB_USAGE_RING_PAGES]);
 
-	ring->cons = ring->vaddr;
-	ring->hdr = ring->vaddr + PAGE_SIZE;
-	ring->data = ring->vaddr + PCB_RING_META_PAGES * PAGE_SIZE;
-	ring->size = data_size;
-	ring->mask = data_size - 1;
+	ring->pid_ns = get_pid_ns(task_active_pid_ns(current));
+	ring->user_ns = get_user_ns(current_user_ns());
+	refcount_set(&ring->ref, 1);	/* the endpoint's */
 	spin_lock_init(&ring->lock);
 	init_waitqueue_head(&ring->data_wq);
 	INIT_RCU_WORK(&ring->free_work, ring_free_work);
-
-	ring->hdr->magic = PCB_RING_MAGIC;
-	ring->hdr->version = PCB_RING_VERSION;
-	ring->hdr->data_size = data_size;
-	ring->hdr->record_align = PCB_REC_ALIGN;
-	ring->hdr->tsc_khz = pcb_clock_khz;
-	ring->hdr->clock = pcb_clock;
+	ring_init_header(ring, data_size);
 	return ring;
 }
 
-/*
- * The caller has unlinked every subscription; publishers that found the
- * ring before that may still touch it until a grace period has passed.
- */
-void pcb_ring_destroy(struct pcb_ring *ring)
+/* A reference for a publisher that writes into the ring after the topic lock. */
+void pcb_ring_get(struct pcb_ring *ring)
 {
-	queue_rcu_work(pcb_wq, &ring->free_work);
+	refcount_inc(&ring->ref);
+}
+
+/*
+ * The endpoint's reference goes once it has unlinked every subscription;
+ * wake-up walks may still look at the ring until a grace period passes.
+ */
+void pcb_ring_put(struct pcb_ring *ring)
+{
+	if (refcount_dec_and_test(&ring->ref))
+		queue_rcu_work(pcb_wq, &ring->free_work);
 }
 
 int pcb_ring_mmap(struct pcb_ring *ring, struct vm_area_struct *vma)
@@ -159,73 +194,132 @@ static void ring_set_flag(struct pcb_ring *ring, u32 flag)
 	WRITE_ONCE(ring->hdr->flags, ring->hdr->flags | flag);
 }
 
+static void ring_break(struct pcb_ring *ring, u64 cons)
+{
+	if (!pcb_ring_is_broken(ring))
+		pr_debug("ring %p: consumer position %llu, pending %llu, producer %llu: broken\n",
+			 ring, cons, ring->pending, ring->prod);
+	ring_set_flag(ring, PCB_RING_BROKEN);
+	/* WAIT and poll() report it: a sleeping consumer hears of it now. */
+	wake_up_interruptible(&ring->data_wq);
+}
+
 /*
- * Bytes in use, or U64_MAX when the consumer position makes no sense; then
- * the ring is marked broken and never written again.  Caller holds
- * ring->lock.
+ * Move the pending position over the records committed since.  Each step
+ * passes one record for good, so the work is bounded by the records
+ * reserved, one step each over the ring's life.  Caller holds ring->lock.
+ */
+static void ring_advance_pending(struct pcb_ring *ring)
+{
+	while (ring->pending != ring->prod) {
+		const struct pcb_record *rec = ring->data +
+					       (ring->pending & ring->mask);
+		/*
+		 * Pairs with the store-release of the commit (2): the bytes
+		 * of the record are written before we hand them out again.
+		 */
+		u32 len = smp_load_acquire(&rec->len);
+		u64 size = PCB_REC_SIZE(len);
+
+		if (len & PCB_REC_BUSY)
+			return;
+		/* Only the kernel writes there: anything else is our bug. */
+		if (WARN_ON_ONCE(size < sizeof(*rec) ||
+				 size > ring->prod - ring->pending)) {
+			ring_break(ring, ring->pending);
+			ring->pending = ring->prod;
+			return;
+		}
+		ring->pending += size;
+	}
+}
+
+/*
+ * Bytes in use, or U64_MAX when the consumer position makes no sense: not
+ * aligned, ahead of prod_pos, more than the ring behind it, or past the
+ * oldest record not committed.  Then the ring is marked broken and never
+ * written again.  Caller holds ring->lock.
  */
 static u64 ring_used(struct pcb_ring *ring)
 {
-	/* 3: pairs with the consumer's store-release of cons_pos (C). */
+	/*
+	 * 3: pairs with the consumer's store-release of cons_pos (C); read
+	 * before the pending position moves, so that every record the
+	 * consumer passed had been committed when ring_advance_pending()
+	 * looks at it.
+	 */
 	u64 cons = smp_load_acquire(&ring->cons->cons_pos);
 	u64 used = ring->prod - cons;
 
-	if (unlikely(used > ring->size)) {
-		if (!pcb_ring_is_broken(ring))
-			pr_debug("ring %p: consumer position %llu, producer %llu: broken\n",
-				 ring, cons, ring->prod);
-		ring_set_flag(ring, PCB_RING_BROKEN);
+	if (pcb_ring_is_broken(ring))
+		return U64_MAX;
+	ring_advance_pending(ring);
+	if (unlikely(used > ring->size || cons & (PCB_REC_ALIGN - 1) ||
+		     ring->pending - cons > used)) {
+		ring_break(ring, cons);
 		return U64_MAX;
 	}
 	return used;
 }
 
 /*
- * Whether a record of @len bytes fits now.  A broken ring "has room": it
- * takes nothing and must not hold publishers back.  With @mark_waiting,
+ * Room for @need bytes?  False for a broken ring too.  With @mark_waiting,
  * a full ring gets PCB_RING_PUB_WAITING so that its consumer calls NOTIFY
- * once it has made room (5 / E).
+ * once it has made room (5 / E).  Caller holds ring->lock.
  */
-bool pcb_ring_has_room(struct pcb_ring *ring, u32 len, bool mark_waiting)
+static bool ring_room(struct pcb_ring *ring, u64 need, bool mark_waiting)
 {
-	u64 need = PCB_REC_SIZE(len);
-	bool room;
-	u64 used;
+	u64 used = ring_used(ring);
 
-	/* A broken ring takes nothing and holds no one back. */
+	if (used == U64_MAX)
+		return false;
+	if (need <= ring->size - used)
+		return true;
+	if (!mark_waiting)
+		return false;
+	ring_set_flag(ring, PCB_RING_PUB_WAITING);
+	/*
+	 * 5: the flag must be visible before cons_pos is read again, pairs
+	 * with the consumer's smp_mb() between its cons_pos store and its
+	 * flags load (E).
+	 */
+	smp_mb();
+	used = ring_used(ring);
+	return used != U64_MAX && need <= ring->size - used;
+}
+
+/*
+ * Whether @need bytes of records fit now.  A broken ring "has room": it
+ * takes nothing and must not hold publishers back.
+ */
+bool pcb_ring_has_room(struct pcb_ring *ring, u64 need, bool mark_waiting)
+{
+	bool room;
+
 	if (pcb_ring_is_broken(ring))
 		return true;
 	spin_lock(&ring->lock);
-	used = ring_used(ring);
-	room = used == U64_MAX || need <= ring->size - used;
-	if (!room && mark_waiting) {
-		ring_set_flag(ring, PCB_RING_PUB_WAITING);
-		/*
-		 * 5: the flag must be visible before cons_pos is read again,
-		 * pairs with the consumer's smp_mb() between its cons_pos
-		 * store and its flags load (E).
-		 */
-		smp_mb();
-		used = ring_used(ring);
-		room = used == U64_MAX || need <= ring->size - used;
-	}
+	room = ring_room(ring, need, mark_waiting) || pcb_ring_is_broken(ring);
 	spin_unlock(&ring->lock);
 	return room;
 }
 
 /*
- * Reserve a record of @len bytes.  Returns it with len = @len | BUSY, or
- * NULL when the ring is full or broken.
+ * Reserve a record (or a chunk of records) of @len bytes, @len at most
+ * PCB_REC_LEN_MASK.  Returns it with len = @len | BUSY, or NULL when the
+ * ring is full or broken (pcb_ring_is_broken() tells which).  With
+ * @mark_waiting, a full ring is marked for NOTIFY as by pcb_ring_has_room().
  */
-struct pcb_record *pcb_ring_reserve(struct pcb_ring *ring, u32 len)
+struct pcb_record *pcb_ring_reserve(struct pcb_ring *ring, u32 len,
+				    bool mark_waiting)
 {
 	u64 need = PCB_REC_SIZE(len);
 	struct pcb_record *rec = NULL;
-	u64 used;
 
+	if (WARN_ON_ONCE(len > PCB_REC_LEN_MASK))
+		return NULL;
 	spin_lock(&ring->lock);
-	used = ring_used(ring);
-	if (used != U64_MAX && need <= ring->size - used) {
+	if (ring_room(ring, need, mark_waiting)) {
 		rec = ring->data + (ring->prod & ring->mask);
 		WRITE_ONCE(rec->len, len | PCB_REC_BUSY);
 		ring->prod += need;
@@ -243,15 +337,22 @@ void pcb_ring_commit(struct pcb_record *rec, u32 len)
 {
 	/*
 	 * 2: the record's contents before its len word loses BUSY, pairs
-	 * with the consumer's load-acquire of rec->len (B).
+	 * with the consumer's load-acquire of rec->len (B) and with the
+	 * load-acquire of ring_advance_pending().
 	 */
 	smp_store_release(&rec->len, len);
 }
 
-void pcb_ring_discard(struct pcb_record *rec, u32 len)
+/* A reservation that will not be published; its consumer may skip it. */
+void pcb_ring_discard(struct pcb_ring *ring, struct pcb_record *rec, u32 len)
 {
-	/* 2, as for a commit: the consumer may skip it only once complete. */
+	/* 2, as for a commit. */
 	smp_store_release(&rec->len, len | PCB_REC_DISCARD);
+	/*
+	 * A consumer asleep behind this BUSY record, with complete records
+	 * after it, must not sleep on: no publish of ours will wake it.
+	 */
+	pcb_ring_wake_consumer(ring);
 }
 
 void pcb_ring_count_drops(struct pcb_ring *ring, u64 n)
@@ -261,11 +362,25 @@ void pcb_ring_count_drops(struct pcb_ring *ring, u64 n)
 	spin_unlock(&ring->lock);
 }
 
+/*
+ * Whether the consumer has a complete record to read (or a position that
+ * makes no sense, which it will find out about itself).
+ */
 bool pcb_ring_readable(struct pcb_ring *ring)
 {
-	/* A: as the consumer does; the kernel only compares positions. */
-	return smp_load_acquire(&ring->hdr->prod_pos) !=
-	       READ_ONCE(ring->cons->cons_pos);
+	/* A, as the consumer does. */
+	u64 prod = smp_load_acquire(&ring->hdr->prod_pos);
+	u64 cons = READ_ONCE(ring->cons->cons_pos);
+	const struct pcb_record *rec;
+
+	if (prod == cons)
+		return false;
+	if (prod - cons > ring->size || cons & (PCB_REC_ALIGN - 1))
+		return true;
+	/* Masked: inside the data area whatever @cons is. */
+	rec = ring->data + (cons & ring->mask);
+	/* B, as the consumer does. */
+	return !(smp_load_acquire(&rec->len) & PCB_REC_BUSY);
 }
 
 /*

@@ -6,7 +6,11 @@
  * A publish adds to its CPU's copies only, with preemption disabled, so no
  * cache line is shared between CPUs for the sake of counting.  Readers sum
  * the copies without stopping anyone: a sum may miss the very last adds.
+ *
+ * A topic's figures are its traffic: only those who may see it (its owner,
+ * its readers, CAP_IPC_OWNER) get them, alone or through the bus's totals.
  */
+#include <linux/capability.h>
 #include <linux/log2.h>
 #include <linux/percpu.h>
 #include <linux/slab.h>
@@ -57,17 +61,29 @@ static void cpu_stats_add(struct pcb_cpu_stats *s, const u64 *add, u64 cost_ns)
  */
 void pcb_stats_add(struct pcb_topic *t, const u64 *add, u64 cost_ns)
 {
+	struct pcb_cpu_stats __percpu *stats;
+
+	rcu_read_lock();	/* a deleted topic's go a grace period later */
+	stats = pcb_topic_stats(t);
 	preempt_disable();
-	cpu_stats_add(this_cpu_ptr(t->stats), add, cost_ns);
+	if (stats)
+		cpu_stats_add(this_cpu_ptr(stats), add, cost_ns);
 	cpu_stats_add(this_cpu_ptr(t->bus->stats), add, cost_ns);
 	preempt_enable();
+	rcu_read_unlock();
 }
 
 /* One counter, one event, no histogram. */
 void pcb_stats_inc(struct pcb_topic *t, enum pcb_counter c)
 {
-	this_cpu_inc(t->stats->counters[c]);
+	struct pcb_cpu_stats __percpu *stats;
+
+	rcu_read_lock();
+	stats = pcb_topic_stats(t);
+	if (stats)
+		this_cpu_inc(stats->counters[c]);
 	this_cpu_inc(t->bus->stats->counters[c]);
+	rcu_read_unlock();
 }
 
 static void stats_sum(struct pcb_cpu_stats __percpu *stats, struct pcb_stats *out)
@@ -111,14 +127,12 @@ static void ring_fill(struct pcb_ring *ring, struct pcb_stats *out)
 				   div_u64(used * 1000, ring->size));
 }
 
-/* Caller holds bus->lock. */
-static void topic_stats(struct pcb_topic *t, struct pcb_stats *out)
+/* Add @t's figures to @out.  Caller holds bus->lock: @t is live. */
+static void topic_stats_add(struct pcb_topic *t, struct pcb_stats *out)
 {
 	struct pcb_sub *sub;
 
-	out->topic_id = t->id;
-	out->nr_topics = 1;
-	out->nr_subscriptions = READ_ONCE(t->nr_subs);
+	out->nr_subscriptions += READ_ONCE(t->nr_subs);
 	/* The list changes under bus->lock only, which we hold. */
 	list_for_each_entry(sub, &t->subs, topic_node)
 		ring_fill(sub->ring, out);
@@ -126,6 +140,20 @@ static void topic_stats(struct pcb_topic *t, struct pcb_stats *out)
 }
 
 /* Caller holds bus->lock. */
+static int topic_stats(struct pcb_topic *t, struct pcb_stats *out)
+{
+	if (!pcb_topic_may_see(t))
+		return -EACCES;
+	out->topic_id = t->id;
+	out->nr_topics = 1;
+	topic_stats_add(t, out);
+	return 0;
+}
+
+/*
+ * The bus's own figures for those who may see every topic; for anyone
+ * else the sums over the topics they may see.  Caller holds bus->lock.
+ */
 static void bus_stats(struct pcb_bus *bus, struct pcb_stats *out)
 {
 	struct pcb_endpoint *ep;
@@ -133,6 +161,13 @@ static void bus_stats(struct pcb_bus *bus, struct pcb_stats *out)
 	unsigned long id;
 
 	out->nr_topics = bus->nr_topics;
+	if (!ns_capable_noaudit(bus->user_ns, CAP_IPC_OWNER)) {
+		out->flags |= PCB_STATS_PARTIAL;
+		xa_for_each(&bus->topics, id, t)
+			if (pcb_topic_may_see(t))
+				topic_stats_add(t, out);
+		return;
+	}
 	xa_for_each(&bus->topics, id, t)
 		out->nr_subscriptions += READ_ONCE(t->nr_subs);
 	list_for_each_entry(ep, &bus->endpoints, bus_node)
@@ -175,10 +210,7 @@ int pcb_stats_ioctl(struct pcb_bus *bus, void __user *arg)
 		bus_stats(bus, out);
 	} else {
 		t = xa_load(&bus->topics, q.topic_id);
-		if (t)
-			topic_stats(t, out);
-		else
-			ret = -ENOENT;
+		ret = t ? topic_stats(t, out) : -ENOENT;
 	}
 	mutex_unlock(&bus->lock);
 	if (ret)

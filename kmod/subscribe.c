@@ -15,6 +15,17 @@
 #include "internal.h"
 #include "trace.h"
 
+/*
+ * The filter of @sub: under its topic's lock, the bus lock, or RCU (and
+ * then only to take a reference, pcb_filter_get()).
+ */
+struct pcb_filter_prog *pcb_sub_filter(const struct pcb_sub *sub)
+{
+	return rcu_dereference_check(sub->filter,
+				     lockdep_is_held(&sub->topic->lock) ||
+				     lockdep_is_held(&sub->topic->bus->lock));
+}
+
 static struct pcb_sub *ep_find_sub(struct pcb_endpoint *ep, u32 topic_id)
 {
 	struct pcb_sub *sub;
@@ -62,7 +73,9 @@ static int sub_check(struct pcb_endpoint *ep, struct pcb_ring *ring,
 		return -ENOENT;
 	if (t->schema_id != args->schema_id)
 		return -EPROTOTYPE;
-	if (!pcb_topic_permitted(t, 4))
+	/* Read, and for the right to make publishers wait, execute. */
+	if (!pcb_topic_permitted(t,
+				 args->flags & PCB_SUB_LOSSY ? 4 : 4 | 1))
 		return -EACCES;
 	if (ep_find_sub(ep, t->id))
 		return -EALREADY;
@@ -72,16 +85,21 @@ static int sub_check(struct pcb_endpoint *ep, struct pcb_ring *ring,
 	return sub_check_room(ep, t, exempt);
 }
 
+/*
+ * Caller holds bus->lock.  Subscriptions join the tail of their topic's
+ * list with ids that only grow: the list is in id order, which atomic
+ * batches rely on to find their snapshot of it again.
+ */
 static void sub_link(struct pcb_endpoint *ep, struct pcb_sub *sub)
 {
 	struct pcb_topic *t = sub->topic;
 
+	sub->id = ep->bus->next_sub_id++;
 	spin_lock(&t->lock);
 	list_add_tail_rcu(&sub->topic_node, &t->subs);
 	WRITE_ONCE(t->nr_subs, t->nr_subs + 1);
 	spin_unlock(&t->lock);
 	list_add_tail_rcu(&sub->ep_node, &ep->subs);
-	atomic_long_inc(&pcb_usage[PCB_USAGE_SUBS]);
 }
 
 /* Caller holds bus->lock. */
@@ -96,14 +114,15 @@ void pcb_sub_unlink(struct pcb_sub *sub)
 	list_del_rcu(&sub->ep_node);
 	/* Unlinked: its counters are final. */
 	trace_pcb_unsubscribe(sub);
-	/* Only publishers, under the lock just dropped, read the filter. */
-	pcb_filter_free(sub->filter);
+	/* Atomic batches may hold references to it still. */
+	pcb_filter_put(rcu_dereference_protected(sub->filter,
+				lockdep_is_held(&t->bus->lock)));
+	pcb_quota_uncharge(sub->ep->user, PCB_QUOTA_SUBS);
 	/* A publisher may have been waiting for room in this ring. */
 	pcb_topic_kick_publishers(t);
 	pcb_topic_put(t);
 	/* Wake-up and NOTIFY walks may still hold it. */
 	kfree_rcu(sub, rcu);
-	atomic_long_dec(&pcb_usage[PCB_USAGE_SUBS]);
 }
 
 static int check_subscribe_args(const struct pcb_subscribe *args)
@@ -125,13 +144,18 @@ static int sub_create(struct pcb_endpoint *ep, struct pcb_ring *ring,
 	if (ret)
 		return ret;
 	/* The topic's max_msg_size bounds the filter's offsets. */
-	if (!pcb_filter_fits(sub->filter, t->max_msg_size))
+	if (!pcb_filter_fits(rcu_dereference_raw(sub->filter),
+			     t->max_msg_size))
 		return -EINVAL;
+	ret = pcb_quota_charge(ep->user, PCB_QUOTA_SUBS);
+	if (ret)
+		return ret;
 
 	pcb_topic_get(t);
 	sub->topic = t;
 	sub->ring = ring;
 	sub->ep = ep;
+	sub->ep_id = ep->id;
 	sub->flags = args->flags;
 	sub_link(ep, sub);
 	trace_pcb_subscribe(sub);
@@ -142,6 +166,7 @@ static int sub_create(struct pcb_endpoint *ep, struct pcb_ring *ring,
 int pcb_subscribe(struct pcb_endpoint *ep, void __user *arg)
 {
 	struct pcb_ring *ring = pcb_ep_ring(ep);
+	struct pcb_filter_prog *f;
 	struct pcb_subscribe args;
 	struct pcb_sub *sub;
 	bool exempt;
@@ -164,18 +189,20 @@ int pcb_subscribe(struct pcb_endpoint *ep, void __user *arg)
 	if (!sub)
 		return -ENOMEM;
 	/* Copied before the bus lock: a slow fault must not hold up the bus. */
-	sub->filter = pcb_filter_from_user(args.filter);
-	if (IS_ERR(sub->filter)) {
-		ret = PTR_ERR(sub->filter);
+	f = pcb_filter_from_user(args.filter);
+	if (IS_ERR(f)) {
+		ret = PTR_ERR(f);
 		goto out_free;
 	}
+	/* Not visible to anyone yet. */
+	RCU_INIT_POINTER(sub->filter, f);
 
 	exempt = pcb_fair_share_exempt();
 	mutex_lock(&ep->bus->lock);
 	ret = sub_create(ep, ring, sub, &args, exempt);
 	mutex_unlock(&ep->bus->lock);
 	if (ret) {
-		pcb_filter_free(sub->filter);
+		pcb_filter_put(f);
 		goto out_free;
 	}
 	/*
@@ -210,18 +237,22 @@ int pcb_unsubscribe(struct pcb_endpoint *ep, void __user *arg)
 	return sub ? 0 : -ENOENT;
 }
 
-/* Swap @sub's filter for @f, under bus->lock; frees the old one. */
+/* Swap @sub's filter for @f, under bus->lock; drops the old one. */
 static void sub_swap_filter(struct pcb_sub *sub, struct pcb_filter_prog *f)
 {
 	struct pcb_topic *t = sub->topic;
 	struct pcb_filter_prog *old;
 
-	/* Publishers read it under this lock, once per publish: atomic. */
+	/*
+	 * Single publishes read it under this lock, once per publish; atomic
+	 * batches under RCU before they take it, for the whole batch: each
+	 * message sees one filter.
+	 */
 	spin_lock(&t->lock);
-	old = sub->filter;
-	sub->filter = f;
+	old = pcb_sub_filter(sub);
+	rcu_assign_pointer(sub->filter, f);
 	spin_unlock(&t->lock);
-	pcb_filter_free(old);
+	pcb_filter_put(old);
 }
 
 int pcb_set_filter(struct pcb_endpoint *ep, void __user *arg)
@@ -252,7 +283,7 @@ int pcb_set_filter(struct pcb_endpoint *ep, void __user *arg)
 		sub_swap_filter(sub, f);	/* takes @f */
 	mutex_unlock(&ep->bus->lock);
 	if (ret)
-		pcb_filter_free(f);
+		pcb_filter_put(f);
 	return ret;
 }
 
@@ -276,7 +307,7 @@ int pcb_sub_info(struct pcb_endpoint *ep, void __user *arg)
 		args.flags = sub->flags;
 		/* One snapshot: the counters move under this lock. */
 		spin_lock(&t->lock);
-		args.nr_preds = pcb_filter_nr_preds(sub->filter);
+		args.nr_preds = pcb_filter_nr_preds(pcb_sub_filter(sub));
 		args.delivered = sub->delivered;
 		args.dropped = sub->dropped;
 		args.rejected = sub->rejected;

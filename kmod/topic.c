@@ -23,16 +23,44 @@ static bool name_char_ok(char c)
 	       c == '/' || c == '-';
 }
 
+/*
+ * A user's name, "~UID/rest": the offset of "rest", and the uid in *@uid
+ * (UINT_MAX: not a user's name).  -EINVAL when "~" starts no valid one.
+ */
+static int user_name_prefix(const char *name, u32 *uid)
+{
+	u64 n = 0;
+	int i = 1;
+
+	*uid = UINT_MAX;
+	if (name[0] != '~')
+		return 0;
+	/* Decimal, no leading zero, below (uid_t)-1, which is no uid. */
+	if (name[1] == '0' && name[2] != '/')
+		return -EINVAL;
+	while (name[i] >= '0' && name[i] <= '9' && n < UINT_MAX)
+		n = n * 10 + (name[i++] - '0');
+	if (i == 1 || name[i] != '/' || n >= UINT_MAX)
+		return -EINVAL;
+	*uid = n;
+	return i + 1;
+}
+
 int pcb_check_name(const char *name)
 {
 	size_t len = strnlen(name, PCB_NAME_MAX);
 	size_t i;
+	int start;
+	u32 uid;
 
 	if (len == PCB_NAME_MAX)
 		return -ENAMETOOLONG;
-	if (!len || name[0] == '.')
+	start = user_name_prefix(name, &uid);
+	if (start < 0)
+		return start;
+	if (start == len || name[start] == '.')
 		return -EINVAL;
-	for (i = 0; i < len; i++)
+	for (i = start; i < len; i++)
 		if (!name_char_ok(name[i]))
 			return -EINVAL;
 	return 0;
@@ -55,8 +83,8 @@ struct pcb_topic *pcb_topic_find(struct pcb_bus *bus, const char *name)
 	return NULL;
 }
 
-/* @mask: 4 to subscribe, 2 to publish; the rules of file permissions. */
-bool pcb_topic_permitted(const struct pcb_topic *t, int mask)
+/* The mode alone: the @mask bits of the class the caller falls in. */
+static bool mode_permits(const struct pcb_topic *t, int mask)
 {
 	umode_t mode = t->mode;
 
@@ -64,10 +92,31 @@ bool pcb_topic_permitted(const struct pcb_topic *t, int mask)
 		mode >>= 6;
 	else if (in_group_p(t->gid))
 		mode >>= 3;
-	if ((mode & mask) == mask)
-		return true;
-	/* Root of a child user namespace is no one special here. */
-	return ns_capable(t->bus->user_ns, CAP_IPC_OWNER);
+	return (mode & mask) == mask;
+}
+
+/*
+ * @mask: 4 to subscribe (4 | 1 reliably), 2 to publish; the rules of file
+ * permissions, with CAP_IPC_OWNER where the bus lives as the override
+ * (root of a child user namespace is no one special here).  For the
+ * caller's credentials: /proc readers have theirs overridden by the
+ * opener's (proc.c).
+ */
+bool pcb_topic_permitted(const struct pcb_topic *t, int mask)
+{
+	return mode_permits(t, mask) ||
+	       ns_capable(t->bus->user_ns, CAP_IPC_OWNER);
+}
+
+/*
+ * Whether the caller may see the topic's traffic: its owner, a reader,
+ * CAP_IPC_OWNER.  Asked of every topic a listing shows, so a refusal is
+ * not audited.
+ */
+bool pcb_topic_may_see(const struct pcb_topic *t)
+{
+	return uid_eq(current_fsuid(), t->uid) || mode_permits(t, 4) ||
+	       ns_capable_noaudit(t->bus->user_ns, CAP_IPC_OWNER);
 }
 
 void pcb_topic_get(struct pcb_topic *t)
@@ -75,23 +124,42 @@ void pcb_topic_get(struct pcb_topic *t)
 	refcount_inc(&t->ref);
 }
 
-/* From an RCU callback: softirq, so nothing that takes pcb_acct_lock. */
-static void topic_free(struct pcb_topic *t)
-{
-	pcb_stats_free(t->stats);
-	kfree(t);
-}
-
-static void topic_free_rcu(struct rcu_head *rcu)
-{
-	topic_free(container_of(rcu, struct pcb_topic, rcu));
-}
-
+/*
+ * Also from an RCU callback (topic_stats_free_rcu()): softirq, so nothing
+ * that takes pcb_acct_lock, and no module code left to run after a grace
+ * period, so that module unload's rcu_barrier() waits for everything.
+ */
 void pcb_topic_put(struct pcb_topic *t)
 {
+	if (!refcount_dec_and_test(&t->ref))
+		return;
+	/* Statistics left only by a topic that was never named. */
+	pcb_stats_free(t->stats);
 	/* RCU readers (handle lookups, wake-up walks) may still look at it. */
-	if (refcount_dec_and_test(&t->ref))
-		call_rcu(&t->rcu, topic_free_rcu);
+	kfree_rcu(t, rcu);
+}
+
+/* A grace period after delete: no publisher reads the statistics now. */
+static void topic_stats_free_rcu(struct rcu_head *rcu)
+{
+	struct pcb_topic *t = container_of(rcu, struct pcb_topic, stats_rcu);
+
+	pcb_stats_free(t->dead_stats);
+	t->dead_stats = NULL;
+	pcb_topic_put(t);
+}
+
+/*
+ * Free the statistics of a deleted topic: publish handles may keep the
+ * topic itself, and it should cost them little.  Readers find NULL from
+ * now on (pcb_topic_stats()).
+ */
+static void topic_drop_stats(struct pcb_topic *t)
+{
+	t->dead_stats = t->stats;
+	WRITE_ONCE(t->stats, NULL);
+	pcb_topic_get(t);	/* until topic_stats_free_rcu() */
+	call_rcu(&t->stats_rcu, topic_stats_free_rcu);
 }
 
 void pcb_topic_kick_publishers(struct pcb_topic *t)
@@ -129,6 +197,19 @@ static int topic_owner(struct pcb_bus *bus,
 	    !kgid_has_mapping(bus->user_ns, *gid))
 		return -EPERM;
 	return 0;
+}
+
+/* A user's name "~UID/..." only ever names a topic owned by UID. */
+static int topic_check_user_name(struct pcb_bus *bus, const char *name,
+				 kuid_t owner)
+{
+	u32 uid;
+
+	/* pcb_check_name() passed: the prefix is well formed. */
+	user_name_prefix(name, &uid);
+	if (uid == UINT_MAX)
+		return 0;
+	return uid_eq(make_kuid(bus->user_ns, uid), owner) ? 0 : -EPERM;
 }
 
 static u32 topic_max_msg_size(void)
@@ -183,26 +264,30 @@ err_free:
 	return NULL;
 }
 
-/* Caller holds bus->lock. */
+/*
+ * Caller holds bus->lock.  Ids go round from 1 to U32_MAX, skipping those
+ * in use: a long-lived bus never runs out, and an id comes back only
+ * after every other one has been handed out since.
+ */
 static int topic_insert(struct pcb_bus *bus, struct pcb_topic *t)
 {
+	u32 id;
 	int ret;
 
 	if (pcb_topic_find(bus, t->name))
 		return -EEXIST;
-	if (!bus->next_topic_id)
-		return -ENOSPC;
 	/* max_topics counts over all buses, and each user's fair share. */
 	ret = pcb_quota_charge(t->creator, PCB_QUOTA_TOPICS);
 	if (ret)
 		return ret;
 	ret = pcb_should_fail() ? -ENOMEM :
-	      xa_insert(&bus->topics, bus->next_topic_id, t, GFP_KERNEL);
-	if (ret) {
+	      xa_alloc_cyclic(&bus->topics, &id, t, XA_LIMIT(1, U32_MAX),
+			      &bus->next_topic_id, GFP_KERNEL);
+	if (ret < 0) {
 		pcb_quota_uncharge(t->creator, PCB_QUOTA_TOPICS);
 		return ret == -EBUSY ? -ENOSPC : ret;
 	}
-	t->id = bus->next_topic_id++;
+	t->id = id;
 	hash_add(bus->names, &t->name_node, name_hash(t->name));
 	bus->nr_topics++;
 	return 0;
@@ -226,6 +311,7 @@ static void topic_unlink(struct pcb_bus *bus, struct pcb_topic *t)
 	list_for_each_entry_safe(sub, tmp, &t->subs, topic_node)
 		pcb_sub_unlink(sub);
 	pcb_topic_kick_publishers(t);
+	topic_drop_stats(t);
 }
 
 int pcb_topic_create(struct pcb_bus *bus, void __user *arg)
@@ -244,6 +330,8 @@ int pcb_topic_create(struct pcb_bus *bus, void __user *arg)
 	if (!t)
 		return -ENOMEM;
 	ret = topic_owner(bus, &args, &t->uid, &t->gid);
+	if (!ret)
+		ret = topic_check_user_name(bus, t->name, t->uid);
 	if (!ret) {
 		mutex_lock(&bus->lock);
 		ret = topic_insert(bus, t);
@@ -302,6 +390,7 @@ int pcb_topic_delete(struct pcb_bus *bus, void __user *arg)
 	return ret;
 }
 
+/* What anyone may know of a topic, and its traffic for those who may. */
 static void topic_fill_info(const struct pcb_topic *t,
 			    struct pcb_topic_info *info)
 {
@@ -316,6 +405,10 @@ static void topic_fill_info(const struct pcb_topic *t,
 	info->gid = from_kgid_munged(ns, t->gid);
 	info->flags = t->flags;
 	info->topic_id = t->id;
+	if (!pcb_topic_may_see(t)) {
+		info->flags |= PCB_TOPIC_INFO_HIDDEN;
+		return;
+	}
 	info->nr_subscribers = READ_ONCE(t->nr_subs);
 	info->published = READ_ONCE(t->seq);
 }

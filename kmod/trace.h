@@ -33,9 +33,9 @@ TRACE_EVENT(pcb_publish,
 			   pcb_assign_str(topic, t->name);
 			   __entry->msg_id = pub->msg_id;
 			   __entry->seq = pub->seq;
-			   __entry->len = pub->len;
+			   __entry->len = pub->msg.len;
 			   __entry->nr_deps = pub->nr_deps;
-			   __entry->key = pub->key;
+			   __entry->key = pub->msg.key;
 			   __entry->delivered = pub->fates[PCB_FATE_WRITE];
 			   __entry->cycles = pub->commit_ts - pub->tsc;
 			   __entry->ns = ns;),
@@ -64,10 +64,10 @@ DECLARE_EVENT_CLASS(pcb_sub_msg,
 				     __field(u64, ns)),
 		    TP_fast_assign(__entry->topic_id = sub->topic->id;
 				   pcb_assign_str(topic, sub->topic->name);
-				   __entry->endpoint = sub->ep->id;
+				   __entry->endpoint = sub->ep_id;
 				   __entry->msg_id = pub->msg_id;
 				   __entry->seq = pub->seq;
-				   __entry->len = pub->len;
+				   __entry->len = pub->msg.len;
 				   __entry->reason = sub->fate;
 				   __entry->ns = ns;),
 		    TP_printk("topic=%u name=%s endpoint=%llu msg_id=%llu seq=%llu len=%u reason=%s ns=%llu",
@@ -133,9 +133,9 @@ DECLARE_EVENT_CLASS(pcb_sub_change,
 				     __field(u64, rejected)),
 		    TP_fast_assign(__entry->topic_id = sub->topic->id;
 				   pcb_assign_str(topic, sub->topic->name);
-				   __entry->endpoint = sub->ep->id;
+				   __entry->endpoint = sub->ep_id;
 				   __entry->flags = sub->flags;
-				   __entry->nr_preds = pcb_filter_nr_preds(sub->filter);
+				   __entry->nr_preds = pcb_filter_nr_preds(pcb_sub_filter(sub));
 				   __entry->ring_size = sub->ring->size;
 				   __entry->delivered = sub->delivered;
 				   __entry->dropped = sub->dropped;
@@ -153,17 +153,17 @@ DEFINE_EVENT(pcb_sub_change, pcb_unsubscribe,
 	     TP_PROTO(const struct pcb_sub *sub),
 	     TP_ARGS(sub));
 
-/* A publish of @seq woke the consumer of an endpoint's ring. */
+/* A publish of @seq woke the consumer of endpoint @ep_id's ring. */
 TRACE_EVENT(pcb_wakeup,
-	    TP_PROTO(const struct pcb_sub *sub, u64 seq),
-	    TP_ARGS(sub, seq),
+	    TP_PROTO(const struct pcb_topic *t, u64 ep_id, u64 seq),
+	    TP_ARGS(t, ep_id, seq),
 	    TP_STRUCT__entry(__field(u32, topic_id)
-			     __string(topic, sub->topic->name)
+			     __string(topic, t->name)
 			     __field(u64, endpoint)
 			     __field(u64, seq)),
-	    TP_fast_assign(__entry->topic_id = sub->topic->id;
-			   pcb_assign_str(topic, sub->topic->name);
-			   __entry->endpoint = sub->ep->id;
+	    TP_fast_assign(__entry->topic_id = t->id;
+			   pcb_assign_str(topic, t->name);
+			   __entry->endpoint = ep_id;
 			   __entry->seq = seq;),
 	    TP_printk("topic=%u name=%s endpoint=%llu seq=%llu", __entry->topic_id,
 		      __get_str(topic), __entry->endpoint, __entry->seq));

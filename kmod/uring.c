@@ -29,15 +29,15 @@ static int uring_publish(struct io_uring_cmd *cmd,
 			 u64 *msg_id)
 {
 	struct pcb_endpoint *ep = pcb_uring_cmd_file(cmd)->private_data;
+	struct pcb_src src = { .uptr = u64_to_user_ptr(up->payload) };
 	u64 deps[PCB_MAX_DEPS];
 	struct iov_iter iter;
 	struct pcb_pub pub;
 	int ret;
 
 	pcb_pub_init(&pub, ep);
-	pub.payload = u64_to_user_ptr(up->payload);
-	pub.len = up->len;
-	pub.key = up->key;
+	pub.msg.len = up->len;
+	pub.msg.key = up->key;
 	pub.nonblock = nonblock;
 	/* Not the caller's EAGAIN: io_uring tries again from a worker. */
 	pub.retried_later = nonblock && !(up->flags & PCB_PUB_NONBLOCK);
@@ -51,10 +51,11 @@ static int uring_publish(struct io_uring_cmd *cmd,
 						ITER_SOURCE, &iter, cmd);
 		if (ret)
 			return ret;
-		pub.iter = &iter;
+		src.iter = &iter;
 	}
 
-	ret = pcb_publish_one(ep, up->handle, &pub, pcb_deadline(up->timeout_ns));
+	ret = pcb_publish_one(ep, up->handle, &pub, &src,
+			      pcb_deadline(up->timeout_ns));
 	*msg_id = pub.msg_id;
 	return ret;
 }

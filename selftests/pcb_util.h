@@ -897,6 +897,7 @@ enum {
 	PCBT_U_TOPICS,
 	PCBT_U_ENDPOINTS,
 	PCBT_U_SUBSCRIPTIONS,
+	PCBT_U_HANDLES,
 	PCBT_U_RINGS,
 	PCBT_U_RING_PAGES,
 	PCBT_U_FILTERS,
@@ -905,7 +906,7 @@ enum {
 };
 
 static const char *const pcbt_usage_names[PCBT_U_NR] = {
-	"buses", "topics", "endpoints", "subscriptions", "rings",
+	"buses", "topics", "endpoints", "subscriptions", "handles", "rings",
 	"ring_pages", "filters", "users",
 };
 
