@@ -98,13 +98,22 @@ struct batch {
 	u32 bad;			/* the entry that failed validation */
 };
 
-#define for_each_topic(b, bt) \
-	for ((bt) = (b)->topics; (bt) < (b)->topics + (b)->nr_topics; (bt)++)
-#define for_each_bsub(bt, bs) \
-	for ((bs) = (bt)->subs; (bs) < (bt)->subs + (bt)->nr_subs; (bs)++)
-#define for_each_msg(b, bt, m) \
-	for ((m) = (bt)->nr ? (bt)->first : U32_MAX; (m) != U32_MAX; \
-	     (m) = (b)->msgs[m].next)
+/* Loop ends: for (bt = b->topics; bt < topics_end(b); bt++) and so on. */
+static struct batch_topic *topics_end(struct batch *b)
+{
+	return b->topics + b->nr_topics;
+}
+
+static struct batch_sub *bsubs_end(struct batch_topic *bt)
+{
+	return bt->subs + bt->nr_subs;
+}
+
+/* A topic's messages: for (m = first_msg(bt); m != U32_MAX; m = next). */
+static u32 first_msg(const struct batch_topic *bt)
+{
+	return bt->nr ? bt->first : U32_MAX;
+}
 
 static int check_batch(const struct pcb_publish_batch *args)
 {
@@ -176,7 +185,7 @@ static struct batch_topic *batch_topic_of(struct batch *b, struct pcb_topic *t)
 {
 	struct batch_topic *bt;
 
-	for_each_topic(b, bt)
+	for (bt = b->topics; bt < topics_end(b); bt++)
 		if (bt->t == t)
 			return bt;
 	return NULL;
@@ -324,8 +333,8 @@ static void batch_drop_snapshot(struct batch *b)
 	struct batch_topic *bt;
 	struct batch_sub *bs;
 
-	for_each_topic(b, bt) {
-		for_each_bsub(bt, bs) {
+	for (bt = b->topics; bt < topics_end(b); bt++) {
+		for (bs = bt->subs; bs < bsubs_end(bt); bs++) {
 			pcb_ring_put(bs->ring);
 			pcb_filter_put(bs->filter);
 			kvfree(bs->accept);
@@ -394,7 +403,7 @@ static int batch_filter(struct batch *b, struct batch_topic *bt,
 			      GFP_KERNEL_ACCOUNT);
 	if (!bs->accept)
 		return -ENOMEM;
-	for_each_msg(b, bt, m) {
+	for (m = first_msg(bt); m != U32_MAX; m = b->msgs[m].next) {
 		const struct pcb_msg *msg = &b->msgs[m].msg;
 
 		if (pcb_filter_match(bs->filter, msg, &bs->id)) {
@@ -423,14 +432,14 @@ static int batch_group(struct batch *b)
 	struct batch_topic *bt;
 	unsigned int n = 0, i;
 
-	for_each_topic(b, bt)
+	for (bt = b->topics; bt < topics_end(b); bt++)
 		n += bt->nr_subs;
 	all = kvmalloc_array(max(n, 1U), sizeof(*all), GFP_KERNEL);
 	if (!all)
 		return -ENOMEM;
 	n = 0;
-	for_each_topic(b, bt)
-		for_each_bsub(bt, bs)
+	for (bt = b->topics; bt < topics_end(b); bt++)
+		for (bs = bt->subs; bs < bsubs_end(bt); bs++)
 			all[n++] = bs;
 	sort(all, n, sizeof(*all), bsub_ring_cmp, NULL);
 	for (i = 0; i < n; i++)
@@ -446,13 +455,13 @@ static int batch_prepare(struct batch *b)
 	struct batch_sub *bs;
 	int ret;
 
-	for_each_topic(b, bt) {
+	for (bt = b->topics; bt < topics_end(b); bt++) {
 		ret = batch_snapshot_topic(bt);
 		if (ret)
 			return ret;
 	}
-	for_each_topic(b, bt) {
-		for_each_bsub(bt, bs) {
+	for (bt = b->topics; bt < topics_end(b); bt++) {
+		for (bs = bt->subs; bs < bsubs_end(bt); bs++) {
 			ret = batch_filter(b, bt, bs);
 			if (ret)
 				return ret;
@@ -533,16 +542,16 @@ static int batch_check_room(struct batch *b)
 	struct batch_topic *bt;
 	struct batch_sub *bs;
 
-	for_each_topic(b, bt)
-		for_each_bsub(bt, bs)
+	for (bt = b->topics; bt < topics_end(b); bt++)
+		for (bs = bt->subs; bs < bsubs_end(bt); bs++)
 			bs->group->group_need = 0;
-	for_each_topic(b, bt)
-		for_each_bsub(bt, bs)
+	for (bt = b->topics; bt < topics_end(b); bt++)
+		for (bs = bt->subs; bs < bsubs_end(bt); bs++)
 			if (bsub_writes(bs) && bs->reliable)
 				bs->group->group_need += bs->chunk;
-	for_each_topic(b, bt) {
+	for (bt = b->topics; bt < topics_end(b); bt++) {
 		b->full = bt - b->topics;
-		for_each_bsub(bt, bs) {
+		for (bs = bt->subs; bs < bsubs_end(bt); bs++) {
 			if (bs->group != bs || !bs->group_need)
 				continue;
 			/* However empty the ring, the batch would never fit. */
@@ -561,8 +570,8 @@ static void batch_discard(struct batch *b)
 	struct batch_topic *bt;
 	struct batch_sub *bs;
 
-	for_each_topic(b, bt) {
-		for_each_bsub(bt, bs) {
+	for (bt = b->topics; bt < topics_end(b); bt++) {
+		for (bs = bt->subs; bs < bsubs_end(bt); bs++) {
 			if (bs->resv)
 				pcb_ring_discard(bs->ring, bs->resv, bs->chunk);
 			bs->resv = NULL;
@@ -579,9 +588,9 @@ static int batch_reserve(struct batch *b)
 	struct batch_topic *bt;
 	struct batch_sub *bs;
 
-	for_each_topic(b, bt) {
+	for (bt = b->topics; bt < topics_end(b); bt++) {
 		b->full = bt - b->topics;
-		for_each_bsub(bt, bs) {
+		for (bs = bt->subs; bs < bsubs_end(bt); bs++) {
 			if (!bsub_writes(bs) || !bs->reliable)
 				continue;
 			bs->resv = pcb_ring_reserve(bs->ring, bs->chunk,
@@ -595,8 +604,8 @@ static int batch_reserve(struct batch *b)
 			bs->fate = PCB_FATE_SKIP;
 		}
 	}
-	for_each_topic(b, bt) {
-		for_each_bsub(bt, bs) {
+	for (bt = b->topics; bt < topics_end(b); bt++) {
+		for (bs = bt->subs; bs < bsubs_end(bt); bs++) {
 			if (!bsub_writes(bs) || bs->reliable)
 				continue;
 			if (bs->chunk <= bs->ring->size)
@@ -610,21 +619,22 @@ static int batch_reserve(struct batch *b)
 	return 0;
 }
 
-/* Ids, sequence numbers and the subscriptions' counters. */
+/*
+ * Ids, sequence numbers and the subscriptions' counters: the ranges are
+ * taken here, each message's number is worked out after the locks.
+ */
 static void batch_number_and_count(struct batch *b)
 {
 	struct batch_topic *bt;
 	struct batch_sub *bs;
-	u32 m;
 
 	b->id0 = pcb_hlc_next_n(b->pub.bus, b->count);
-	for_each_topic(b, bt) {
+	for (bt = b->topics; bt < topics_end(b); bt++) {
 		struct pcb_topic *t = bt->t;
 
 		bt->first_seq = t->seq + 1;
-		for_each_msg(b, bt, m)
-			b->msgs[m].seq = ++t->seq;
-		for_each_bsub(bt, bs) {
+		t->seq += bt->nr;
+		for (bs = bt->subs; bs < bsubs_end(bt); bs++) {
 			if (!bs->live)
 				continue;
 			bs->live->fate = bs->fate;
@@ -647,10 +657,24 @@ static enum pcb_fate bsub_fate(const struct batch_sub *bs, u32 k)
 	return bs->fate;
 }
 
+/* Each message's sequence number, from its topic's range. */
+static void batch_number_msgs(struct batch *b)
+{
+	struct batch_topic *bt;
+	u64 seq;
+	u32 m;
+
+	for (bt = b->topics; bt < topics_end(b); bt++) {
+		seq = bt->first_seq;
+		for (m = first_msg(bt); m != U32_MAX; m = b->msgs[m].next)
+			b->msgs[m].seq = seq++;
+	}
+}
+
 /*
  * Tracing only: one pcb_publish event per message and one event per
- * subscription and message, as for single publishes.  Under the locks,
- * as the events read the subscriptions; only when an event is on.
+ * subscription and message, as for single publishes; only when an event
+ * is on.  After the commits: the cost of the batch is one for all.
  */
 static void batch_trace(struct batch *b)
 {
@@ -662,21 +686,21 @@ static void batch_trace(struct batch *b)
 	if (!trace_pcb_publish_enabled() && !trace_pcb_deliver_enabled() &&
 	    !trace_pcb_drop_enabled() && !trace_pcb_filter_reject_enabled())
 		return;
-	for_each_topic(b, bt) {
+	for (bt = b->topics; bt < topics_end(b); bt++) {
 		k = 0;
-		for_each_msg(b, bt, m) {
+		for (m = first_msg(bt); m != U32_MAX; m = b->msgs[m].next) {
 			pub = b->pub;
 			pub.msg = b->msgs[m].msg;
 			pub.msg_id = b->id0 + m;
 			pub.seq = b->msgs[m].seq;
-			pub.commit_ts = pcb_clock_now();
-			for_each_bsub(bt, bs) {
+			memset(pub.fates, 0, sizeof(pub.fates));
+			for (bs = bt->subs; bs < bsubs_end(bt); bs++) {
+				enum pcb_fate fate = bsub_fate(bs, k);
+
 				if (!bs->live)
 					continue;
-				bs->live->fate = bsub_fate(bs, k);
-				pub.fates[PCB_FATE_WRITE] +=
-					bs->live->fate == PCB_FATE_WRITE;
-				pcb_trace_fate(bs->live, &pub);
+				pub.fates[PCB_FATE_WRITE] += fate == PCB_FATE_WRITE;
+				pcb_trace_fate(bt->t, bs->ring->ep_id, fate, &pub);
 			}
 			trace_pcb_publish(bt->t, &pub,
 					  pcb_clock_ns(pub.commit_ts - pub.tsc));
@@ -690,7 +714,7 @@ static int batch_publish_locked(struct batch *b)
 	struct batch_topic *bt;
 	int ret;
 
-	for_each_topic(b, bt) {
+	for (bt = b->topics; bt < topics_end(b); bt++) {
 		b->full = bt - b->topics;
 		if (bt->t->dead)
 			return -EIDRM;
@@ -702,7 +726,6 @@ static int batch_publish_locked(struct batch *b)
 	if (ret)
 		return ret;
 	batch_number_and_count(b);
-	batch_trace(b);
 	return 0;
 }
 
@@ -719,7 +742,7 @@ static void batch_write_chunk(struct batch *b, struct batch_topic *bt,
 	void *pos = bs->resv;
 	u32 m, k = 0;
 
-	for_each_msg(b, bt, m) {
+	for (m = first_msg(bt); m != U32_MAX; m = b->msgs[m].next) {
 		const struct pcb_msg *msg = &b->msgs[m].msg;
 		u32 rlen = pcb_record_len(b->pub.hdr_len, msg->len);
 
@@ -735,7 +758,7 @@ static void batch_write_chunk(struct batch *b, struct batch_topic *bt,
 
 	pos = bs->resv;
 	k = 0;
-	for_each_msg(b, bt, m) {
+	for (m = first_msg(bt); m != U32_MAX; m = b->msgs[m].next) {
 		u32 rlen = pcb_record_len(b->pub.hdr_len, b->msgs[m].msg.len);
 
 		if (bsub_accepts(bs, k++)) {
@@ -751,8 +774,8 @@ static void batch_write(struct batch *b)
 	struct batch_topic *bt;
 	struct batch_sub *bs;
 
-	for_each_topic(b, bt) {
-		for_each_bsub(bt, bs) {
+	for (bt = b->topics; bt < topics_end(b); bt++) {
+		for (bs = bt->subs; bs < bsubs_end(bt); bs++) {
 			if (!bs->resv)
 				continue;
 			batch_write_chunk(b, bt, bs);
@@ -766,7 +789,7 @@ static void batch_write(struct batch *b)
 		}
 	}
 	b->pub.commit_ts = pcb_clock_now();
-	for_each_topic(b, bt) {
+	for (bt = b->topics; bt < topics_end(b); bt++) {
 		memcpy(b->pub.fates, bt->fates, sizeof(b->pub.fates));
 		pcb_account_publish(bt->t, &b->pub, bt->nr, bt->bytes);
 	}
@@ -784,8 +807,11 @@ static int batch_try(struct batch *b)
 		ret = batch_publish_locked(b);
 		batch_unlock(b);
 	}
-	if (!ret)
+	if (!ret) {
+		batch_number_msgs(b);
 		batch_write(b);
+		batch_trace(b);
+	}
 	batch_drop_snapshot(b);
 	return ret;
 }
@@ -815,7 +841,7 @@ static void batch_free(struct batch *b)
 {
 	struct batch_topic *bt;
 
-	for_each_topic(b, bt)
+	for (bt = b->topics; bt < topics_end(b); bt++)
 		pcb_topic_put(bt->t);
 	kvfree(b->payloads);
 	kvfree(b->msgs);
@@ -829,7 +855,7 @@ static int publish_atomic_loaded(struct batch *b, ktime_t deadline)
 	int ret;
 
 	for (;;) {
-		for_each_topic(b, bt)
+		for (bt = b->topics; bt < topics_end(b); bt++)
 			memset(bt->fates, 0, sizeof(bt->fates));
 		ret = batch_try(b);
 		if (!ret)

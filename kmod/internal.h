@@ -415,7 +415,8 @@ void pcb_record_write(struct pcb_record *rec, u32 topic_id,
 		      const struct pcb_ident *id, u64 msg_id, u64 seq);
 void pcb_sub_count(struct pcb_sub *sub, u32 n, u64 seq, u32 *fates);
 void pcb_topic_wake_consumers(struct pcb_topic *t, u64 from_seq);
-void pcb_trace_fate(const struct pcb_sub *sub, const struct pcb_pub *pub);
+void pcb_trace_fate(const struct pcb_topic *t, u64 ep_id, enum pcb_fate fate,
+		    const struct pcb_pub *pub);
 u64 pcb_account_publish(struct pcb_topic *t, const struct pcb_pub *pub,
 			u64 nr, u64 bytes);
 void pcb_account_block(struct pcb_topic *t, u32 len);

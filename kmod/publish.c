@@ -154,7 +154,7 @@ static void write_all(struct pcb_topic *t, struct pcb_pub *pub,
 			}
 			sub->resv = NULL;
 		}
-		pcb_trace_fate(sub, pub);
+		pcb_trace_fate(t, sub->ep_id, sub->fate, pub);
 	}
 }
 

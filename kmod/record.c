@@ -117,20 +117,21 @@ void pcb_sub_count(struct pcb_sub *sub, u32 n, u64 seq, u32 *fates)
 	}
 }
 
-/* What became of the message for @sub, for tracing. */
-void pcb_trace_fate(const struct pcb_sub *sub, const struct pcb_pub *pub)
+/* What became of the message for the ring of endpoint @ep_id, for tracing. */
+void pcb_trace_fate(const struct pcb_topic *t, u64 ep_id, enum pcb_fate fate,
+		    const struct pcb_pub *pub)
 {
-	switch (sub->fate) {
+	switch (fate) {
 	case PCB_FATE_WRITE:
 		if (trace_pcb_deliver_enabled())
-			trace_pcb_deliver(sub, pub,
+			trace_pcb_deliver(t, ep_id, fate, pub,
 					  pcb_clock_ns(pcb_clock_now() - pub->tsc));
 		break;
 	case PCB_FATE_REJECT:
-		trace_pcb_filter_reject(sub, pub, 0);
+		trace_pcb_filter_reject(t, ep_id, fate, pub, 0);
 		break;
 	default:
-		trace_pcb_drop(sub, pub, 0);
+		trace_pcb_drop(t, ep_id, fate, pub, 0);
 		break;
 	}
 }

@@ -115,8 +115,7 @@ void pcb_sub_unlink(struct pcb_sub *sub)
 	/* Unlinked: its counters are final. */
 	trace_pcb_unsubscribe(sub);
 	/* Atomic batches may hold references to it still. */
-	pcb_filter_put(rcu_dereference_protected(sub->filter,
-				lockdep_is_held(&t->bus->lock)));
+	pcb_filter_put(pcb_sub_filter(sub));
 	pcb_quota_uncharge(sub->ep->user, PCB_QUOTA_SUBS);
 	/* A publisher may have been waiting for room in this ring. */
 	pcb_topic_kick_publishers(t);

@@ -52,23 +52,25 @@ TRACE_DEFINE_ENUM(PCB_FATE_SKIP);
 
 /* One subscription and one message: delivered, filtered out, dropped. */
 DECLARE_EVENT_CLASS(pcb_sub_msg,
-		    TP_PROTO(const struct pcb_sub *sub, const struct pcb_pub *pub, u64 ns),
-		    TP_ARGS(sub, pub, ns),
+		    TP_PROTO(const struct pcb_topic *t, u64 ep_id,
+			     enum pcb_fate fate, const struct pcb_pub *pub,
+			     u64 ns),
+		    TP_ARGS(t, ep_id, fate, pub, ns),
 		    TP_STRUCT__entry(__field(u32, topic_id)
-				     __string(topic, sub->topic->name)
+				     __string(topic, t->name)
 				     __field(u64, endpoint)
 				     __field(u64, msg_id)
 				     __field(u64, seq)
 				     __field(u32, len)
 				     __field(u32, reason)
 				     __field(u64, ns)),
-		    TP_fast_assign(__entry->topic_id = sub->topic->id;
-				   pcb_assign_str(topic, sub->topic->name);
-				   __entry->endpoint = sub->ep_id;
+		    TP_fast_assign(__entry->topic_id = t->id;
+				   pcb_assign_str(topic, t->name);
+				   __entry->endpoint = ep_id;
 				   __entry->msg_id = pub->msg_id;
 				   __entry->seq = pub->seq;
 				   __entry->len = pub->msg.len;
-				   __entry->reason = sub->fate;
+				   __entry->reason = fate;
 				   __entry->ns = ns;),
 		    TP_printk("topic=%u name=%s endpoint=%llu msg_id=%llu seq=%llu len=%u reason=%s ns=%llu",
 			      __entry->topic_id, __get_str(topic), __entry->endpoint,
@@ -82,18 +84,21 @@ DECLARE_EVENT_CLASS(pcb_sub_msg,
 
 /* @ns: from entry into the kernel to this commit. */
 DEFINE_EVENT(pcb_sub_msg, pcb_deliver,
-	     TP_PROTO(const struct pcb_sub *sub, const struct pcb_pub *pub, u64 ns),
-	     TP_ARGS(sub, pub, ns));
+	     TP_PROTO(const struct pcb_topic *t, u64 ep_id, enum pcb_fate fate,
+		      const struct pcb_pub *pub, u64 ns),
+	     TP_ARGS(t, ep_id, fate, pub, ns));
 
 /* reason: full (lossy ring) or broken; ns is 0. */
 DEFINE_EVENT(pcb_sub_msg, pcb_drop,
-	     TP_PROTO(const struct pcb_sub *sub, const struct pcb_pub *pub, u64 ns),
-	     TP_ARGS(sub, pub, ns));
+	     TP_PROTO(const struct pcb_topic *t, u64 ep_id, enum pcb_fate fate,
+		      const struct pcb_pub *pub, u64 ns),
+	     TP_ARGS(t, ep_id, fate, pub, ns));
 
 /* ns is 0. */
 DEFINE_EVENT(pcb_sub_msg, pcb_filter_reject,
-	     TP_PROTO(const struct pcb_sub *sub, const struct pcb_pub *pub, u64 ns),
-	     TP_ARGS(sub, pub, ns));
+	     TP_PROTO(const struct pcb_topic *t, u64 ep_id, enum pcb_fate fate,
+		      const struct pcb_pub *pub, u64 ns),
+	     TP_ARGS(t, ep_id, fate, pub, ns));
 
 /* A publisher waits for room (@ns 0), or gave up after @ns (timeout). */
 DECLARE_EVENT_CLASS(pcb_wait,
