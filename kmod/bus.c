@@ -69,17 +69,26 @@ static DECLARE_DELAYED_WORK(pcb_bus_reap_work, bus_reap_fn);
 /* How often idle buses of other namespaces are looked at. */
 #define PCB_BUS_REAP_DELAY	(10 * HZ)
 
+/*
+ * A bus for @ipc_ns, counted against the caller's user (whose first open
+ * there makes it) until it is freed, as it may outlive their endpoints.
+ */
 static struct pcb_bus *bus_create(struct ipc_namespace *ipc_ns)
 {
 	struct pcb_bus *bus = pcb_zalloc(sizeof(*bus));
+	int ret = -ENOMEM;
 
 	if (!bus)
-		return NULL;
+		return ERR_PTR(-ENOMEM);
 	bus->stats = pcb_should_fail() ? NULL : pcb_stats_alloc();
-	if (!bus->stats) {
-		kfree(bus);
-		return NULL;
-	}
+	if (!bus->stats)
+		goto err_free;
+	bus->creator = pcb_user_get();
+	if (!bus->creator)
+		goto err_stats;
+	ret = pcb_quota_charge(bus->creator, PCB_QUOTA_BUSES);
+	if (ret)
+		goto err_user;
 	mutex_init(&bus->lock);
 	hash_init(bus->names);
 	xa_init_flags(&bus->topics, XA_FLAGS_ALLOC1);
@@ -92,6 +101,14 @@ static struct pcb_bus *bus_create(struct ipc_namespace *ipc_ns)
 	atomic64_set(&bus->hlc_last, 0);
 	atomic_long_inc(&pcb_usage[PCB_USAGE_BUSES]);
 	return bus;
+
+err_user:
+	pcb_user_put(bus->creator);
+err_stats:
+	pcb_stats_free(bus->stats);
+err_free:
+	kfree(bus);
+	return ERR_PTR(ret);
 }
 
 /* Nothing uses @bus any more: no endpoint, and no one can open one. */
@@ -102,6 +119,8 @@ static void bus_destroy(struct pcb_bus *bus)
 	mutex_destroy(&bus->lock);
 	pcb_stats_free(bus->stats);
 	pcb_put_ipc_ns(bus->ipc_ns);
+	pcb_quota_uncharge(bus->creator, PCB_QUOTA_BUSES);
+	pcb_user_put(bus->creator);
 	kfree(bus);
 	atomic_long_dec(&pcb_usage[PCB_USAGE_BUSES]);
 }
@@ -163,8 +182,9 @@ static void bus_reap_fn(struct work_struct *work)
 
 /*
  * The bus of the caller's IPC namespace, created on first use, with a use
- * counted for the caller (an endpoint, or a /proc reader with @create
- * false, which gets NULL when the namespace has no bus).
+ * counted for the caller: an endpoint, or a /proc reader with @create
+ * false, which gets NULL when the namespace has no bus.  An ERR_PTR when
+ * it cannot be made (ENOMEM, EDQUOT).
  */
 struct pcb_bus *pcb_bus_get(bool create)
 {
@@ -182,10 +202,10 @@ struct pcb_bus *pcb_bus_get(bool create)
 	}
 	if (!found && create) {
 		found = bus_create(ipc_ns);
-		if (found)
+		if (!IS_ERR(found))
 			list_add(&found->node, &pcb_buses);
 	}
-	if (found)
+	if (!IS_ERR_OR_NULL(found))
 		found->users++;
 	mutex_unlock(&pcb_buses_lock);
 	buses_destroy(&dead);

@@ -30,10 +30,11 @@ static struct pcb_endpoint *endpoint_alloc(void)
 	ret = pcb_quota_charge(ep->user, PCB_QUOTA_ENDPOINTS);
 	if (ret)
 		goto err_user;
-	ret = -ENOMEM;
 	ep->bus = pcb_bus_get(true);
-	if (!ep->bus)
+	if (IS_ERR(ep->bus)) {
+		ret = PTR_ERR(ep->bus);
 		goto err_uncharge;
+	}
 	return ep;
 
 err_uncharge:

@@ -78,6 +78,7 @@ extern unsigned int pcb_max_endpoints;
 extern unsigned int pcb_max_endpoints_per_user;
 extern unsigned int pcb_max_subscriptions_per_user;
 extern unsigned int pcb_max_handles_per_user;
+extern unsigned int pcb_max_buses_per_user;
 
 extern struct workqueue_struct *pcb_wq;
 
@@ -115,6 +116,7 @@ struct pcb_bus {
 	unsigned int users;		/* endpoints and readers, same lock */
 	struct ipc_namespace *ipc_ns;	/* a reference */
 	struct user_namespace *user_ns;	/* owns @ipc_ns: ids and rights */
+	struct pcb_user *creator;	/* charged for it until it is freed */
 	struct mutex lock;		/* see the locking table above */
 	DECLARE_HASHTABLE(names, 8);	/* name -> topic, under @lock */
 	struct xarray topics;		/* id -> topic, under @lock; RCU */
@@ -461,6 +463,7 @@ enum pcb_quota {
 	PCB_QUOTA_ENDPOINTS,
 	PCB_QUOTA_SUBS,
 	PCB_QUOTA_HANDLES,
+	PCB_QUOTA_BUSES,
 	PCB_NR_QUOTAS
 };
 

@@ -34,6 +34,10 @@ unsigned int pcb_max_handles_per_user = 16384;
 module_param_named(max_handles_per_user, pcb_max_handles_per_user, uint, 0644);
 MODULE_PARM_DESC(max_handles_per_user, "Publish handles open by one user at most (EDQUOT beyond)");
 
+unsigned int pcb_max_buses_per_user = 64;
+module_param_named(max_buses_per_user, pcb_max_buses_per_user, uint, 0644);
+MODULE_PARM_DESC(max_buses_per_user, "Buses (IPC namespaces' first opens) one user makes at most (EDQUOT beyond)");
+
 /*
  * Users holding something, by kuid.  @pcb_acct_lock covers the table, each
  * user's reference count and quota counts, and pcb_quota_used[]: charges
@@ -220,9 +224,11 @@ static int quota_check(const struct pcb_user *u, enum pcb_quota q,
 	case PCB_QUOTA_SUBS:
 		return held < READ_ONCE(pcb_max_subscriptions_per_user) ?
 		       0 : -EDQUOT;
-	default:
+	case PCB_QUOTA_HANDLES:
 		return held < READ_ONCE(pcb_max_handles_per_user) ?
 		       0 : -EDQUOT;
+	default:
+		return held < READ_ONCE(pcb_max_buses_per_user) ? 0 : -EDQUOT;
 	}
 }
 

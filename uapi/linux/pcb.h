@@ -15,7 +15,8 @@
  * The endpoint lives until its last file descriptor is closed and its ring
  * is unmapped; then every subscription and handle it holds is removed and
  * the ring is freed.  open() fails with ENFILE or EMFILE past the endpoint
- * limits, and with ENOMEM (see "Limits and accounting").
+ * limits, with EDQUOT when the caller would make a bus past its limit,
+ * and with ENOMEM (see "Limits and accounting").
  *
  * Conventions
  * -----------
@@ -128,12 +129,17 @@
  *  max_subscriptions_per_user subscriptions of the rings of one user
  *                         (EDQUOT beyond)
  *  max_handles_per_user   publish handles open by one user (EDQUOT beyond)
+ *  max_buses_per_user     buses one user makes by opening the device first
+ *                         in an IPC namespace (open() fails with EDQUOT
+ *                         beyond)
  *  max_ring_size          largest ring data area (EINVAL beyond)
  *  max_msg_size           largest max_msg_size of a topic (EINVAL beyond)
  * Topics and endpoints are counted against the real uid of their creator,
  * subscriptions (with their filters) against the real uid of the ring's
- * owner, and publish handles against the real uid of the endpoint's
- * opener, until they are freed.  A topic is counted until TOPIC_DELETE;
+ * owner, publish handles against the real uid of the endpoint's opener,
+ * and a bus against the real uid of the first opener in its IPC
+ * namespace (a bus lives as long as its namespace or an endpoint of it),
+ * until they are freed.  A topic is counted until TOPIC_DELETE;
  * what a deleted topic leaves behind while publish handles still name it
  * (its name, its id and a few hundred bytes, never its statistics) is
  * counted with those handles.
@@ -733,8 +739,9 @@ struct pcb_filter {
  * subscriptions (to tell the two apart, compare the ring's data_size with
  * PCB_REC_SIZE() of the topic's max_msg_size from TOPIC_INFO); EDQUOT when
  * the ring's user holds its fair share of them, or module parameter
- * max_subscriptions_per_user subscriptions over all its rings.  The struct must be writable: checked
- * before subscribing, so EFAULT means no subscription was made.
+ * max_subscriptions_per_user subscriptions over all its rings.  The
+ * struct must be writable: checked before subscribing, so EFAULT means no
+ * subscription was made.
  * UNSUBSCRIBE: ENOENT when the ring is not subscribed to topic_id.
  *
  * Where a subscription starts and ends: SUBSCRIBE, UNSUBSCRIBE and each
