@@ -200,8 +200,18 @@ static void ring_break(struct pcb_ring *ring, u64 cons)
 		pr_debug("ring %p: consumer position %llu, pending %llu, producer %llu: broken\n",
 			 ring, cons, ring->pending, ring->prod);
 	ring_set_flag(ring, PCB_RING_BROKEN);
-	/* WAIT and poll() report it: a sleeping consumer hears of it now. */
-	wake_up_interruptible(&ring->data_wq);
+}
+
+/*
+ * Drop ring->lock; if the ring broke under it, tell a sleeping consumer
+ * (WAIT and poll() report it), without the lock held.
+ */
+static void ring_unlock(struct pcb_ring *ring, bool was_broken)
+	__releases(&ring->lock)
+{
+	spin_unlock(&ring->lock);
+	if (!was_broken && pcb_ring_is_broken(ring))
+		wake_up_interruptible(&ring->data_wq);
 }
 
 /*
@@ -300,7 +310,7 @@ bool pcb_ring_has_room(struct pcb_ring *ring, u64 need, bool mark_waiting)
 		return true;
 	spin_lock(&ring->lock);
 	room = ring_room(ring, need, mark_waiting) || pcb_ring_is_broken(ring);
-	spin_unlock(&ring->lock);
+	ring_unlock(ring, false);
 	return room;
 }
 
@@ -313,6 +323,7 @@ bool pcb_ring_has_room(struct pcb_ring *ring, u64 need, bool mark_waiting)
 struct pcb_record *pcb_ring_reserve(struct pcb_ring *ring, u32 len,
 				    bool mark_waiting)
 {
+	bool was_broken = pcb_ring_is_broken(ring);
 	u64 need = PCB_REC_SIZE(len);
 	struct pcb_record *rec = NULL;
 
@@ -329,7 +340,7 @@ struct pcb_record *pcb_ring_reserve(struct pcb_ring *ring, u32 len,
 		 */
 		smp_store_release(&ring->hdr->prod_pos, ring->prod);
 	}
-	spin_unlock(&ring->lock);
+	ring_unlock(ring, was_broken);
 	return rec;
 }
 
