@@ -21,10 +21,14 @@
  * filter must come too.
  *
  * Two checks meet.  When a record arrives (on_record()): payload intact,
- * per topic the seq contiguous (no filter) or increasing (filter) and the
- * id increasing, per publisher the counter increasing, the filter
- * satisfied, and its (slot, counter) seen for the first time; the record's
- * seq and id go into a window indexed by counter.  Then, walking each
+ * pid and uid those of its publisher, per topic the seq contiguous (no
+ * filter) or increasing (filter) and the id increasing, per publisher the
+ * counter increasing, the filter satisfied, and its (slot, counter) seen
+ * for the first time; the record's seq and id go into a window indexed by
+ * counter.  Records of hostile processes (told by their pid) are checked
+ * for order and filter too, and must say they come from a hostile
+ * process, read the same in every ring, and never be an entry of a batch
+ * that failed (hostile_verify()); their bytes are the hostile's to choose.  Then, walking each
  * publisher's log in counter order (advance()), every logged publish is
  * decided against the window:
  *   DONE, filter takes it   received, with the seq and id the publisher
@@ -248,6 +252,7 @@ static void on_record(struct chk *c, const struct pcb_msg *msg)
 	uint64_t counter, next;
 	struct win *w;
 	char why[160];
+	bool hostile, bad;
 
 	c->res->delivered++;
 	for (t = 0; t < shm->cfg.nr_topics; t++) {
@@ -260,10 +265,11 @@ static void on_record(struct chk *c, const struct pcb_msg *msg)
 		violation("record of topic id %u, not subscribed", rec->topic_id);
 		return;
 	}
-	if (msg_verify(msg, t, &m, why, sizeof(why))) {
+	hostile = rec_hostile(rec);
+	bad = hostile ? hostile_verify(msg, why, sizeof(why)) :
+			msg_verify(msg, t, &m, why, sizeof(why));
+	if (bad)
 		violation("topic %u: %s", t, why);
-		return;
-	}
 	order_check(c, t, rec);
 	if (pcb_causal_feed_msg(&c->causal, msg) == -EPROTO)
 		violation("topic %u seq %llu: causal order: message %llu depends on %llu, %s",
@@ -277,10 +283,15 @@ static void on_record(struct chk *c, const struct pcb_msg *msg)
 	ct->last_id = rec->msg_id;
 
 	if (ct->filtered && !record_wanted(ct, msg))
-		violation("topic %u seq %llu id %llu: delivered, but no filter in force rejects it (first: %s, %u changes)",
+		violation("topic %u seq %llu id %llu%s: delivered, but no filter in force takes it (first: %s, %u changes)",
 			  t, (unsigned long long)rec->seq,
-			  (unsigned long long)rec->msg_id, c->res->filter[t],
+			  (unsigned long long)rec->msg_id,
+			  hostile ? " (hostile)" : "", c->res->filter[t],
 			  ct->nr_eras - 1);
+	if (hostile)
+		count_inc(&shm->n.hostile_records);
+	if (hostile || bad)
+		return;
 
 	slot = m->slot;
 	counter = m->counter;
@@ -465,6 +476,44 @@ static void advance(struct chk *c, bool end)
 	}
 }
 
+static unsigned int topic_index(const struct chk *c, uint32_t topic_id)
+{
+	unsigned int t;
+
+	for (t = 0; t + 1 < shm->cfg.nr_topics; t++)
+		if (c->t[t].id == topic_id)
+			break;
+	return t;
+}
+
+/*
+ * --inject: the record to get wrong: checked 0's 500th for most faults;
+ * for "filter", a filtered record of checked 2's after its 500th; for
+ * "hostile", a hostile one of checked 0's after its 500th.
+ */
+static bool inject_now(struct chk *c, const struct pcb_msg *msg)
+{
+	switch (shm->cfg.inject) {
+	case INJECT_LOSE:
+	case INJECT_DUP:
+	case INJECT_CORRUPT:
+		return c->index == 0 && c->res->delivered == 500;
+	case INJECT_FILTER:
+		if (c->index != 2 || c->res->delivered < 500 ||
+		    !c->t[topic_index(c, msg->rec->topic_id)].filtered)
+			return false;
+		break;
+	case INJECT_HOSTILE:
+		if (c->index != 0 || c->res->delivered < 500 ||
+		    !rec_hostile(msg->rec))
+			return false;
+		break;
+	default:
+		return false;
+	}
+	return !__atomic_exchange_n(&shm->injected, 1, __ATOMIC_RELAXED);
+}
+
 /* --inject: what the checker sees of a record goes wrong, once. */
 static void inject(struct chk *c, const struct pcb_msg *msg)
 {
@@ -480,11 +529,24 @@ static void inject(struct chk *c, const struct pcb_msg *msg)
 		on_record(c, msg);
 		break;
 	case INJECT_CORRUPT:
+	case INJECT_HOSTILE:
 		memcpy(copy, msg->data, msg->len);
 		copy[msg->len - 1] ^= 0x10;
 		bad.data = copy;
 		on_record(c, &bad);
 		break;
+	case INJECT_FILTER: {
+		const struct chk_topic *ct =
+			&c->t[topic_index(c, msg->rec->topic_id)];
+
+		/* Header bytes changed until the filter rejects them. */
+		memcpy(copy, msg->data, msg->len);
+		bad.data = copy;
+		for (unsigned int i = 0; i < 1000 && record_wanted(ct, &bad); i++)
+			copy[4 + rnd_below(&c->rnd, 28)] = (uint8_t)rnd_next(&c->rnd);
+		on_record(c, &bad);
+		break;
+	}
 	default:
 		on_record(c, msg);
 		break;
@@ -568,9 +630,7 @@ static unsigned int consume(struct chk *c, unsigned int max)
 		}
 		if (!ret)
 			break;
-		if (c->index == 0 && c->res->delivered == 500 &&
-		    shm->cfg.inject >= INJECT_LOSE &&
-		    shm->cfg.inject <= INJECT_CORRUPT)
+		if (shm->cfg.inject && inject_now(c, &msg))
 			inject(c, &msg);
 		else
 			on_record(c, &msg);

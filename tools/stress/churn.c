@@ -199,6 +199,8 @@ static void round_once(struct churn *c)
 	    (unsigned int)rnd_below(&c->rnd, STRESS_CHURN_POOL / shm->cfg.nr_churn);
 	churn_name(name, sizeof(name), k);
 	opts.max_msg_size = STRESS_MSG_MAX;
+	/* Reliable subscriptions need read and execute permission. */
+	opts.mode = 0755;
 	/* Now and then a schema the other roles do not name. */
 	opts.schema_id = rnd_chance(&c->rnd, 10) ? 7 : 0;
 	ret = pcb_topic_create(c->bus, name, &opts, &id);

@@ -5,10 +5,10 @@
  *
  * The orchestrator (this file) creates the checked topics, forks the
  * roles (publishers, checked subscribers, transient and lossy
- * subscribers, topic churn), kills processes of every role but the checked
- * subscribers with SIGKILL at random and respawns them, then stops the
- * publishers, tells the checked subscribers each topic's last seq, lets
- * them drain and check, and prints a summary.  Any violation of the bus's
+ * subscribers, topic churn, hostile processes), kills processes of every
+ * role but the checked subscribers with SIGKILL at random and respawns
+ * them, then stops the publishers, tells the checked subscribers each
+ * topic's last seq, lets them drain and check, and prints a summary.  Any violation of the bus's
  * contract makes the exit status 1; 2 means the run itself failed; 4 that
  * it could not run (no /dev/pcb).
  *
@@ -27,7 +27,7 @@
 
 #define MAX_PROCS	(STRESS_MAX_PUBS + STRESS_MAX_CHECKED + \
 			 STRESS_MAX_TRANSIENT + STRESS_MAX_LOSSY + \
-			 STRESS_MAX_CHURN)
+			 STRESS_MAX_CHURN + STRESS_MAX_HOSTILE)
 
 struct proc {
 	enum stress_role role;
@@ -44,6 +44,11 @@ static struct pcb *bus;
 static int clock_handle;
 static uint64_t rnd;
 
+static const char *const hostile_names[NR_HOSTILE_KINDS] = {
+	[HOSTILE_CONS] = "cons", [HOSTILE_FORGE] = "forge",
+	[HOSTILE_FLIP] = "flip", [HOSTILE_BATCH] = "batch",
+};
+
 static void usage(int status)
 {
 	fprintf(status ? stderr : stdout,
@@ -57,17 +62,22 @@ static void usage(int status)
 "  --transient N       reliable subscribers that come and go (default 2)\n"
 "  --lossy N           lossy subscribers that come and go (default 2)\n"
 "  --churn N           topic churn processes (default 1, at most %d)\n"
+"  --hostile N         hostile processes in the checked topics (default 2,\n"
+"                      at most %d): nonsensical consumer positions, positions\n"
+"                      past records still being written, payloads flipped\n"
+"                      while published, oversized batches (see hostile.c)\n"
+"  --hostile-skip LIST leave out kinds of hostility: cons, forge, flip, batch\n"
 "  --kill-interval MS  mean time between SIGKILLs, 0 for none (default 400)\n"
 "  --no-uring          do not publish through io_uring\n"
 "  --isolated          no other pcb-stress shares this bus (IPC namespace):\n"
 "                      seeing another run's topics is a violation\n"
 "  --inject FAULT      check the checker: make its own bookkeeping go wrong\n"
-"                      once (lose, dup, corrupt, failed, seq); the run must\n"
-"                      then fail\n"
+"                      once (lose, dup, corrupt, failed, seq, filter,\n"
+"                      hostile); the run must then fail\n"
 "  --verbose           say more\n"
 "Exit status: 0 no violation, 1 violations, 2 the run failed, 4 no bus.\n",
 		STRESS_MAX_PUBS, STRESS_MAX_TOPICS, STRESS_MAX_CHECKED,
-		STRESS_MAX_CHURN);
+		STRESS_MAX_CHURN, STRESS_MAX_HOSTILE);
 	exit(status);
 }
 
@@ -89,7 +99,8 @@ static enum stress_inject parse_inject(const char *s)
 	static const char *const names[NR_INJECT] = {
 		[INJECT_LOSE] = "lose", [INJECT_DUP] = "dup",
 		[INJECT_CORRUPT] = "corrupt", [INJECT_FAILED] = "failed",
-		[INJECT_SEQ] = "seq",
+		[INJECT_SEQ] = "seq", [INJECT_FILTER] = "filter",
+		[INJECT_HOSTILE] = "hostile",
 	};
 	unsigned int i;
 
@@ -98,6 +109,27 @@ static enum stress_inject parse_inject(const char *s)
 			return (enum stress_inject)i;
 	fprintf(stderr, "pcb-stress: unknown fault '%s'\n", s);
 	exit(2);
+}
+
+static unsigned int parse_hostile_skip(const char *s)
+{
+	char buf[64], *tok, *save = NULL;
+	unsigned int mask = 0, k;
+
+	snprintf(buf, sizeof(buf), "%s", s);
+	for (tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		for (k = 0; k < NR_HOSTILE_KINDS; k++)
+			if (!strcmp(tok, hostile_names[k]))
+				break;
+		if (k == NR_HOSTILE_KINDS) {
+			fprintf(stderr, "pcb-stress: unknown kind of hostility '%s'\n",
+				tok);
+			exit(2);
+		}
+		mask |= 1U << k;
+	}
+	return mask;
 }
 
 static void parse_args(int argc, char **argv, struct stress_config *cfg)
@@ -111,6 +143,8 @@ static void parse_args(int argc, char **argv, struct stress_config *cfg)
 		{ "transient", required_argument, NULL, 'r' },
 		{ "lossy", required_argument, NULL, 'l' },
 		{ "churn", required_argument, NULL, 'C' },
+		{ "hostile", required_argument, NULL, 'H' },
+		{ "hostile-skip", required_argument, NULL, 'S' },
 		{ "kill-interval", required_argument, NULL, 'k' },
 		{ "no-uring", no_argument, NULL, 'U' },
 		{ "isolated", no_argument, NULL, 'i' },
@@ -129,6 +163,7 @@ static void parse_args(int argc, char **argv, struct stress_config *cfg)
 	cfg->nr_transient = 2;
 	cfg->nr_lossy = 2;
 	cfg->nr_churn = 1;
+	cfg->nr_hostile = 2;
 	cfg->kill_ms = 400;
 	cfg->use_uring = true;
 	while ((o = getopt_long(argc, argv, "d:s:vh", opts, NULL)) != -1) {
@@ -156,6 +191,12 @@ static void parse_args(int argc, char **argv, struct stress_config *cfg)
 			break;
 		case 'C':
 			cfg->nr_churn = parse_uint(optarg, STRESS_MAX_CHURN);
+			break;
+		case 'H':
+			cfg->nr_hostile = parse_uint(optarg, STRESS_MAX_HOSTILE);
+			break;
+		case 'S':
+			cfg->hostile_skip = parse_hostile_skip(optarg);
 			break;
 		case 'k':
 			cfg->kill_ms = parse_uint(optarg, 1000000);
@@ -197,21 +238,27 @@ static uint64_t marker(void)
 	return id;
 }
 
-static void create_topic(const char *name, uint32_t *id)
+/*
+ * @mode: checked topics let anyone publish and subscribe reliably (read
+ * and execute), hostile processes included.
+ */
+static void create_topic(const char *name, uint32_t mode, uint32_t *id)
 {
 	struct pcb_topic_opts opts = PCB_TOPIC_OPTS_DEFAULT;
 	int ret;
 
 	opts.max_msg_size = STRESS_MSG_MAX;
+	opts.mode = mode;
 	ret = pcb_topic_create(bus, name, &opts, id);
 	if (ret)
 		die("creating topic %s: %s", name, strerror(-ret));
 }
 
 /*
- * Which pid and uid do records carry?  Our own when the bus's first
- * opener shares our pid namespace; the run checks records against them
- * only then.
+ * Records carry the publisher's pid and uid as the ring's owner sees
+ * them: here, every process of the run shares our namespaces, so our own.
+ * Anything else is a violation; the run then goes on without checking
+ * pids.
  */
 static void calibrate(void)
 {
@@ -221,7 +268,7 @@ static void calibrate(void)
 	int handle, ret;
 
 	snprintf(name, sizeof(name), "%s/calibrate", shm->cfg.prefix);
-	create_topic(name, NULL);
+	create_topic(name, 0700, NULL);
 	ret = pcb_open(&rx);
 	if (!ret)
 		ret = pcb_ring_setup(rx, 16 << 10);
@@ -239,9 +286,10 @@ static void calibrate(void)
 		die("calibration: no record (%s)", strerror(-ret));
 	shm->cfg.check_pid = msg.rec->pid == (uint32_t)getpid();
 	shm->cfg.uid = msg.rec->uid;
-	if (msg.rec->uid != (uint32_t)geteuid())
-		note("records carry uid %u, we are %u", msg.rec->uid,
-		     (unsigned int)geteuid());
+	if (!shm->cfg.check_pid || msg.rec->uid != (uint32_t)geteuid())
+		violation("a record of ours carries pid %u uid %u, we are pid %d uid %u",
+			  msg.rec->pid, msg.rec->uid, (int)getpid(),
+			  (unsigned int)geteuid());
 	pcb_release(rx, &msg);
 	pcb_close(rx);
 	pcb_topic_close(bus, handle);
@@ -276,6 +324,13 @@ static void spawn(struct proc *p)
 		my_role = p->role;
 		my_index = p->index;
 		my_gen = p->gen;
+		if (p->role == ROLE_HOSTILE) {
+			pid_t me = getpid();
+
+			/* Before its first record can exist. */
+			__atomic_fetch_or(&shm->hostile_pids[me / 64],
+					  1ULL << (me % 64), __ATOMIC_RELEASE);
+		}
 		switch (p->role) {
 		case ROLE_PUB:
 			status = publisher_main(p->index);
@@ -289,6 +344,9 @@ static void spawn(struct proc *p)
 			break;
 		case ROLE_CHURN:
 			status = churn_main(p->index);
+			break;
+		case ROLE_HOSTILE:
+			status = hostile_main(p->index);
 			break;
 		default:
 			break;
@@ -473,10 +531,19 @@ static void run(void)
 	unsigned int i;
 
 	for (i = 0; i < nr_procs; i++)
-		if (procs[i].role == ROLE_PUB)
+		if (procs[i].role == ROLE_PUB || procs[i].role == ROLE_HOSTILE)
 			spawn(&procs[i]);
-	/* The checked subscribers join a stream already flowing. */
+	/*
+	 * The checked subscribers join a stream already flowing, after the
+	 * hostile forgers' rings: a kernel that copied a message from one
+	 * ring into the others would copy from a hostile one.
+	 */
 	sleep_ns(200 * MSEC);
+	end = now_ns() + 10 * NSEC;
+	while (!(cfg->hostile_skip & (1U << HOSTILE_FORGE)) &&
+	       load_acquire(&shm->hostile_ready) < cfg->nr_hostile &&
+	       now_ns() < end)
+		reap(true, 10 * MSEC);
 	for (i = 0; i < nr_procs; i++)
 		if (procs[i].role == ROLE_CHECKED)
 			spawn(&procs[i]);
@@ -489,7 +556,8 @@ static void run(void)
 			die("checked subscribers failed to start");
 	}
 	for (i = 0; i < nr_procs; i++)
-		if (procs[i].role != ROLE_PUB && procs[i].role != ROLE_CHECKED)
+		if (procs[i].role != ROLE_PUB && procs[i].role != ROLE_CHECKED &&
+		    procs[i].role != ROLE_HOSTILE)
 			spawn(&procs[i]);
 
 	start = now_ns();
@@ -558,10 +626,10 @@ static void summary(void)
 	const struct stress_counters *n = &shm->n;
 	unsigned int i, t;
 
-	printf("pcb-stress: seed %#llx, %u s, %u publishers, %u checked topics, %u checked subscribers, %u transient, %u lossy, %u churn, kill every ~%u ms\n",
+	printf("pcb-stress: seed %#llx, %u s, %u publishers, %u checked topics, %u checked subscribers, %u transient, %u lossy, %u churn, %u hostile, kill every ~%u ms\n",
 	       (unsigned long long)cfg->seed, cfg->duration_s, cfg->nr_pubs,
 	       cfg->nr_topics, cfg->nr_checked, cfg->nr_transient,
-	       cfg->nr_lossy, cfg->nr_churn, cfg->kill_ms);
+	       cfg->nr_lossy, cfg->nr_churn, cfg->nr_hostile, cfg->kill_ms);
 	printf("published: %llu accepted (%llu to checked topics); failed: %llu timed out, %llu EAGAIN, %llu EINTR, %llu cancelled, %llu E2BIG, %llu churn topic gone\n",
 	       (unsigned long long)n->accepted,
 	       (unsigned long long)n->accepted_checked,
@@ -601,12 +669,13 @@ static void summary(void)
 			       (unsigned long long)r->last_seq[t],
 			       r->filter[t][0] ? r->filter[t] : "none");
 	}
-	printf("kills: %llu (publisher %llu, transient %llu, lossy %llu, churn %llu), respawns %llu\n",
+	printf("kills: %llu (publisher %llu, transient %llu, lossy %llu, churn %llu, hostile %llu), respawns %llu\n",
 	       (unsigned long long)total_kills(),
 	       (unsigned long long)n->kills[ROLE_PUB],
 	       (unsigned long long)n->kills[ROLE_TRANSIENT],
 	       (unsigned long long)n->kills[ROLE_LOSSY],
 	       (unsigned long long)n->kills[ROLE_CHURN],
+	       (unsigned long long)n->kills[ROLE_HOSTILE],
 	       (unsigned long long)n->respawns);
 	printf("subscribers: %llu sessions, %llu subscribes, %llu unsubscribes, %llu filter changes, %llu + %llu records (reliable + lossy), %llu ring set-ups refused for memory\n",
 	       (unsigned long long)n->sessions,
@@ -624,6 +693,19 @@ static void summary(void)
 	       (unsigned long long)n->churn_deleted,
 	       (unsigned long long)n->churn_checked,
 	       (unsigned long long)n->churn_lists);
+	printf("hostile: %u processes as uid %u: %llu rings, %llu broken, %llu nonsensical positions, %llu positions past a BUSY record, %llu flooding ones, %llu refused for memory; %llu flipping publish calls, %llu messages accepted; %llu oversized batches refused as the uapi says, %llu atomic batches missed by a lossy ring too small; %llu hostile records checked by honest subscribers\n",
+	       cfg->nr_hostile, cfg->hostile_uid,
+	       (unsigned long long)n->hostile_sessions,
+	       (unsigned long long)n->hostile_broken,
+	       (unsigned long long)n->hostile_cons_writes,
+	       (unsigned long long)n->forge_busy,
+	       (unsigned long long)n->forge_flood,
+	       (unsigned long long)n->hostile_enomem,
+	       (unsigned long long)n->flip_calls,
+	       (unsigned long long)n->flip_accepted,
+	       (unsigned long long)n->big_batches,
+	       (unsigned long long)n->big_accepted,
+	       (unsigned long long)n->hostile_records);
 	printf("violations: %llu\n", (unsigned long long)n->violations);
 }
 
@@ -643,6 +725,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	shm->cfg = cfg;
+	shm->start_ns = now_ns();
 	rnd_seed(&rnd, NR_ROLES * 1000, 0);
 	memset(shm->cursor, 0xff, sizeof(shm->cursor));
 
@@ -655,14 +738,15 @@ int main(int argc, char **argv)
 	if (ret)
 		die("pcb_open: %s", strerror(-ret));
 	clock_topic_name(name, sizeof(name));
-	create_topic(name, NULL);
+	create_topic(name, 0700, NULL);
 	clock_handle = pcb_topic_open(bus, name, 0);
 	if (clock_handle < 0)
 		die("opening %s: %s", name, strerror(-clock_handle));
 	for (t = 0; t < cfg.nr_topics; t++) {
 		topic_name(name, sizeof(name), t);
-		create_topic(name, &shm->topic_id[t]);
+		create_topic(name, 0777, &shm->topic_id[t]);
 	}
+	shm->cfg.hostile_uid = geteuid() ? (uint32_t)geteuid() : 65534;
 	calibrate();
 
 	for (i = 0; i < cfg.nr_pubs; i++)
@@ -675,6 +759,8 @@ int main(int argc, char **argv)
 		add_proc(ROLE_LOSSY, i);
 	for (i = 0; i < cfg.nr_churn; i++)
 		add_proc(ROLE_CHURN, i);
+	for (i = 0; i < cfg.nr_hostile; i++)
+		add_proc(ROLE_HOSTILE, i);
 
 	fprintf(stderr, "pcb-stress: seed %#llx, %u s, topics %s/*\n",
 		(unsigned long long)cfg.seed, cfg.duration_s, cfg.prefix);

@@ -150,3 +150,95 @@ int msg_verify(const struct pcb_msg *msg, uint32_t want_topic,
 		*out = m;
 	return 0;
 }
+
+/* Records of hostile processes: told by their pid (see stress.h). */
+bool rec_hostile(const struct pcb_record *rec)
+{
+	uint32_t pid = rec->pid;
+
+	if (pid >= STRESS_PID_MAX)
+		return false;
+	return load_acquire(&shm->hostile_pids[pid / 64]) & (1ULL << (pid % 64));
+}
+
+/* FNV-1a over what every subscriber of a message must get alike. */
+static uint32_t msg_digest(const struct pcb_msg *msg)
+{
+	const struct pcb_record *rec = msg->rec;
+	const uint8_t *p = msg->data;
+	uint64_t h = 0xcbf29ce484222325ULL;
+	size_t i;
+
+	h = mix64(h ^ rec->key ^ ((uint64_t)rec->topic_id << 32) ^ rec->seq);
+	for (i = 0; i < msg->len; i++)
+		h = (h ^ p[i]) * 0x100000001b3ULL;
+	return (uint32_t)(h ^ (h >> 32) ^ msg->len);
+}
+
+/*
+ * Every subscriber of a message receives the same bytes: the first to see
+ * a hostile message notes a digest of it under its id, later ones compare.
+ * A slot holds the low half of the id and the digest; a slot reused by
+ * another message just stops the comparison.
+ */
+static int digest_check(const struct pcb_msg *msg)
+{
+	uint64_t id = msg->rec->msg_id;
+	uint64_t *slot = &shm->digest[mix64(id) % STRESS_DIGESTS];
+	uint64_t want = ((id & 0xffffffffULL) << 32) | msg_digest(msg);
+	uint64_t seen = load_acquire(slot);
+
+	if (seen >> 32 != want >> 32) {
+		store_release(slot, want);
+		return 0;
+	}
+	return seen == want ? 0 : -1;
+}
+
+/*
+ * A record of a hostile publisher: its bytes are whatever the publisher
+ * had when the kernel copied them, but the record must still say who sent
+ * it, must never be an entry of a batch that failed, and must read the
+ * same in every ring.
+ */
+int hostile_verify(const struct pcb_msg *msg, char *why, size_t why_len)
+{
+	const struct pcb_record *rec = msg->rec;
+	uint32_t magic = 0;
+
+	if (msg->len >= sizeof(magic))
+		memcpy(&magic, msg->data, sizeof(magic));
+	if (magic == DEAD_MAGIC)
+		FAIL("seq %llu id %llu: an entry of an atomic batch that failed was delivered",
+		     (unsigned long long)rec->seq,
+		     (unsigned long long)rec->msg_id);
+	if (rec->uid != shm->cfg.hostile_uid)
+		FAIL("seq %llu: record of hostile pid %u says uid %u, the process has %u",
+		     (unsigned long long)rec->seq, rec->pid, rec->uid,
+		     shm->cfg.hostile_uid);
+	if (digest_check(msg))
+		FAIL("seq %llu id %llu (hostile pid %u, %zu bytes): another subscriber got other bytes",
+		     (unsigned long long)rec->seq,
+		     (unsigned long long)rec->msg_id, rec->pid, msg->len);
+	return 0;
+}
+
+/*
+ * A hostile payload of @len bytes: the header of some honest-looking
+ * message of @topic (so that filters judge it like one), marked as
+ * hostile, then noise.
+ */
+void hostile_payload(uint8_t *buf, uint32_t len, uint64_t *rnd,
+		     uint32_t topic)
+{
+	uint8_t tmp[STRESS_MSG_MAX] __attribute__((aligned(8)));
+	uint32_t magic = HOSTILE_MAGIC, i;
+	uint64_t key;
+
+	msg_build(tmp, (uint16_t)rnd_below(rnd, shm->cfg.nr_pubs), 0, topic,
+		  rnd_below(rnd, 200000), &key);
+	for (i = 0; i < len; i++)
+		buf[i] = i < STRESS_MSG_HDR ? tmp[i] : (uint8_t)rnd_next(rnd);
+	if (len >= sizeof(magic))
+		memcpy(buf, &magic, sizeof(magic));
+}

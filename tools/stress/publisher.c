@@ -128,7 +128,8 @@ static void accepted(struct pub *p, struct out_msg *o, uint64_t seq,
 	count_inc(&shm->n.accepted);
 	if (!o->log)
 		return;
-	if (shm->cfg.inject && p->slot == 0 && o->topic == 0 &&
+	if ((shm->cfg.inject == INJECT_FAILED || shm->cfg.inject == INJECT_SEQ) &&
+	    p->slot == 0 && o->topic == 0 &&
 	    load_acquire(&shm->checked_ready) == shm->cfg.nr_checked &&
 	    ++p->since_ready > 50 && seq &&
 	    !__atomic_exchange_n(&shm->injected, 1, __ATOMIC_RELAXED)) {

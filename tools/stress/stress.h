@@ -32,6 +32,7 @@
 #define STRESS_MAX_TRANSIENT	8
 #define STRESS_MAX_LOSSY	8
 #define STRESS_MAX_CHURN	4
+#define STRESS_MAX_HOSTILE	4
 #define STRESS_CHURN_POOL	8	/* churn topic names in use */
 
 #define STRESS_MSG_MAX		1024U	/* max_msg_size of every topic */
@@ -117,6 +118,29 @@ struct stress_msg {
 #define STRESS_MSG_HDR		((uint32_t)sizeof(struct stress_msg))
 
 /*
+ * Hostile processes publish payloads that start with HOSTILE_MAGIC (both
+ * versions of a buffer they flip while the kernel reads it); entries of
+ * batches that must fail as a whole start with DEAD_MAGIC, and no ring may
+ * ever receive them.  Honest consumers tell hostile records by their pid
+ * (see hostile_pids), not by their bytes: a hostile payload under an
+ * honest pid is a forgery and fails the honest checks.
+ */
+#define HOSTILE_MAGIC		0x48535431U	/* "HST1" */
+#define DEAD_MAGIC		0x44454144U	/* "DEAD" */
+
+/* Ways of hostility, each a thread of every hostile process. */
+enum hostile_kind {
+	HOSTILE_CONS,		/* nonsensical consumer positions */
+	HOSTILE_FORGE,		/* consumer position past a BUSY record */
+	HOSTILE_FLIP,		/* payload and batch flipped while published */
+	HOSTILE_BATCH,		/* oversized and wrapping batches */
+	NR_HOSTILE_KINDS,
+};
+
+#define STRESS_PID_MAX		(1U << 22)	/* the kernel's PID_MAX_LIMIT */
+#define STRESS_DIGESTS		(1U << 16)
+
+/*
  * Faults the run can inject into its own bookkeeping, to show that the
  * checker catches what it claims to catch (--inject).
  */
@@ -127,6 +151,8 @@ enum stress_inject {
 	INJECT_CORRUPT,		/* checked 0 sees one payload byte flipped */
 	INJECT_FAILED,		/* publisher 0 logs a success as a timeout */
 	INJECT_SEQ,		/* publisher 0 logs a wrong seq */
+	INJECT_FILTER,		/* checked 2 sees one record its filter rejects */
+	INJECT_HOSTILE,		/* checked 0 sees a hostile record changed */
 	NR_INJECT,
 };
 
@@ -137,6 +163,7 @@ enum stress_role {
 	ROLE_TRANSIENT,
 	ROLE_LOSSY,
 	ROLE_CHURN,
+	ROLE_HOSTILE,
 	NR_ROLES,
 };
 
@@ -149,6 +176,8 @@ struct stress_config {
 	unsigned int nr_transient;
 	unsigned int nr_lossy;
 	unsigned int nr_churn;
+	unsigned int nr_hostile;
+	unsigned int hostile_skip;	/* 1 << enum hostile_kind: left out */
 	unsigned int kill_ms;		/* mean time between kills, 0: none */
 	bool use_uring;
 	bool verbose;
@@ -156,6 +185,7 @@ struct stress_config {
 	enum stress_inject inject;
 	bool check_pid;			/* records carry our pids */
 	uint32_t uid;			/* records carry this uid */
+	uint32_t hostile_uid;		/* ... and this one, of hostile processes */
 	char prefix[32];		/* of every topic name of the run */
 };
 
@@ -190,6 +220,18 @@ struct stress_counters {
 	uint64_t churn_deleted;
 	uint64_t churn_checked;		/* churn rounds whose ring was checked */
 	uint64_t churn_lists;
+
+	uint64_t hostile_sessions;	/* rings of hostile consumers */
+	uint64_t hostile_broken;	/* ... that ended broken */
+	uint64_t hostile_cons_writes;	/* nonsensical positions written */
+	uint64_t forge_busy;		/* positions written past a BUSY record */
+	uint64_t forge_flood;		/* ... at prod_pos, then a big publish */
+	uint64_t flip_calls;		/* publish calls with a flipping buffer */
+	uint64_t flip_accepted;		/* ... messages accepted */
+	uint64_t big_batches;		/* oversized batches, refused as the uapi says */
+	uint64_t big_accepted;		/* atomic batches too big for a lossy ring */
+	uint64_t hostile_records;	/* hostile records honest consumers got */
+	uint64_t hostile_enomem;	/* hostile rings refused for memory */
 };
 
 struct pub_slot {
@@ -219,17 +261,23 @@ struct checked_result {
 
 struct stress_shared {
 	struct stress_config cfg;
+	uint64_t start_ns;		/* CLOCK_MONOTONIC at the start */
 	uint32_t topic_id[STRESS_MAX_TOPICS];
 	int stop;			/* every role but the checked: finish */
 	int drain;			/* checked: read up to final_seq */
 	uint64_t final_seq[STRESS_MAX_TOPICS];
 	uint32_t checked_ready;		/* checked subscribers subscribed */
+	uint32_t hostile_ready;		/* hostile processes subscribed */
 	uint32_t injected;		/* --inject: done */
 	struct stress_counters n;
 	struct pub_slot pubs[STRESS_MAX_PUBS];
 	/* Check cursors of the checked subscribers, ~0 before they start. */
 	uint64_t cursor[STRESS_MAX_CHECKED][STRESS_MAX_PUBS][STRESS_MAX_TOPICS];
 	struct checked_result checked[STRESS_MAX_CHECKED];
+	/* Bit per pid: the processes of hostile roles, set before they start. */
+	uint64_t hostile_pids[STRESS_PID_MAX / 64];
+	/* What some subscriber got of a hostile message (see msg.c). */
+	uint64_t digest[STRESS_DIGESTS];
 	struct log_entry log[STRESS_MAX_PUBS][STRESS_MAX_TOPICS][STRESS_LOG_SIZE];
 };
 
@@ -249,6 +297,7 @@ uint64_t rnd_below(uint64_t *state, uint64_t n);
 bool rnd_chance(uint64_t *state, unsigned int percent);
 void rnd_seed(uint64_t *state, uint64_t a, uint64_t b);
 const char *role_name(enum stress_role role);
+const char *errname(int err);
 void violation(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -272,6 +321,10 @@ uint32_t msg_build(void *buf, uint16_t slot, uint16_t gen, uint32_t topic,
 		   uint64_t counter, uint64_t *key);
 int msg_verify(const struct pcb_msg *msg, uint32_t want_topic,
 	       const struct stress_msg **out, char *why, size_t why_len);
+bool rec_hostile(const struct pcb_record *rec);
+int hostile_verify(const struct pcb_msg *msg, char *why, size_t why_len);
+void hostile_payload(uint8_t *buf, uint32_t len, uint64_t *rnd,
+		     uint32_t topic);
 
 /* filter.c */
 void filter_random(struct pcb_filter_spec *f, uint64_t *rnd,
@@ -290,5 +343,6 @@ int publisher_main(unsigned int slot);
 int checked_main(unsigned int index);
 int transient_main(unsigned int index, bool lossy);
 int churn_main(unsigned int index);
+int hostile_main(unsigned int index);
 
 #endif /* PCB_STRESS_H */

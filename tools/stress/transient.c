@@ -10,7 +10,8 @@
  * SET_FILTER and drops subscriptions, and ends by unsubscribing and
  * draining, by closing with subscriptions in place, or by exiting.
  *
- * What is checked of every record: the payload, the order per topic (seq
+ * What is checked of every record: the payload (or for a record of a
+ * hostile process, what hostile_verify() checks), the order per topic (seq
  * and id increasing; no gap for a reliable subscription that never had a
  * filter), and the filter: a record with seq s must satisfy a filter that
  * was in force for s, knowing that SET_FILTER's new filter applies to
@@ -149,10 +150,10 @@ static void on_record(struct tr *s, const struct pcb_msg *msg)
 			  rec->topic_id);
 		return;
 	}
-	if (msg_verify(msg, tt->idx, NULL, why, sizeof(why))) {
+	/* A record that fails still counts for the order of the rest. */
+	if (rec_hostile(rec) ? hostile_verify(msg, why, sizeof(why)) :
+			       msg_verify(msg, tt->idx, NULL, why, sizeof(why)))
 		violation("%s: %s", tt->name, why);
-		return;
-	}
 	contiguous = !s->lossy && !tt->ever_filtered;
 	if (!tt->count) {
 		if (seq <= tt->s0)
@@ -184,8 +185,9 @@ static void on_record(struct tr *s, const struct pcb_msg *msg)
 		char f[96];
 
 		filter_format(&tt->filter[tt->nr_filters - 1], f, sizeof(f));
-		violation("%s: seq %llu satisfies no filter in force (last: %s)",
-			  tt->name, seq, f);
+		violation("%s: seq %llu%s satisfies no filter in force (last: %s)",
+			  tt->name, seq, rec_hostile(rec) ? " (hostile)" : "",
+			  f);
 	}
 	tt->count++;
 	tt->last_seq = seq;

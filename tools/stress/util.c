@@ -2,6 +2,7 @@
 /*
  * pcb-stress: clocks, the seeded generator, messages to the user.
  */
+#define _GNU_SOURCE		/* strerrorname_np() */
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +72,18 @@ void rnd_seed(uint64_t *state, uint64_t a, uint64_t b)
 	*state = mix64(shm->cfg.seed ^ mix64(a * 0x100000001b3ULL + b));
 }
 
+/* "EAGAIN" for EAGAIN, "ok" for 0: what the uapi names. */
+const char *errname(int err)
+{
+	static __thread char buf[16];
+	const char *s = err ? strerrorname_np(err) : "ok";
+
+	if (s)
+		return s;
+	snprintf(buf, sizeof(buf), "errno %d", err);
+	return buf;
+}
+
 const char *role_name(enum stress_role role)
 {
 	static const char *const names[NR_ROLES] = {
@@ -79,6 +92,7 @@ const char *role_name(enum stress_role role)
 		[ROLE_TRANSIENT] = "transient",
 		[ROLE_LOSSY] = "lossy",
 		[ROLE_CHURN] = "churn",
+		[ROLE_HOSTILE] = "hostile",
 	};
 
 	return role < NR_ROLES ? names[role] : "orchestrator";
@@ -90,9 +104,12 @@ static void vsay(const char *what, const char *fmt, va_list ap)
 	char line[512];
 	int n;
 
-	n = snprintf(line, sizeof(line), "pcb-stress: %s%s%s %u/%u (pid %d): ",
+	uint64_t t = shm->start_ns ? (now_ns() - shm->start_ns) / MSEC : 0;
+
+	n = snprintf(line, sizeof(line), "pcb-stress: %s%s%s %u/%u (pid %d) at %llu.%03llu s: ",
 		     what, *what ? " " : "", role_name(my_role), my_index,
-		     my_gen, (int)getpid());
+		     my_gen, (int)getpid(), (unsigned long long)(t / 1000),
+		     (unsigned long long)(t % 1000));
 	if (n < 0 || (size_t)n >= sizeof(line))
 		n = 0;
 	n += vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
