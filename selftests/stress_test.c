@@ -3,13 +3,18 @@
  * A short run of tools/stress/pcb-stress: publishers of every kind,
  * subscribers that come and go, filter changes, topic churn and random
  * SIGKILLs, with the checker that every message accepted for a reliable
- * subscriber that stayed subscribed reached it exactly once and in order
- * (see tools/stress/checked.c).  `make stress` runs the same program for
- * ten minutes per kernel.
+ * subscriber that stayed subscribed reached it exactly once, in order and
+ * intact (see tools/stress/checked.c), while hostile processes in the same
+ * topics write nonsensical consumer positions and positions past records
+ * still being written, flip payloads while they are published, and send
+ * oversized batches (tools/stress/hostile.c).  `make stress` runs the same
+ * program for ten minutes per kernel.
  *
  * Then the checker itself is checked: pcb-stress --inject makes its own
  * bookkeeping go wrong once (a record ignored, a success logged as a
- * failure, a record read twice), and the run must fail saying so.
+ * failure, a record read twice, a filtered record changed until its
+ * filter rejects it, a hostile record changed in one ring), and the run
+ * must fail saying so.
  *
  * The program is found next to this one, at ../tools/stress/pcb-stress;
  * without it, or without /dev/pcb, the tests skip.  Works as root and as
@@ -165,7 +170,8 @@ static void on_alarm(int sig)
 TEST_F_TIMEOUT(stress, short_run, RUN_TIMEOUT_S + 30)
 {
 	const char *args[] = { "--duration", "8", "--seed", self->seed,
-			       "--kill-interval", "300", NULL };
+			       "--kill-interval", "300", "--hostile", "2",
+			       NULL };
 	const char *want[] = { "pcb-stress: PASS", NULL };
 	struct sigaction sa = { .sa_handler = on_alarm };
 	struct run r;
@@ -222,6 +228,17 @@ TEST_F_TIMEOUT(stress, checker_catches_delivery_of_a_failed_publish,
 TEST_F_TIMEOUT(stress, checker_catches_a_duplicate, RUN_TIMEOUT_S + 30)
 {
 	expect_caught(_metadata, self, "dup", "delivered twice");
+}
+
+TEST_F_TIMEOUT(stress, checker_catches_a_filter_bypass, RUN_TIMEOUT_S + 30)
+{
+	expect_caught(_metadata, self, "filter", "no filter in force takes it");
+}
+
+TEST_F_TIMEOUT(stress, checker_catches_subscribers_getting_other_bytes,
+	       RUN_TIMEOUT_S + 30)
+{
+	expect_caught(_metadata, self, "hostile", "got other bytes");
 }
 
 TEST_HARNESS_MAIN
