@@ -418,7 +418,7 @@ static int ring_start(struct hth *h, struct hring *r)
 static void ring_thread(struct hth *h)
 {
 	struct keeper k = { 0 };
-	uint8_t junk[OWN_MSG_MAX];
+	uint8_t junk[OWN_MSG_MAX], noise[OWN_MSG_MAX];
 	pthread_t keeper;
 	struct hring r;
 	uint64_t end;
@@ -435,8 +435,12 @@ static void ring_thread(struct hth *h)
 		}
 		if (h->kind == HOSTILE_FORGE && my_gen == 1 && !k.r)
 			count_inc(&shm->hostile_ready);
-		/* Zeroes make a forged record's length 0; else noise. */
+		/*
+		 * Zeroes make a record written over look 0 bytes long; noise
+		 * makes the bytes that others receive differ visibly.
+		 */
 		memset(junk, rnd_chance(&h->rnd, 50) ? 0 : 0xee, sizeof(junk));
+		memset(noise, 0xee, sizeof(noise));
 		/*
 		 * A forger keeps its ring as long as it can: a ring made
 		 * early comes first in the subscriber lists.
@@ -445,7 +449,7 @@ static void ring_thread(struct hth *h)
 		      now_ns() + 100 * MSEC + rnd_below(&h->rnd, 900 * MSEC);
 		while (!stopping() && now_ns() < end && !hring_broken(&r)) {
 			if (h->kind == HOSTILE_FORGE && rnd_chance(&h->rnd, 50)) {
-				flood(h, &r, &k, junk);
+				flood(h, &r, &k, noise);
 			} else if (h->kind == HOSTILE_FORGE) {
 				forge(h, &r, junk);
 			} else if (rnd_chance(&h->rnd, 30)) {

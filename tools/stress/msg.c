@@ -209,7 +209,7 @@ int hostile_verify(const struct pcb_msg *msg, char *why, size_t why_len)
 	if (msg->len >= sizeof(magic))
 		memcpy(&magic, msg->data, sizeof(magic));
 	if (magic == DEAD_MAGIC)
-		FAIL("seq %llu id %llu: an entry of an atomic batch that failed was delivered",
+		FAIL("seq %llu id %llu: an entry of an atomic batch the uapi refuses was delivered",
 		     (unsigned long long)rec->seq,
 		     (unsigned long long)rec->msg_id);
 	if (rec->uid != shm->cfg.hostile_uid)
