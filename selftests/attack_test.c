@@ -3402,9 +3402,14 @@ static bool rs_all_done(struct rs_thread *ts, int n)
 	return true;
 }
 
-/* (1): returns -errno when io_uring cannot be used, else 0. */
-static int rs_keep_deadlines(struct __test_metadata *_metadata, int fd,
-			     const struct pcb_publish *tmpl, const char *when)
+/*
+ * (1), once: -errno when io_uring cannot be used, else the number of
+ * threads whose call was interrupted at least twice (each restart had to
+ * keep the deadline of the first try).
+ */
+static int rs_keep_deadlines_once(struct __test_metadata *_metadata, int fd,
+				  const struct pcb_publish *tmpl,
+				  const char *when)
 {
 	struct rs_thread ts[RS_THREADS];
 	int i, rounds, ret, interrupted = 0;
@@ -3431,14 +3436,32 @@ static int rs_keep_deadlines(struct __test_metadata *_metadata, int fd,
 		EXPECT_LE(RS_TIMEOUT, ts[i].elapsed);
 		EXPECT_GT((__u64)RS_READS * RS_GAP_MS * PCBT_MS, ts[i].elapsed)
 			TH_LOG("thread %d: the deadline moved with the restarts", i);
-		interrupted += ts[i].completed >= 3;
+		interrupted += ts[i].completed >= 2;
 	}
-	/*
-	 * On 6.1 the reads of one thread now and then do not complete while
-	 * its call waits (seen in the VM): most threads, not necessarily
-	 * all, must have been interrupted again and again.
-	 */
-	EXPECT_LE(RS_THREADS / 2, interrupted)
+	return interrupted;
+}
+
+/*
+ * (1): most threads, not necessarily all, must have been interrupted
+ * again and again for the run to tell anything: on 6.1 the reads of one
+ * thread now and then do not complete while its call waits, and on a
+ * loaded host the feeder may not get to run often enough.  Such a run
+ * is tried again, up to three times.
+ */
+static int rs_keep_deadlines(struct __test_metadata *_metadata, int fd,
+			     const struct pcb_publish *tmpl, const char *when)
+{
+	int try, ret = 0;
+
+	for (try = 0; try < 3; try++) {
+		ret = rs_keep_deadlines_once(_metadata, fd, tmpl, when);
+		if (ret < 0)
+			return ret;
+		if (ret > RS_THREADS / 2)
+			return 0;
+		TH_LOG("%s: only %d calls interrupted twice: again", when, ret);
+	}
+	EXPECT_LT(RS_THREADS / 2, ret)
 		TH_LOG("%s: too few calls were interrupted to tell", when);
 	return 0;
 }
