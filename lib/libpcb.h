@@ -48,7 +48,10 @@ struct pcb;
  * @out: where to store the endpoint
  *
  * Return: 0, or -ENOMEM, or the error of open(2) (e.g. -ENOENT when the
- * module is not loaded, -EACCES when the device's mode denies it).
+ * module is not loaded, -EACCES when the device's mode denies it, -EMFILE
+ * or -ENFILE past the module's endpoint limits, -EDQUOT when this first
+ * open in an IPC namespace would make the caller's user hold more buses
+ * than the module's max_buses_per_user).
  */
 int pcb_open(struct pcb **out);
 
@@ -66,8 +69,9 @@ void pcb_close(struct pcb *bus);
  * pcb_fd() - the endpoint's file descriptor
  * @bus: the endpoint
  *
- * For the caller's own poll()/epoll: POLLIN means the ring has records,
- * POLLERR that it is broken.  Do not close it; pcb_close() does.
+ * For the caller's own poll()/epoll: POLLIN means the record at the
+ * consumer position is complete, POLLERR that the ring is broken.  Do not
+ * close it; pcb_close() does.
  *
  * Return: the file descriptor (never negative for an open endpoint).
  */
@@ -106,7 +110,10 @@ void pcb_sleep_done(struct pcb *bus);
  * @schema_id:	 schema of the messages (publishers and subscribers must
  *		 name the same)
  * @max_msg_size: largest payload in bytes
- * @mode:	 permission bits (read: subscribe, write: publish)
+ * @mode:	 permission bits: read grants a lossy subscription and the
+ *		 sight of the topic's traffic, read and execute a reliable
+ *		 subscription (the right to make publishers wait), write
+ *		 grants publishing (see PCB_MODE_MASK in <linux/pcb.h>)
  * @uid, @gid:	 owner, or PCB_OWNER_CALLER
  * @flags:	 must be 0
  *
@@ -122,7 +129,14 @@ struct pcb_topic_opts {
 };
 
 #define PCB_TOPIC_DEFAULT_MSG_SIZE	4096U
-#define PCB_TOPIC_DEFAULT_MODE		0644U
+
+/*
+ * 0744: the owner publishes and subscribes reliably; everyone else may
+ * listen, lossy, and so can never make the owner's publishers wait.  A
+ * topic whose other users must subscribe reliably needs their execute
+ * bits too (0755, 0777).
+ */
+#define PCB_TOPIC_DEFAULT_MODE		0744U
 
 #define PCB_TOPIC_OPTS_DEFAULT {				\
 	.schema_id = 0,						\
@@ -138,12 +152,16 @@ struct pcb_topic_opts {
  * @bus:	the endpoint
  * @name:	the topic name (see <linux/pcb.h> for the allowed names)
  * @opts:	its attributes, or NULL for PCB_TOPIC_OPTS_DEFAULT (schema 0,
- *		4096-byte messages, mode 0644, owned by the caller)
+ *		4096-byte messages, mode 0744, owned by the caller)
  * @topic_id:	where to store the new topic's id, may be NULL
  *
+ * A user's name, "~UID/rest" (the uid in decimal), can only be a topic
+ * owned by that uid: no one else can take it first.
+ *
  * Return: 0; -EINVAL for a NULL @bus or @name, -ENAMETOOLONG for a name of
- * PCB_NAME_MAX bytes or more; from the kernel -EEXIST, -EINVAL, -EPERM,
- * -ENOSPC, -ENOMEM.
+ * PCB_NAME_MAX bytes or more; from the kernel -EEXIST, -EINVAL, -EPERM (an
+ * owner the caller may not give, or a user's name "~UID/" of another
+ * owner than UID), -ENOSPC, -EDQUOT, -ENOMEM.
  */
 int pcb_topic_create(struct pcb *bus, const char *name,
 		     const struct pcb_topic_opts *opts, uint32_t *topic_id);
@@ -167,7 +185,10 @@ int pcb_topic_delete(struct pcb *bus, const char *name);
  * @name:	the topic name
  * @info:	filled in with the topic's attributes and counters
  *
- * Needs no right on the topic.
+ * Needs no right on the topic, but its traffic is shown only to its
+ * owner, to those with read permission and to CAP_IPC_OWNER: for anyone
+ * else @info->nr_subscribers and @info->published are 0 and
+ * @info->flags has PCB_TOPIC_INFO_HIDDEN.  pcb_topic_list() alike.
  *
  * Return: 0, -EINVAL, -ENAMETOOLONG; from the kernel -ENOENT.
  */
@@ -199,7 +220,9 @@ int pcb_topic_list(struct pcb *bus, pcb_topic_cb cb, void *arg);
  *
  * Return: a publish handle (>= 0) for pcb_publish(), valid on this
  * endpoint only; -EINVAL, -ENAMETOOLONG; from the kernel -ENOENT,
- * -EACCES (no write permission), -EPROTOTYPE (other schema), -EMFILE.
+ * -EACCES (no write permission), -EPROTOTYPE (other schema), -EMFILE
+ * (PCB_MAX_HANDLES on this endpoint), -EDQUOT (the module's
+ * max_handles_per_user for the caller's user).
  */
 int pcb_topic_open(struct pcb *bus, const char *name, uint64_t schema_id);
 
@@ -328,11 +351,14 @@ static inline void pcb_batch_entry_prep(struct pcb_batch_entry *e,
  * or -E2BIG for naming a topic beyond the first PCB_BATCH_ATOMIC_TOPICS
  * distinct ones), it gets that error, the others -ECANCELED, and the call
  * returns that error.  If the batch cannot be published as a whole
- * (-EAGAIN, -ETIMEDOUT, -EINTR, -EIDRM, or -E2BIG when the batch's records
- * that a reliable subscriber's filters accept do not fit its ring, however
- * empty), every entry and the call get that error.  A ring subscribed to several topics of an atomic
- * batch receives its records grouped by topic (in ascending topic id);
- * sort by msg_id to see them in the batch's order.
+ * (-EAGAIN, -ETIMEDOUT, -EINTR, -EIDRM, or -E2BIG when the payloads add up
+ * to more than PCB_BATCH_ATOMIC_BYTES or the batch's records that a
+ * reliable subscriber's filters accept do not fit its ring, however
+ * empty), every entry and the call get that error.  A lossy subscriber
+ * whose ring is too small or too full for its records of the batch misses
+ * all of them (counted as dropped).  A ring subscribed to several topics
+ * of an atomic batch receives its records grouped by topic (in ascending
+ * topic id); sort by msg_id to see them in the batch's order.
  *
  * Return: the number of entries published (0 .. @count); -EINVAL for a
  * NULL @bus; from the kernel -EINVAL (@flags, @count), -EFAULT (@entries
@@ -602,9 +628,15 @@ int pcb_ring_setup(struct pcb *bus, size_t data_size);
  * @flags:	0 for a reliable subscription, PCB_SUB_LOSSY for a lossy one
  * @topic_id:	where to store the topic's id, may be NULL
  *
+ * A lossy subscription needs read permission on the topic; a reliable one
+ * read and execute permission, as it can make publishers wait (the owner
+ * of a topic of mode 0644 or 0666, too, may only listen lossy).
+ *
  * Return: 0, -EINVAL, -ENAMETOOLONG; from the kernel -EBADFD (no ring),
- * -ENOENT, -EACCES (no read permission), -EPROTOTYPE, -EALREADY, -ENOSPC,
- * -EPIPE (the ring is broken).
+ * -ENOENT, -EACCES (no read permission, or no execute permission for a
+ * reliable subscription), -EPROTOTYPE, -EALREADY, -ENOSPC, -EDQUOT (the
+ * user's fair share of the topic's subscriptions, or the module's
+ * max_subscriptions_per_user), -EPIPE (the ring is broken).
  */
 int pcb_subscribe(struct pcb *bus, const char *name, uint64_t schema_id,
 		  uint32_t flags, uint32_t *topic_id);
@@ -622,7 +654,10 @@ int pcb_unsubscribe(struct pcb *bus, uint32_t topic_id);
 
 /**
  * struct pcb_msg - a received message, read in place in the ring
- * @rec:	the record header (topic_id, msg_id, seq, tsc, key, pid, uid)
+ * @rec:	the record header (topic_id, msg_id, seq, tsc, key, pid, uid;
+ *		the publisher's pid and uid as seen from the pid and user
+ *		namespaces the ring was set up in: pid 0 for a publisher not
+ *		visible there, 65534 for an unmapped uid)
  * @data:	the payload
  * @len:	payload length in bytes
  * @end:	private to the library
@@ -690,10 +725,10 @@ void pcb_release(struct pcb *bus, const struct pcb_msg *msg);
  *		in the kernel (lowest latency, burns a CPU); 0 to sleep at
  *		once
  *
- * Return: 0 when a record is there (it may still be in the middle of
- * being written, or be one the receive filter rejects: pcb_peek() can then
- * return 0); -ETIMEDOUT,
- * -EINTR (a signal), -EPIPE (the ring is broken), -EBADFD (no ring).
+ * Return: 0 when the record at the consumer position is complete (it may
+ * be one the receive filter rejects, or a discarded one: pcb_peek() can
+ * then return 0); -ETIMEDOUT, -EINTR (a signal), -EPIPE (the ring is
+ * broken), -EBADFD (no ring).
  */
 int pcb_wait(struct pcb *bus, uint64_t timeout_ns, unsigned int spin_ns);
 
@@ -978,9 +1013,13 @@ void pcb_lat_hist_summary(const struct pcb_lat_hist *h,
  * @out:	filled in: see struct pcb_stats in <linux/pcb.h> for each
  *		figure
  *
- * Needs no right on the topic.  The bus's figures count from the module's
- * load, so they include topics deleted since; a topic's count from its
- * creation.  Counters are summed over CPUs while publishers go on: two of
+ * A topic's figures are its traffic: they need the right to see it (its
+ * owner, read permission, or CAP_IPC_OWNER), else -EACCES.  The bus's
+ * figures are the bus's own counters for a caller with CAP_IPC_OWNER;
+ * for anyone else they are summed over the live topics the caller may
+ * see, and @out->flags has PCB_STATS_PARTIAL.  The bus's own figures
+ * count from the bus's creation, so they include topics deleted since; a
+ * topic's count from its creation.  Counters are summed over CPUs while publishers go on: two of
  * them read together may be a few messages apart, and so may @out's
  * publish_ns.count and the sum of its buckets (pcb_hist_total()).
  *
@@ -991,7 +1030,8 @@ void pcb_lat_hist_summary(const struct pcb_lat_hist *h,
  * Return: 0; -EINVAL for a NULL @bus or @out; -EPROTO when the kernel's
  * answer makes no sense (a size it claims to have filled outside
  * PCB_STATS_SIZE_V1 .. sizeof(*@out), version 0); from the kernel -ENOENT
- * (no topic @topic_id), -ENOTTY (a module without statistics), -ENOMEM.
+ * (no topic @topic_id), -EACCES (a topic whose traffic the caller may not
+ * see), -ENOTTY (a module without statistics), -ENOMEM.
  */
 int pcb_stats(struct pcb *bus, uint32_t topic_id, struct pcb_stats *out);
 

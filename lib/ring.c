@@ -190,6 +190,24 @@ static bool ring_pending(struct pcb *bus)
 	return bus->prod_seen != bus->cons_pos;
 }
 
+/*
+ * Whether the record at our position is complete, which is what the
+ * kernel's WAIT and poll() wait for: a record still BUSY is being written,
+ * and its publisher wakes a sleeping consumer once it commits it, so
+ * there is no point spinning on it.
+ */
+static bool ring_ready(struct pcb *bus)
+{
+	const struct pcb_record *rec;
+
+	if (!ring_pending(bus))
+		return false;
+	rec = (const struct pcb_record *)(bus->data +
+					  (bus->cons_pos & bus->mask));
+	/* B: pairs with 2 (the release that clears BUSY). */
+	return !(__atomic_load_n(&rec->len, __ATOMIC_ACQUIRE) & PCB_REC_BUSY);
+}
+
 /* Give the ring up to @pos back to the kernel and wake waiting publishers. */
 static void advance(struct pcb *bus, uint64_t pos)
 {
@@ -325,7 +343,7 @@ static bool spin(struct pcb *bus, uint64_t start, uint64_t spin_ns)
 
 	for (;;) {
 		for (i = 0; i < 64; i++) {
-			if (ring_pending(bus))
+			if (ring_ready(bus))
 				return true;
 			cpu_relax();
 		}
@@ -344,7 +362,7 @@ PCB_EXPORT int pcb_sleep_prepare(struct pcb *bus)
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (ring_broken(bus))
 		return -EPIPE;
-	return ring_pending(bus) ? 1 : 0;
+	return ring_ready(bus) ? 1 : 0;
 }
 
 PCB_EXPORT void pcb_sleep_done(struct pcb *bus)
@@ -355,7 +373,7 @@ PCB_EXPORT void pcb_sleep_done(struct pcb *bus)
 			   __ATOMIC_RELAXED);
 }
 
-/* Sleep in the kernel until the ring has a record. */
+/* Sleep in the kernel until the record at our position is complete. */
 static int sleep_on_ring(struct pcb *bus, uint64_t start, uint64_t timeout_ns)
 {
 	struct pcb_wait w = { 0 };
@@ -370,7 +388,7 @@ static int sleep_on_ring(struct pcb *bus, uint64_t start, uint64_t timeout_ns)
 	 * first lets us skip the system call when a record just came.
 	 */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (!ring_pending(bus)) {
+	if (!ring_ready(bus)) {
 		w.timeout_ns = time_left(start, timeout_ns);
 		if (!w.timeout_ns)
 			ret = -ETIMEDOUT;
@@ -394,7 +412,7 @@ PCB_EXPORT int pcb_wait(struct pcb *bus, uint64_t timeout_ns,
 		return -EINVAL;
 	if (!bus->hdr)
 		return -EBADFD;
-	if (ring_pending(bus))
+	if (ring_ready(bus))
 		return 0;
 	if (ring_broken(bus))
 		return -EPIPE;
@@ -427,8 +445,6 @@ PCB_EXPORT int pcb_receive(struct pcb *bus, struct pcb_msg *msg,
 		ret = pcb_wait(bus, left == UINT64_MAX ? 0 : left, 0);
 		if (ret)
 			return ret;
-		/* A record is reserved but may still be BUSY: give it a moment. */
-		cpu_relax();
 	}
 }
 
