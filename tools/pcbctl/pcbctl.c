@@ -48,11 +48,11 @@ const char *topic_strerror(int err)
 	case EACCES:
 		return "permission denied by the topic's mode";
 	case EPERM:
-		return "not the topic's owner, or not allowed to give it away";
+		return "not the owner, may not give it away, or another user's ~UID/ name";
 	case EIDRM:
 		return "the topic has been deleted";
 	case EINVAL:
-		return "invalid argument (names: 1-63 of A-Za-z0-9._:/-, no leading '.')";
+		return "invalid argument (names: 1-63 of A-Za-z0-9._:/-, no leading '.', or ~UID/)";
 	case ENAMETOOLONG:
 		return "topic name too long (at most 63 characters)";
 	case EMSGSIZE:
@@ -162,12 +162,16 @@ int usage_hint(const char *cmd)
 
 static const char topic_create_usage[] =
 "Usage: pcbctl topic create NAME [OPTION]...\n"
-"Create a topic.\n"
+"Create a topic.  NAME is 1 to 63 of A-Za-z0-9._:/-, not starting with\n"
+"'.', or a user's name ~UID/NAME (UID in decimal), which only a topic\n"
+"owned by UID may have: no one else can take it first.\n"
 "\n"
 "  --schema ID      schema id of its messages (default 0; 0x.. for hex)\n"
 "  --max-size N     largest message in bytes, k/M suffixes (default 4096)\n"
-"  --mode MODE      octal permission bits: read = subscribe, write =\n"
-"                   publish (default 0644)\n"
+"  --mode MODE      octal permission bits: read = subscribe lossy and see\n"
+"                   the traffic, read + execute = subscribe reliably (make\n"
+"                   publishers wait), write = publish; default 0744: you\n"
+"                   publish and subscribe reliably, others listen lossy\n"
 "  --owner USER     owning user, name or uid (default: you)\n"
 "  --group GROUP    owning group, name or gid (default: your group)\n"
 "  -h, --help       show this help\n";
@@ -261,7 +265,8 @@ static int collect_topic(const struct pcb_topic_info *info, void *arg)
 static const char topic_list_usage[] =
 "Usage: pcbctl topic list\n"
 "List every topic: id, name, schema id, max message size, mode,\n"
-"owner uid:gid, subscriptions and messages published so far.\n";
+"owner uid:gid, subscriptions and messages published so far (\"-\" for\n"
+"a topic whose traffic you may not see: not yours, no read permission).\n";
 
 static int topic_list(int argc, char **argv)
 {
@@ -307,13 +312,19 @@ static int topic_list(int argc, char **argv)
 	       "PUBLISHED");
 	for (i = 0; i < t.n; i++) {
 		const struct pcb_topic_info *ti = &t.v[i];
-		char owner[24];
+		char owner[24], subs[16] = "-", published[24] = "-";
 
 		snprintf(owner, sizeof(owner), "%u:%u", ti->uid, ti->gid);
-		printf("%-6u %-*.*s 0x%016" PRIx64 " %9u %04o  %-13s %11u %12" PRIu64 "\n",
+		/* The kernel zeroes hidden counters: 0 would be a lie. */
+		if (!(ti->flags & PCB_TOPIC_INFO_HIDDEN)) {
+			snprintf(subs, sizeof(subs), "%u", ti->nr_subscribers);
+			snprintf(published, sizeof(published), "%" PRIu64,
+				 (uint64_t)ti->published);
+		}
+		printf("%-6u %-*.*s 0x%016" PRIx64 " %9u %04o  %-13s %11s %12s\n",
 		       ti->topic_id, width, PCB_NAME_MAX, ti->name,
 		       (uint64_t)ti->schema_id, ti->max_msg_size, ti->mode,
-		       owner, ti->nr_subscribers, (uint64_t)ti->published);
+		       owner, subs, published);
 	}
 	free(t.v);
 	return 0;
@@ -321,7 +332,8 @@ static int topic_list(int argc, char **argv)
 
 static const char topic_info_usage[] =
 "Usage: pcbctl topic info NAME\n"
-"Show a topic's attributes and counters.\n";
+"Show a topic's attributes and counters (the counters only to its owner\n"
+"and to those who may read it).\n";
 
 static void print_id_name(const char *label, uint32_t id, bool group)
 {
@@ -380,6 +392,12 @@ static int topic_info(int argc, char **argv)
 	print_id_name("owner:", ti.uid, false);
 	print_id_name("group:", ti.gid, true);
 	printf("%-12s 0x%x\n", "flags:", ti.flags);
+	if (ti.flags & PCB_TOPIC_INFO_HIDDEN) {
+		printf("%-12s - (hidden: not your topic, no read permission)\n",
+		       "subscribers:");
+		printf("%-12s - (hidden)\n", "published:");
+		return 0;
+	}
 	printf("%-12s %u\n", "subscribers:", ti.nr_subscribers);
 	printf("%-12s %" PRIu64 "\n", "published:", (uint64_t)ti.published);
 	return 0;
@@ -955,7 +973,9 @@ static const char sub_usage[] =
 "                   after a message that depends on it, or whose id is\n"
 "                   not above its dependencies (status 1 if any)\n"
 "  --lossy          lossy subscriptions: never slow publishers down, miss\n"
-"                   messages when the ring is full (default: reliable)\n"
+"                   messages when the ring is full (default: reliable,\n"
+"                   which needs read and execute permission on each\n"
+"                   TOPIC; lossy needs read)\n"
 "  --ring-size N    ring data size in bytes, a power of two, k/M suffixes\n"
 "                   (default 256k)\n"
 "  --count N        exit after N messages\n"
@@ -1217,11 +1237,15 @@ static void print_msg(struct sub_ctx *s, const struct pcb_msg *msg)
 
 /* Why subscribing to @t failed. */
 static void subscribe_error(struct sub_ctx *s, const struct sub_topic *t,
-			    int err)
+			    uint32_t flags, int err)
 {
 	struct pcb_topic_info ti;
 
-	if (err == -ENOSPC) {
+	if (err == -EACCES && !(flags & PCB_SUB_LOSSY)) {
+		/* The common surprise: a topic the user may read, lossy only. */
+		error("topic '%s': cannot subscribe: permission denied (reliable needs read and execute permission; --lossy, read)",
+		      t->name);
+	} else if (err == -ENOSPC) {
 		error("topic '%s': cannot subscribe: %s", t->name,
 		      "ring too small for its max-size, or too many subscribers");
 	} else if (err == -EINVAL && s->filtered &&
@@ -1251,7 +1275,7 @@ static int subscribe_all(struct sub_ctx *s, char **names, uint32_t flags,
 					     s->filtered ? &s->filter : NULL,
 					     &t->id);
 		if (ret) {
-			subscribe_error(s, t, ret);
+			subscribe_error(s, t, flags, ret);
 			return ret;
 		}
 		fprintf(stderr, "%s: subscribed to '%s' (topic id %u, %s%s)\n",

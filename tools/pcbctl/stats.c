@@ -21,7 +21,12 @@
 const char stats_usage[] =
 "Usage: pcbctl stats [OPTION]... [TOPIC]...\n"
 "Show the bus's statistics: a line for the whole bus, then one for each\n"
-"TOPIC (default: every topic).  Reading them needs no right on a topic.\n"
+"TOPIC (default: every topic).  A topic's figures are its traffic: only\n"
+"its owner, those with read permission on it and CAP_IPC_OWNER may see\n"
+"them; for other topics every figure reads '-' (JSON: \"hidden\": true,\n"
+"Prometheus: no series).  Without CAP_IPC_OWNER the bus line sums the\n"
+"topics you may see only (the first line then says so; JSON: \"partial\":\n"
+"true, Prometheus: pcb_stats_partial 1).\n"
 "\n"
 "  --watch [SECS]   refresh every SECS seconds (default 1, fractions\n"
 "                   allowed), showing counters as rates per second over\n"
@@ -36,8 +41,9 @@ const char stats_usage[] =
 "\n"
 "TABLE\n"
 "  The first line names the bus clock and the number of topics.  The bus\n"
-"  line, '(bus)', counts since the module was loaded, topics deleted since\n"
-"  included; a topic's line since its creation.  Columns:\n"
+"  line, '(bus)', counts since the bus was created, topics deleted since\n"
+"  included (when partial: the topics you may see, since their creation);\n"
+"  a topic's line since its creation.  Columns:\n"
 "    SUBS         subscriptions now (to the topic; bus: all)\n"
 "    PUBLISHED    messages accepted, each with an id\n"
 "    BYTES        their payload bytes\n"
@@ -65,8 +71,10 @@ const char stats_usage[] =
 "  the all-time max).\n"
 "\n"
 "JSON\n"
-"  {\"clock\": \"tsc\"|\"mono\", \"tsc_khz\": N, \"bus\": STATS,\n"
-"   \"topics\": [{\"name\": NAME, \"id\": N, STATS...}, ...]}\n"
+"  {\"clock\": \"tsc\"|\"mono\", \"tsc_khz\": N, \"bus\": {\"partial\": BOOL,\n"
+"   STATS...}, \"topics\": [{\"name\": NAME, \"id\": N, STATS...}, ...]}\n"
+"  A topic whose traffic you may not see is {\"name\": NAME, \"id\": N,\n"
+"  \"hidden\": true}.\n"
 "  where STATS has the members nr_topics, nr_subscriptions, published,\n"
 "  bytes, delivered, dropped_full, dropped_broken, rejected, blocked,\n"
 "  timeouts, would_block, wakeups, ring_used, ring_size (bytes),\n"
@@ -81,6 +89,8 @@ const char stats_usage[] =
 "  topic!=\"\" selects the topics: the bus also counts topics deleted\n"
 "  since, and summing it with them would count messages twice).\n"
 "    pcb_clock_info{clock=\"tsc\"|\"mono\",tsc_khz=\"N\"}  gauge, always 1\n"
+"    pcb_stats_partial                gauge, bus only: 1 when the bus's\n"
+"                                     series sum the visible topics only\n"
 "    pcb_topics                       gauge, bus only\n"
 "    pcb_subscriptions                gauge\n"
 "    pcb_published_total              counter\n"
@@ -103,10 +113,14 @@ const char stats_usage[] =
 "Counters are summed over CPUs while publishers go on, so two of them\n"
 "read together may be a few messages apart.\n";
 
-/* One line: the bus (@id 0, @name "") or a topic. */
+/*
+ * One line: the bus (@id 0, @name "") or a topic.  @hidden: a topic whose
+ * traffic the caller may not see (PCB_IOC_STATS said EACCES), @s zero.
+ */
 struct row {
 	char name[PCB_NAME_MAX];
 	uint32_t id;
+	bool hidden;
 	struct pcb_stats s;
 };
 
@@ -245,6 +259,12 @@ static int collect(struct pcb *bus, const struct stats_opts *o,
 		/* A topic deleted since it was listed is no longer there. */
 		if (ret == -ENOENT && !o->topics)
 			continue;
+		/* Someone else's traffic: the topic exists, its figures are not ours. */
+		if (ret == -EACCES) {
+			memset(&r->s, 0, sizeof(r->s));
+			r->hidden = true;
+			ret = 0;
+		}
 		if (ret)
 			return stats_error(r, ret);
 		if (kept != i)
@@ -361,6 +381,11 @@ static void fill_cells(char cells[NR_COLS][CELL], const struct row *r,
 
 	/* A topic's name may be wider than a cell: see cell_text(). */
 	snprintf(cells[COL_NAME], CELL, "%s", r->id ? "" : "(bus)");
+	if (r->hidden) {
+		for (c = COL_SUBS; c < NR_COLS; c++)
+			snprintf(cells[c], CELL, "-");
+		return;
+	}
 	snprintf(cells[COL_SUBS], CELL, "%u", s->nr_subscriptions);
 	for (c = COL_PUBLISHED; c <= COL_WAKEUPS; c++) {
 		if (secs > 0)
@@ -448,8 +473,11 @@ static void print_clock_line(const struct pcb_stats *bus)
 	printf("bus clock %s", clock_name(bus->clock));
 	if (bus->clock == PCB_CLOCK_TSC)
 		printf(" (%u kHz)", bus->tsc_khz);
-	printf(", %u topic%s; P50/P99/MAX: publish-path cost, kernel entry to commit, waits included\n",
+	printf(", %u topic%s; P50/P99/MAX: publish-path cost, kernel entry to commit, waits included",
 	       bus->nr_topics, bus->nr_topics == 1 ? "" : "s");
+	if (bus->flags & PCB_STATS_PARTIAL)
+		printf("; (bus) sums only the topics whose traffic you may see");
+	putchar('\n');
 }
 
 /* ------------------------------------------------------------------ */
@@ -512,17 +540,20 @@ static void print_json(const struct snapshot *snap)
 	const struct pcb_stats *bus = &snap->rows[0].s;
 	size_t i;
 
-	printf("{\"clock\": \"%s\", \"tsc_khz\": %u,\n \"bus\": {",
+	printf("{\"clock\": \"%s\", \"tsc_khz\": %u,\n \"bus\": {\"partial\": %s, ",
 	       bus->clock == PCB_CLOCK_TSC ? "tsc" :
 	       bus->clock == PCB_CLOCK_MONO ? "mono" : "unknown",
-	       bus->tsc_khz);
+	       bus->tsc_khz, bus->flags & PCB_STATS_PARTIAL ? "true" : "false");
 	json_stats(bus);
 	printf("},\n \"topics\": [");
 	for (i = 1; i < snap->n; i++) {
 		printf("%s\n  {\"name\": ", i > 1 ? "," : "");
 		json_string(snap->rows[i].name);
 		printf(", \"id\": %u, ", snap->rows[i].id);
-		json_stats(&snap->rows[i].s);
+		if (snap->rows[i].hidden)
+			printf("\"hidden\": true");
+		else
+			json_stats(&snap->rows[i].s);
 		putchar('}');
 	}
 	printf("]}\n");
@@ -583,7 +614,7 @@ static const struct {
 	  "Subscriptions now, to the topic (without a topic label: all of them).",
 	  PV_SUBS },
 	{ "pcb_published_total", "counter",
-	  "Messages accepted (each got an id), since the topic's creation (without a topic label: since the module's load).",
+	  "Messages accepted (each got an id), since the topic's creation (without a topic label: since the bus's creation).",
 	  PV_PUBLISHED },
 	{ "pcb_published_bytes_total", "counter",
 	  "Payload bytes of the messages accepted.", PV_BYTES },
@@ -645,6 +676,8 @@ static void prom_histogram(const struct snapshot *snap)
 		uint64_t cum = 0;
 		char le[64];
 
+		if (row->hidden)
+			continue;
 		for (i = 0; i < PCB_HIST_BUCKETS - 1; i++) {
 			uint64_t max = pcb_hist_bucket_max(i);
 
@@ -679,6 +712,9 @@ static void print_prometheus(const struct snapshot *snap)
 	printf("pcb_clock_info{clock=\"%s\",tsc_khz=\"%u\"} 1\n",
 	       bus->clock == PCB_CLOCK_TSC ? "tsc" :
 	       bus->clock == PCB_CLOCK_MONO ? "mono" : "unknown", bus->tsc_khz);
+	prom_family("pcb_stats_partial", "gauge",
+		    "1 when the series without a topic label sum only the topics whose traffic the reader may see (no CAP_IPC_OWNER), else 0.");
+	printf("pcb_stats_partial %u\n", bus->flags & PCB_STATS_PARTIAL ? 1 : 0);
 	prom_family("pcb_topics", "gauge", "Topics on the bus.");
 	printf("pcb_topics %u\n", bus->nr_topics);
 
@@ -686,6 +722,8 @@ static void print_prometheus(const struct snapshot *snap)
 		prom_family(prom_simple[i].name, prom_simple[i].type,
 			    prom_simple[i].help);
 		for (r = 0; r < snap->n; r++) {
+			if (snap->rows[r].hidden)
+				continue;
 			fputs(prom_simple[i].name, stdout);
 			prom_labels(&snap->rows[r], NULL);
 			printf(" %" PRIu64 "\n",
@@ -696,6 +734,8 @@ static void print_prometheus(const struct snapshot *snap)
 	prom_family("pcb_dropped_total", "counter",
 		    "Records not written into a ring: reason=\"full\", a lossy subscription's ring was full; reason=\"broken\", the ring is broken.");
 	for (r = 0; r < snap->n; r++) {
+		if (snap->rows[r].hidden)
+			continue;
 		fputs("pcb_dropped_total", stdout);
 		prom_labels(&snap->rows[r], "reason=\"full\"");
 		printf(" %" PRIu64 "\npcb_dropped_total",
@@ -708,6 +748,8 @@ static void print_prometheus(const struct snapshot *snap)
 	prom_family("pcb_ring_fill_max_ratio", "gauge",
 		    "Fill level of the fullest of those rings, 0 to 1.");
 	for (r = 0; r < snap->n; r++) {
+		if (snap->rows[r].hidden)
+			continue;
 		fputs("pcb_ring_fill_max_ratio", stdout);
 		prom_labels(&snap->rows[r], NULL);
 		printf(" %u.%03u\n", snap->rows[r].s.ring_fill_max / 1000,
