@@ -446,7 +446,8 @@ int main(int argc, char **argv)
 	snprintf(name, sizeof(name), "pcb-demo.%d.%" PRIu64, (int)getpid(),
 		 monotonic_ns() % 1000000);
 	topic_name = name;
-	opts.mode = 0600;
+	/* Private; the reliable subscriber needs execute as well as read. */
+	opts.mode = 0700;
 	ret = pcb_topic_demo_create(ctl, name, &opts);
 	if (ret) {
 		pcb_close(ctl);

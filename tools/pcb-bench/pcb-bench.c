@@ -191,11 +191,13 @@ struct pubctx {
 
 struct result {
 	uint64_t published, messages, lost, gaps, reordered, bad;
+	uint64_t sent, received;	/* warm-up and drain included */
 	double duration_s;
 	double cpu_pub, cpu_sub;
 	struct pcb_lat_hist hist;
 	int skipped;		/* errno that made the run a skip */
 	int err;
+	bool no_bus;		/* /dev/pcb could not be opened */
 	char skip_why[96];
 };
 
@@ -210,6 +212,7 @@ struct run {
 	unsigned int subs_ready;
 	uint64_t expected;	/* per subscriber, valid once pubs_done */
 	uint64_t done_ns;
+	bool no_bus;		/* /dev/pcb could not be opened */
 	char why[96];
 };
 
@@ -339,6 +342,7 @@ static int pcb_setup(struct run *r)
 
 	ret = pcb_open(&r->admin);
 	if (ret) {
+		r->no_bus = true;
 		set_why(r, "open /dev/pcb: %s", strerror(-ret));
 		return ret;
 	}
@@ -346,7 +350,8 @@ static int pcb_setup(struct run *r)
 		 ++run_serial);
 	o.schema_id = SCHEMA;
 	o.max_msg_size = r->c.size;
-	o.mode = 0600;
+	/* The subscribers are ours and reliable: read and execute. */
+	o.mode = 0700;
 	ret = pcb_topic_create(r->admin, r->topic, &o, NULL);
 	if (ret) {
 		set_why(r, "topic create: %s", strerror(-ret));
@@ -1347,6 +1352,7 @@ static void collect(struct run *r, struct result *res)
 		struct pubctx *p = &r->pubs[i];
 
 		res->published += p->measured;
+		res->sent += p->sent;
 		res->cpu_pub += p->cpu_s;
 		if (p->err && !res->err) {
 			res->err = p->err;
@@ -1357,6 +1363,7 @@ static void collect(struct run *r, struct result *res)
 		struct subctx *s = &r->subs[i];
 
 		res->messages += s->measured;
+		res->received += s->received;
 		res->lost += r->expected > s->received ?
 			     r->expected - s->received : 0;
 		res->gaps += s->gaps;
@@ -1405,6 +1412,7 @@ static int run_one(const struct cfg *c, struct result *res)
 		collect(&r, res);
 	else
 		res->err = ret;
+	res->no_bus = r.no_bus;
 	snprintf(res->skip_why, sizeof(res->skip_why), "%s", r.why);
 	c->ops->teardown(&r);
 	run_free(&r);
@@ -1438,10 +1446,15 @@ struct entry {
 static struct entry *entries;
 static unsigned int nr_entries;
 
-/* Errors of the environment, not of the transport: the run is skipped. */
-static bool is_skip(const struct ops *o, int err)
+/*
+ * Errors of the environment, not of the transport: the run is skipped.
+ * For pcb, only when /dev/pcb itself cannot be opened: a subscription to
+ * the run's own topic refused (EACCES) is a failure, not a skip.
+ */
+static bool is_skip(const struct ops *o, const struct result *res, int err)
 {
-	if (o->pcb && (err == -ENOENT || err == -ENODEV || err == -EACCES))
+	if (o->pcb && res->no_bus &&
+	    (err == -ENOENT || err == -ENODEV || err == -EACCES))
 		return true;
 	if (!strcmp(o->name, "mq"))
 		return err == -EACCES || err == -ENOSYS || err == -EPERM ||
@@ -1470,7 +1483,12 @@ static bool check(struct entry *e)
 			 (unsigned long long)r->reordered,
 			 (unsigned long long)r->bad);
 	else if (!r->messages || r->duration_s <= 0)
-		snprintf(e->why, sizeof(e->why), "no message measured");
+		/* Were the threads working at all, or only not in time? */
+		snprintf(e->why, sizeof(e->why),
+			 "no message measured (%llu in the interval, %llu sent and %llu received in all)",
+			 (unsigned long long)r->published,
+			 (unsigned long long)r->sent,
+			 (unsigned long long)r->received);
 	else if (h->count != r->messages)
 		snprintf(e->why, sizeof(e->why),
 			 "latency count %llu != messages %llu",
@@ -1891,7 +1909,7 @@ static void do_run(const struct opts *o, const struct cfg *c, FILE *tbl)
 	alarm((unsigned int)limit_s);
 	ret = run_one(c, &e->res);
 	alarm(0);
-	if (ret && is_skip(c->ops, ret)) {
+	if (ret && is_skip(c->ops, &e->res, ret)) {
 		e->skipped = true;
 		snprintf(e->why, sizeof(e->why), "%s", e->res.skip_why[0] ?
 			 e->res.skip_why : strerror(-ret));

@@ -120,7 +120,8 @@ static void pub_setup(struct pub *p, const struct opts *o)
 	struct pcb_topic_create tc = {
 		.schema_id = SCHEMA,
 		.max_msg_size = o->size,
-		.mode = 0600,
+		/* Its own subscriber is reliable: read and execute. */
+		.mode = 0700,
 		.uid = PCB_OWNER_CALLER,
 		.gid = PCB_OWNER_CALLER,
 	};
