@@ -532,8 +532,9 @@ static inline int pcbt_ring_release(struct pcbt_ring *r)
 }
 
 /*
- * D: sleep until a record is pending.  Releases what was consumed first,
- * as PCB_IOC_WAIT returns at once while prod_pos != cons_pos.
+ * D: sleep until the record at r->pos is complete.  Releases what was
+ * consumed first, as PCB_IOC_WAIT returns at once while the record at
+ * cons_pos is complete.
  */
 static inline int pcbt_ring_wait(struct pcbt_ring *r, __u64 timeout_ns)
 {
@@ -1033,7 +1034,8 @@ static inline int pcbt_usage_quiesce(struct pcbt_usage *u,
 static const char *const pcbt_param_names[] = {
 	"max_topics", "max_subscribers", "max_endpoints",
 	"max_endpoints_per_user", "max_ring_size", "max_msg_size",
-	"fail_nth",
+	"fail_nth", "max_subscriptions_per_user", "max_handles_per_user",
+	"max_buses_per_user",
 };
 #define PCBT_NR_PARAMS	ARRAY_SIZE(pcbt_param_names)
 
