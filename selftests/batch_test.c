@@ -43,7 +43,7 @@ FIXTURE_SETUP(batch)
 	for (i = 0; i < NR_TOPICS; i++) {
 		pcbt_name(self->names[i], "batch");
 		ASSERT_EQ(0, pcbt_create(self->pfd, self->names[i], SCHEMA, LEN,
-					 0600, &self->ids[i]));
+					 0700, &self->ids[i]));
 		ASSERT_EQ(0, pcbt_open_topic(self->pfd, self->names[i], SCHEMA,
 					     &self->h[i]));
 	}
@@ -654,7 +654,7 @@ TEST_F(batch, atomic_too_many_topics)
 			continue;
 		}
 		pcbt_name(names[i], "many");
-		ASSERT_EQ(0, pcbt_create(self->pfd, names[i], SCHEMA, LEN, 0600,
+		ASSERT_EQ(0, pcbt_create(self->pfd, names[i], SCHEMA, LEN, 0700,
 					 NULL));
 		ASSERT_EQ(0, pcbt_open_topic(self->pfd, names[i], SCHEMA,
 					     &h[i]));

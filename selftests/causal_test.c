@@ -29,7 +29,7 @@ FIXTURE_SETUP(causal)
 	self->ring.fd = -1;
 	PCBT_OPEN(self->pfd);
 	pcbt_name(self->name, "causal");
-	ASSERT_EQ(0, pcbt_create(self->pfd, self->name, SCHEMA, LEN, 0600,
+	ASSERT_EQ(0, pcbt_create(self->pfd, self->name, SCHEMA, LEN, 0700,
 				 &self->topic_id));
 	ASSERT_EQ(0, pcbt_open_topic(self->pfd, self->name, SCHEMA,
 				     &self->handle));
@@ -359,8 +359,8 @@ TEST_F(causal, max_deps_in_an_exact_ring)
 		ids[i] = fresh_id(_metadata, self);
 	pcbt_name(name, "exact");
 	pcbt_name(big, "toobig");
-	ASSERT_EQ(0, pcbt_create(self->pfd, name, SCHEMA, max, 0600, NULL));
-	ASSERT_EQ(0, pcbt_create(self->pfd, big, SCHEMA, max + 1, 0600, NULL));
+	ASSERT_EQ(0, pcbt_create(self->pfd, name, SCHEMA, max, 0700, NULL));
+	ASSERT_EQ(0, pcbt_create(self->pfd, big, SCHEMA, max + 1, 0700, NULL));
 	ASSERT_EQ(0, pcbt_open_topic(self->pfd, name, SCHEMA, &h));
 	ASSERT_LE(0, pcbt_ring_open(4096, &r));
 	EXPECT_EQ(-ENOSPC, pcbt_subscribe(r.fd, big, SCHEMA, 0, NULL));
@@ -488,7 +488,7 @@ TEST_F(causal, atomic_batch_sized_with_deps)
 	for (i = 0; i < PCB_MAX_DEPS; i++)
 		ids[i] = fresh_id(_metadata, self);
 	pcbt_name(name, "sized");
-	ASSERT_EQ(0, pcbt_create(self->pfd, name, SCHEMA, 200, 0600, NULL));
+	ASSERT_EQ(0, pcbt_create(self->pfd, name, SCHEMA, 200, 0700, NULL));
 	ASSERT_EQ(0, pcbt_open_topic(self->pfd, name, SCHEMA, &h));
 	ASSERT_LE(0, pcbt_ring_open(4096, &r));
 	ASSERT_EQ(0, pcbt_subscribe(r.fd, name, SCHEMA, 0, NULL));
@@ -763,7 +763,7 @@ TEST_F_TIMEOUT(causal, ids_across_cpus, 300)
 	TH_LOG("%d CPUs", nr);
 	for (i = 0; i < 2; i++) {
 		pcbt_name(names[i], "cpus");
-		ASSERT_EQ(0, pcbt_create(self->pfd, names[i], SCHEMA, LEN, 0600,
+		ASSERT_EQ(0, pcbt_create(self->pfd, names[i], SCHEMA, LEN, 0700,
 					 &s.topic_ids[i]));
 	}
 	ASSERT_LE(0, pcbt_ring_open(CPU_RING, &s.ring));
@@ -881,7 +881,7 @@ TEST_F_TIMEOUT(causal, deps_handed_across_cpus, 300)
 	nr = online_cpus(cpus, MAX_CPUS);
 	ASSERT_LT(0, nr);
 	pcbt_name(name, "relay");
-	ASSERT_EQ(0, pcbt_create(self->pfd, name, SCHEMA, LEN, 0600, NULL));
+	ASSERT_EQ(0, pcbt_create(self->pfd, name, SCHEMA, LEN, 0700, NULL));
 	for (i = 0; i < 2; i++) {
 		r[i] = (struct relay){
 			.name = name,
@@ -977,8 +977,8 @@ TEST_F_TIMEOUT(causal, publish_after_read_across_cpus, 300)
 	ASSERT_LT(0, nr);
 	pcbt_name(src, "src");
 	pcbt_name(dst, "dst");
-	ASSERT_EQ(0, pcbt_create(self->pfd, src, SCHEMA, LEN, 0600, NULL));
-	ASSERT_EQ(0, pcbt_create(self->pfd, dst, SCHEMA, LEN, 0600, NULL));
+	ASSERT_EQ(0, pcbt_create(self->pfd, src, SCHEMA, LEN, 0700, NULL));
+	ASSERT_EQ(0, pcbt_create(self->pfd, dst, SCHEMA, LEN, 0700, NULL));
 	/* The publishers alternate between two names: give them src twice. */
 	pcbt_copy_name(both[0], src);
 	pcbt_copy_name(both[1], src);
@@ -1486,7 +1486,7 @@ TEST_F_TIMEOUT(causal, property, 300)
 	       (unsigned long long)seed);
 	for (k = 0; k < PROP_TOPICS; k++) {
 		pcbt_name(names[k], "prop");
-		ASSERT_EQ(0, pcbt_create(self->pfd, names[k], SCHEMA, 8, 0600,
+		ASSERT_EQ(0, pcbt_create(self->pfd, names[k], SCHEMA, 8, 0700,
 					 &topic_ids[k]));
 	}
 	ASSERT_EQ(0, pthread_barrier_init(&ready, NULL, PROP_THREADS));

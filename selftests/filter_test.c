@@ -36,7 +36,7 @@ FIXTURE_SETUP(filter)
 	self->ring.fd = -1;
 	PCBT_OPEN(self->pfd);
 	pcbt_name(self->name, "filter");
-	ASSERT_EQ(0, pcbt_create(self->pfd, self->name, SCHEMA, MAX_MSG, 0600,
+	ASSERT_EQ(0, pcbt_create(self->pfd, self->name, SCHEMA, MAX_MSG, 0700,
 				 &self->topic_id));
 	ASSERT_EQ(0, pcbt_open_topic(self->pfd, self->name, SCHEMA,
 				     &self->handle));
@@ -916,7 +916,7 @@ TEST_F(filter, boundary_offsets)
 
 	/* The same at SUBSCRIBE, on a topic of one byte. */
 	pcbt_name(tiny, "tiny");
-	ASSERT_EQ(0, pcbt_create(self->pfd, tiny, SCHEMA, 1, 0600, NULL));
+	ASSERT_EQ(0, pcbt_create(self->pfd, tiny, SCHEMA, 1, 0700, NULL));
 	ASSERT_LE(0, pcbt_ring_open(SMALL_RING, &r));
 	pcbt_filter_init(&f);
 	p = pcbt_pred_payload(&f, 2, 0, PCB_OP_EQ, 0);
@@ -1423,7 +1423,7 @@ TEST_F(filter, set_filter_errors)
 	EXPECT_EQ(-ENOENT, set(self, &f));
 	EXPECT_EQ(-ENOENT, set(self, NULL));
 	pcbt_name(other, "other");
-	ASSERT_EQ(0, pcbt_create(self->pfd, other, SCHEMA, MAX_MSG, 0600,
+	ASSERT_EQ(0, pcbt_create(self->pfd, other, SCHEMA, MAX_MSG, 0700,
 				 &other_id));
 	ASSERT_EQ(0, sub(self, NULL));
 	EXPECT_EQ(-ENOENT, pcbt_set_filter(self->ring.fd, other_id, &f.f));
@@ -1491,7 +1491,7 @@ TEST_F(filter, sub_info)
 	pcbt_pred(&f, PCB_FIELD_UID, PCB_OP_EQ, geteuid());
 	ASSERT_EQ(0, sub(self, &f));
 	pcbt_name(lossy, "lossy");
-	ASSERT_EQ(0, pcbt_create(self->pfd, lossy, SCHEMA, MAX_MSG, 0600,
+	ASSERT_EQ(0, pcbt_create(self->pfd, lossy, SCHEMA, MAX_MSG, 0700,
 				 &lossy_id));
 	ASSERT_EQ(0, pcbt_subscribe_filter(self->ring.fd, lossy, SCHEMA,
 					   PCB_SUB_LOSSY, NULL, NULL));
@@ -1821,7 +1821,7 @@ static int full_rejecting_ring(struct __test_metadata *_metadata,
 	int n = 0, ret;
 
 	pcbt_name(t->name, "full");
-	ASSERT_EQ(0, pcbt_create(self->pfd, t->name, SCHEMA, BIG, 0600,
+	ASSERT_EQ(0, pcbt_create(self->pfd, t->name, SCHEMA, BIG, 0700,
 				 &t->id));
 	ASSERT_EQ(0, pcbt_open_topic(self->pfd, t->name, SCHEMA, &t->handle));
 	ASSERT_LE(0, pcbt_ring_open(SMALL_RING, r));
@@ -1969,7 +1969,7 @@ TEST_F(filter, atomic_batch_sized_by_filter)
 	int i;
 
 	pcbt_name(t.name, "sized");
-	ASSERT_EQ(0, pcbt_create(self->pfd, t.name, SCHEMA, BIG, 0600, &t.id));
+	ASSERT_EQ(0, pcbt_create(self->pfd, t.name, SCHEMA, BIG, 0700, &t.id));
 	ASSERT_EQ(0, pcbt_open_topic(self->pfd, t.name, SCHEMA, &t.handle));
 	ASSERT_LE(0, pcbt_ring_open(SMALL_RING, &r));
 	pcbt_filter_init(&f);
@@ -2045,7 +2045,7 @@ TEST_F(filter, counters_lossy_full_ring)
 	int n, i;
 
 	pcbt_name(t.name, "lossy");
-	ASSERT_EQ(0, pcbt_create(self->pfd, t.name, SCHEMA, BIG, 0600, &t.id));
+	ASSERT_EQ(0, pcbt_create(self->pfd, t.name, SCHEMA, BIG, 0700, &t.id));
 	ASSERT_EQ(0, pcbt_open_topic(self->pfd, t.name, SCHEMA, &t.handle));
 	ASSERT_LE(0, pcbt_ring_open(SMALL_RING, &r));
 	pcbt_filter_init(&f);
@@ -2086,7 +2086,7 @@ TEST_F(filter, counters_per_subscription)
 	for (i = 0; i < 3; i++) {
 		pcbt_name(t[i].name, "multi");
 		ASSERT_EQ(0, pcbt_create(self->pfd, t[i].name, SCHEMA, BIG,
-					 0600, &t[i].id));
+					 0700, &t[i].id));
 		ASSERT_EQ(0, pcbt_open_topic(self->pfd, t[i].name, SCHEMA,
 					     &t[i].handle));
 	}
@@ -2192,7 +2192,7 @@ TEST_F(filter, batch_atomic_two_topics)
 	unsigned int i, n = 0;
 
 	pcbt_name(t.name, "second");
-	ASSERT_EQ(0, pcbt_create(self->pfd, t.name, SCHEMA, BIG, 0600, &t.id));
+	ASSERT_EQ(0, pcbt_create(self->pfd, t.name, SCHEMA, BIG, 0700, &t.id));
 	ASSERT_EQ(0, pcbt_open_topic(self->pfd, t.name, SCHEMA, &t.handle));
 	odd_keys_filter(&f);
 	ASSERT_EQ(0, sub(self, &f));

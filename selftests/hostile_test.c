@@ -35,7 +35,7 @@ FIXTURE_SETUP(hostile)
 {
 	PCBT_OPEN(self->pfd);
 	pcbt_name(self->name, "hostile");
-	ASSERT_EQ(0, pcbt_create(self->pfd, self->name, SCHEMA, LEN, 0600,
+	ASSERT_EQ(0, pcbt_create(self->pfd, self->name, SCHEMA, LEN, 0700,
 				 NULL));
 	ASSERT_EQ(0, pcbt_open_topic(self->pfd, self->name, SCHEMA,
 				     &self->handle));
@@ -126,7 +126,7 @@ static void check_broken(struct __test_metadata *_metadata,
 	EXPECT_TRUE(!!(pfd.revents & POLLERR));
 
 	pcbt_name(other, "other");
-	ASSERT_EQ(0, pcbt_create(self->pfd, other, SCHEMA, LEN, 0600, NULL));
+	ASSERT_EQ(0, pcbt_create(self->pfd, other, SCHEMA, LEN, 0700, NULL));
 	EXPECT_EQ(-EPIPE, pcbt_subscribe(self->victim.fd, other, SCHEMA, 0,
 					 NULL));
 

@@ -202,9 +202,9 @@ FIXTURE_SETUP(ioc)
 	pcbt_name(self->name, "ioc");
 	pcbt_name(self->victim, "victim");
 	pcbt_name(self->spare, "spare");
-	ASSERT_EQ(0, pcbt_create(self->fd, self->name, SCHEMA, LEN, 0600,
+	ASSERT_EQ(0, pcbt_create(self->fd, self->name, SCHEMA, LEN, 0700,
 				 &self->topic_id));
-	ASSERT_EQ(0, pcbt_create(self->fd, self->victim, SCHEMA, LEN, 0600,
+	ASSERT_EQ(0, pcbt_create(self->fd, self->victim, SCHEMA, LEN, 0700,
 				 NULL));
 	ASSERT_EQ(0, pcbt_open_topic(self->fd, self->name, SCHEMA,
 				     &self->handle));
@@ -266,7 +266,7 @@ static int template(FIXTURE_DATA(ioc) *self, enum cmd_id c, union arg *a)
 		pcbt_copy_name(a->create.name, self->spare);
 		a->create.schema_id = SCHEMA;
 		a->create.max_msg_size = LEN;
-		a->create.mode = 0600;
+		a->create.mode = 0700;
 		a->create.uid = PCB_OWNER_CALLER;
 		a->create.gid = PCB_OWNER_CALLER;
 		return self->fd;
@@ -354,7 +354,7 @@ static void undo(struct __test_metadata *_metadata, FIXTURE_DATA(ioc) *self,
 		break;
 	case C_DELETE:
 		ASSERT_EQ(0, pcbt_create(self->fd, self->victim, SCHEMA, LEN,
-					 0600, NULL));
+					 0700, NULL));
 		break;
 	case C_OPEN:
 		ASSERT_EQ(0, pcbt_close_topic(self->fd, a->open.handle));
@@ -1214,7 +1214,7 @@ TEST_F(ioc, bad_payload_without_subscribers)
 	int k;
 
 	pcbt_name(lonely, "lonely");
-	ASSERT_EQ(0, pcbt_create(self->fd, lonely, SCHEMA, LEN, 0600, NULL));
+	ASSERT_EQ(0, pcbt_create(self->fd, lonely, SCHEMA, LEN, 0700, NULL));
 	ASSERT_EQ(0, pcbt_open_topic(self->fd, lonely, SCHEMA, &h));
 	for (k = 0; k < B_RO; k++) {
 		struct pcb_publish p = { .handle = h, .len = MSG };

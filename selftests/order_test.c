@@ -178,7 +178,7 @@ FIXTURE_SETUP(order)
 	pcbt_name(self->name, "order");
 	self->msgs = msgs_per_pub();
 	ASSERT_EQ(0, pcbt_create(self->fd, self->name, SCHEMA,
-				 sizeof(struct payload), 0600, NULL));
+				 sizeof(struct payload), 0700, NULL));
 }
 
 FIXTURE_TEARDOWN(order)
@@ -342,7 +342,7 @@ TEST_F_TIMEOUT(order, one_publisher_two_topics, 120)
 
 	pcbt_name(other, "order-b");
 	ASSERT_EQ(0, pcbt_create(self->fd, other, SCHEMA,
-				 sizeof(struct payload), 0600, NULL));
+				 sizeof(struct payload), 0700, NULL));
 	ASSERT_EQ(0, pcbt_open_topic(self->fd, self->name, SCHEMA, &h[0]));
 	ASSERT_EQ(0, pcbt_open_topic(self->fd, other, SCHEMA, &h[1]));
 	fb = pcbt_ring_open(1 << 20, &both);

@@ -21,7 +21,7 @@ FIXTURE_SETUP(pubsub)
 {
 	PCBT_OPEN(self->fd);
 	pcbt_name(self->name, "ps");
-	ASSERT_EQ(0, pcbt_create(self->fd, self->name, SCHEMA, MAX_MSG, 0666,
+	ASSERT_EQ(0, pcbt_create(self->fd, self->name, SCHEMA, MAX_MSG, 0777,
 				 &self->topic_id));
 	ASSERT_EQ(0, pcbt_open_topic(self->fd, self->name, SCHEMA,
 				     &self->handle));
@@ -139,9 +139,9 @@ TEST_F(pubsub, subscribe_enospc_small_ring)
 	pcbt_name(fits, "fits");
 	pcbt_name(big, "big");
 	/* One record of the largest message fills the ring exactly. */
-	ASSERT_EQ(0, pcbt_create(self->fd, fits, SCHEMA, 4096 - hdr, 0600,
+	ASSERT_EQ(0, pcbt_create(self->fd, fits, SCHEMA, 4096 - hdr, 0700,
 				 NULL));
-	ASSERT_EQ(0, pcbt_create(self->fd, big, SCHEMA, 4096 - hdr + 1, 0600,
+	ASSERT_EQ(0, pcbt_create(self->fd, big, SCHEMA, 4096 - hdr + 1, 0700,
 				 NULL));
 	fd = pcbt_ring_open(4096, &r);
 	ASSERT_LE(0, fd);
@@ -421,7 +421,7 @@ TEST_F(pubsub, sequence_is_per_topic)
 	__u32 h2;
 
 	pcbt_name(other, "seq2");
-	ASSERT_EQ(0, pcbt_create(self->fd, other, SCHEMA, 8, 0600, NULL));
+	ASSERT_EQ(0, pcbt_create(self->fd, other, SCHEMA, 8, 0700, NULL));
 	ASSERT_EQ(0, pcbt_open_topic(self->fd, other, SCHEMA, &h2));
 	ASSERT_EQ(0, pcbt_publish(self->fd, self->handle, &byte, 1, 0, 0, &p));
 	EXPECT_EQ(1ULL, p.seq);
@@ -652,7 +652,7 @@ TEST_F(pubsub, deleted_topic)
 	EXPECT_EQ(NULL, pcbt_ring_peek(&self->ring));
 
 	/* The name is free; the new topic is another topic. */
-	ASSERT_EQ(0, pcbt_create(self->fd, self->name, SCHEMA, MAX_MSG, 0666,
+	ASSERT_EQ(0, pcbt_create(self->fd, self->name, SCHEMA, MAX_MSG, 0777,
 				 &new_id));
 	EXPECT_NE(self->topic_id, new_id);
 	EXPECT_EQ(-EIDRM, pcbt_publish(self->fd, self->handle, "abc", 3, 0, 0,
@@ -686,7 +686,7 @@ TEST_F(pubsub, large_messages_wrap)
 
 	ASSERT_NE(NULL, buf);
 	pcbt_name(name, "big");
-	ASSERT_EQ(0, pcbt_create(self->fd, name, SCHEMA, BIG, 0600, NULL));
+	ASSERT_EQ(0, pcbt_create(self->fd, name, SCHEMA, BIG, 0700, NULL));
 	ASSERT_EQ(0, pcbt_open_topic(self->fd, name, SCHEMA, &h));
 	fd = pcbt_ring_open(SIZE, &r);
 	ASSERT_LE(0, fd);

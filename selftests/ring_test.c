@@ -331,7 +331,7 @@ TEST_F(ring, ring_ioctls_without_ring_ebadfd)
 	int ret;
 
 	pcbt_name(name, "noring");
-	ASSERT_EQ(0, pcbt_create(self->fd, name, 1, 8, 0600, &id));
+	ASSERT_EQ(0, pcbt_create(self->fd, name, 1, 8, 0700, &id));
 	EXPECT_EQ(-EBADFD, pcbt_ioctl(self->fd, PCB_IOC_WAIT, &w));
 	EXPECT_EQ(-EBADFD, pcbt_ioctl_val(self->fd, PCB_IOC_NOTIFY, 0));
 	EXPECT_EQ(-EBADFD, pcbt_subscribe(self->fd, name, 1, 0, NULL));
@@ -360,7 +360,7 @@ TEST_F(ring, ring_ioctl_argument_errors)
 	__u32 id;
 
 	pcbt_name(name, "args");
-	ASSERT_EQ(0, pcbt_create(self->fd, name, 1, 8, 0600, &id));
+	ASSERT_EQ(0, pcbt_create(self->fd, name, 1, 8, 0700, &id));
 	ASSERT_EQ(0, pcbt_ring_setup(self->fd, 4096, &rs));
 
 	EXPECT_EQ(-EFAULT, pcbt_ioctl(self->fd, PCB_IOC_WAIT, NULL));
@@ -404,7 +404,7 @@ TEST_F(ring, data_is_mapped_twice)
 	int i, wrapped = 0, nonzero = 0;
 
 	pcbt_name(name, "dbl");
-	ASSERT_EQ(0, pcbt_create(self->fd, name, 1, MAX, 0600, NULL));
+	ASSERT_EQ(0, pcbt_create(self->fd, name, 1, MAX, 0700, NULL));
 	ASSERT_EQ(0, pcbt_open_topic(self->fd, name, 1, &h));
 	ASSERT_EQ(0, pcbt_ring_init(self->fd, SIZE, &r));
 	ASSERT_EQ(0, pcbt_subscribe(self->fd, name, 1, 0, NULL));

@@ -195,7 +195,7 @@ FIXTURE_SETUP(trace)
 	self->tsc_khz = st.tsc_khz;
 
 	pcbt_name(self->name, "trace");
-	ASSERT_EQ(0, pcbt_create(self->pfd, self->name, SCHEMA, LEN, 0600,
+	ASSERT_EQ(0, pcbt_create(self->pfd, self->name, SCHEMA, LEN, 0700,
 				 &self->topic_id));
 	ASSERT_EQ(0, pcbt_open_topic(self->pfd, self->name, SCHEMA,
 				     &self->handle));

@@ -70,9 +70,9 @@ FIXTURE_SETUP(uring)
 	PCBT_OPEN(self->pfd);
 	pcbt_name(self->name, "uring");
 	pcbt_name(self->canary, "canary");
-	ASSERT_EQ(0, pcbt_create(self->pfd, self->name, SCHEMA, LEN, 0600,
+	ASSERT_EQ(0, pcbt_create(self->pfd, self->name, SCHEMA, LEN, 0700,
 				 NULL));
-	ASSERT_EQ(0, pcbt_create(self->pfd, self->canary, SCHEMA, LEN, 0600,
+	ASSERT_EQ(0, pcbt_create(self->pfd, self->canary, SCHEMA, LEN, 0700,
 				 NULL));
 	ASSERT_EQ(0, pcbt_open_topic(self->pfd, self->name, SCHEMA,
 				     &self->handle));
@@ -326,7 +326,7 @@ TEST_F(uring, publish_errors)
 	EXPECT_EQ(-EFAULT, publish(&self->u, self->pfd, &up, NULL));
 
 	pcbt_name(dead, "dead");
-	ASSERT_EQ(0, pcbt_create(self->pfd, dead, SCHEMA, LEN, 0600, NULL));
+	ASSERT_EQ(0, pcbt_create(self->pfd, dead, SCHEMA, LEN, 0700, NULL));
 	ASSERT_EQ(0, pcbt_open_topic(self->pfd, dead, SCHEMA, &dead_handle));
 	ASSERT_EQ(0, pcbt_delete(self->pfd, dead));
 	up = cmd(dead_handle, buf, 1);

@@ -24,7 +24,7 @@ FIXTURE_SETUP(wait)
 
 	PCBT_OPEN(self->pfd);
 	pcbt_name(self->name, "wait");
-	ASSERT_EQ(0, pcbt_create(self->pfd, self->name, SCHEMA, LEN, 0600,
+	ASSERT_EQ(0, pcbt_create(self->pfd, self->name, SCHEMA, LEN, 0700,
 				 NULL));
 	ASSERT_EQ(0, pcbt_open_topic(self->pfd, self->name, SCHEMA,
 				     &self->handle));
