@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Topic permissions: owner, group and other bits (read = subscribe,
- * write = publish), delete only by the owner, CAP_IPC_OWNER overriding
- * the mode, and topics created by unprivileged users.
+ * Topic permissions: owner, group and other bits (read = lossy subscribe
+ * and the sight of the topic's traffic, read + execute = reliable
+ * subscribe, write = publish), delete only by the owner, CAP_IPC_OWNER
+ * overriding the mode, and topics created by unprivileged users.
  *
  * As root, each case forks a child that drops to uid/gid 65534 (with the
  * supplementary groups the case needs).  Run as another user, the cases
@@ -38,7 +39,8 @@ FIXTURE_TEARDOWN(perm)
 struct ops {
 	int fd;			/* the parent's endpoint, as a fallback */
 	const char *name;
-	int subscribe;
+	int lossy;		/* subscribe, PCB_SUB_LOSSY */
+	int reliable;		/* subscribe, reliable */
 	int open;
 	int del;
 	bool publish;		/* publish our pid when open succeeds */
@@ -65,18 +67,32 @@ static int try_ops(void *arg)
 	int fd = child_endpoint(o->fd);
 
 	PCBT_CHILD_EXPECT(1, fd >= 0);
-	/* Looking a topic up needs no right on it. */
+	/*
+	 * Looking a topic up needs no right on it; its traffic is shown to
+	 * those who may read it (a lossy subscriber could count it anyway).
+	 */
 	PCBT_CHILD_EXPECT(0, pcbt_info(fd, o->name, &info));
-	if (o->subscribe == -EACCES)
-		PCBT_CHILD_EXPECT(-EACCES, pcbt_subscribe(fd, o->name, SCHEMA,
-							  PCB_SUB_LOSSY, NULL));
-	if (o->subscribe != SKIP_OP) {
+	if (o->lossy != SKIP_OP) {
+		bool hidden = o->lossy && info.uid != (__u32)geteuid();
+
+		PCBT_CHILD_EXPECT(hidden ? PCB_TOPIC_INFO_HIDDEN : 0,
+				  info.flags & PCB_TOPIC_INFO_HIDDEN);
+	}
+	if (o->lossy != SKIP_OP) {
 		__u32 id = 0;
 
-		PCBT_CHILD_EXPECT(o->subscribe, pcbt_subscribe(fd, o->name,
-							       SCHEMA, 0, &id));
+		PCBT_CHILD_EXPECT(o->lossy, pcbt_subscribe(fd, o->name, SCHEMA,
+							   PCB_SUB_LOSSY, &id));
 		/* Leave a shared (inherited) endpoint as it was. */
-		if (!o->subscribe)
+		if (!o->lossy)
+			PCBT_CHILD_EXPECT(0, pcbt_unsubscribe(fd, id));
+	}
+	if (o->reliable != SKIP_OP) {
+		__u32 id = 0;
+
+		PCBT_CHILD_EXPECT(o->reliable, pcbt_subscribe(fd, o->name,
+							      SCHEMA, 0, &id));
+		if (!o->reliable)
 			PCBT_CHILD_EXPECT(0, pcbt_unsubscribe(fd, id));
 	}
 	if (o->open != SKIP_OP) {
@@ -124,9 +140,9 @@ static int as_nobody(struct ops *o, const gid_t *groups, int nr_groups,
 	return pcbt_run_as(&c, try_ops, o);
 }
 
-#define OPS(sub, op, dl) {						\
+#define OPS(ls, rel, op, dl) {						\
 	.fd = self->fd, .name = self->name,				\
-	.subscribe = (sub), .open = (op), .del = (dl),			\
+	.lossy = (ls), .reliable = (rel), .open = (op), .del = (dl),	\
 }
 
 #define NEED_ROOT() do {						\
@@ -136,7 +152,7 @@ static int as_nobody(struct ops *o, const gid_t *groups, int nr_groups,
 
 TEST_F(perm, mode_0600_other_has_no_right)
 {
-	struct ops o = OPS(-EACCES, -EACCES, -EPERM);
+	struct ops o = OPS(-EACCES, -EACCES, -EACCES, -EPERM);
 
 	NEED_ROOT();
 	ASSERT_EQ(0, create_owned(self->fd, self->name, 0600, 0, 0));
@@ -144,18 +160,29 @@ TEST_F(perm, mode_0600_other_has_no_right)
 	EXPECT_EQ(0LL, pcbt_nr_subs(self->fd, self->name));
 }
 
-TEST_F(perm, mode_0644_other_may_subscribe)
+/* Read without execute: a lossy subscription, never a reliable one. */
+TEST_F(perm, mode_0644_other_may_subscribe_lossy_only)
 {
-	struct ops o = OPS(0, -EACCES, -EPERM);
+	struct ops o = OPS(0, -EACCES, -EACCES, -EPERM);
 
 	NEED_ROOT();
 	ASSERT_EQ(0, create_owned(self->fd, self->name, 0644, 0, 0));
 	ASSERT_EQ(0, as_nobody(&o, NULL, 0, PCBT_NOBODY));
 }
 
+/* Read and execute: reliable too. */
+TEST_F(perm, mode_0645_other_may_subscribe_reliably)
+{
+	struct ops o = OPS(0, 0, -EACCES, -EPERM);
+
+	NEED_ROOT();
+	ASSERT_EQ(0, create_owned(self->fd, self->name, 0645, 0, 0));
+	ASSERT_EQ(0, as_nobody(&o, NULL, 0, PCBT_NOBODY));
+}
+
 TEST_F(perm, mode_0622_other_may_publish)
 {
-	struct ops o = OPS(-EACCES, 0, -EPERM);
+	struct ops o = OPS(-EACCES, -EACCES, 0, -EPERM);
 
 	NEED_ROOT();
 	ASSERT_EQ(0, create_owned(self->fd, self->name, 0622, 0, 0));
@@ -164,7 +191,7 @@ TEST_F(perm, mode_0622_other_may_publish)
 
 TEST_F(perm, mode_0666_both_and_record_names_publisher)
 {
-	struct ops o = OPS(0, 0, -EPERM);
+	struct ops o = OPS(0, -EACCES, 0, -EPERM);
 	const struct pcb_record *rec;
 	struct pcbt_ring r;
 	int fd;
@@ -186,19 +213,33 @@ TEST_F(perm, mode_0666_both_and_record_names_publisher)
 	pcbt_ring_close(&r);
 }
 
-TEST_F(perm, execute_bits_grant_nothing)
+TEST_F(perm, mode_0777_other_may_do_all_but_delete)
 {
-	struct ops o = OPS(-EACCES, -EACCES, SKIP_OP);
+	struct ops o = OPS(0, 0, 0, -EPERM);
+
+	NEED_ROOT();
+	ASSERT_EQ(0, create_owned(self->fd, self->name, 0777, 0, 0));
+	ASSERT_EQ(0, as_nobody(&o, NULL, 0, PCBT_NOBODY));
+}
+
+/* Execute without read grants nothing, with write only publishing. */
+TEST_F(perm, execute_bits_alone_grant_nothing)
+{
+	struct ops o = OPS(-EACCES, -EACCES, -EACCES, SKIP_OP);
+	struct ops w = OPS(-EACCES, -EACCES, 0, SKIP_OP);
 
 	NEED_ROOT();
 	ASSERT_EQ(0, create_owned(self->fd, self->name, 0111, 0, 0));
 	ASSERT_EQ(0, as_nobody(&o, NULL, 0, PCBT_NOBODY));
+	ASSERT_EQ(0, pcbt_delete(self->fd, self->name));
+	ASSERT_EQ(0, create_owned(self->fd, self->name, 0333, 0, 0));
+	ASSERT_EQ(0, as_nobody(&w, NULL, 0, PCBT_NOBODY));
 }
 
 TEST_F(perm, group_bits)
 {
-	struct ops member = OPS(0, -EACCES, -EPERM);
-	struct ops stranger = OPS(-EACCES, -EACCES, SKIP_OP);
+	struct ops member = OPS(0, -EACCES, -EACCES, -EPERM);
+	struct ops stranger = OPS(-EACCES, -EACCES, -EACCES, SKIP_OP);
 	const gid_t group = GROUP;
 
 	NEED_ROOT();
@@ -211,42 +252,61 @@ TEST_F(perm, group_bits)
 	EXPECT_EQ(0, as_nobody(&stranger, NULL, 0, PCBT_NOBODY));
 }
 
-TEST_F(perm, group_bits_take_precedence_over_other)
+/* The group's execute bit is the group's, not the other users'. */
+TEST_F(perm, group_execute)
 {
-	struct ops member = OPS(-EACCES, -EACCES, SKIP_OP);
-	struct ops stranger = OPS(0, 0, SKIP_OP);
+	struct ops member = OPS(0, 0, -EACCES, SKIP_OP);
+	struct ops stranger = OPS(0, -EACCES, -EACCES, SKIP_OP);
 	const gid_t group = GROUP;
 
 	NEED_ROOT();
-	ASSERT_EQ(0, create_owned(self->fd, self->name, 0606, 0, GROUP));
+	ASSERT_EQ(0, create_owned(self->fd, self->name, 0654, 0, GROUP));
+	EXPECT_EQ(0, as_nobody(&member, &group, 1, PCBT_NOBODY));
+	EXPECT_EQ(0, as_nobody(&member, NULL, 0, GROUP));
+	EXPECT_EQ(0, as_nobody(&stranger, NULL, 0, PCBT_NOBODY));
+}
+
+TEST_F(perm, group_bits_take_precedence_over_other)
+{
+	struct ops member = OPS(-EACCES, -EACCES, -EACCES, SKIP_OP);
+	struct ops stranger = OPS(0, 0, 0, SKIP_OP);
+	const gid_t group = GROUP;
+
+	NEED_ROOT();
+	ASSERT_EQ(0, create_owned(self->fd, self->name, 0607, 0, GROUP));
 	EXPECT_EQ(0, as_nobody(&member, &group, 1, PCBT_NOBODY));
 	EXPECT_EQ(0, as_nobody(&stranger, NULL, 0, PCBT_NOBODY));
 }
 
 TEST_F(perm, group_write)
 {
-	struct ops member = OPS(0, 0, SKIP_OP);
+	struct ops member = OPS(0, -EACCES, 0, SKIP_OP);
+	struct ops member_x = OPS(0, 0, 0, SKIP_OP);
 	const gid_t groups[] = { 17, GROUP };
 
 	NEED_ROOT();
 	ASSERT_EQ(0, create_owned(self->fd, self->name, 0060, 0, GROUP));
 	EXPECT_EQ(0, as_nobody(&member, groups, 2, PCBT_NOBODY));
+	ASSERT_EQ(0, pcbt_delete(self->fd, self->name));
+	ASSERT_EQ(0, create_owned(self->fd, self->name, 0070, 0, GROUP));
+	EXPECT_EQ(0, as_nobody(&member_x, groups, 2, PCBT_NOBODY));
 }
 
 TEST_F(perm, owner_bits_take_precedence)
 {
-	struct ops o = OPS(-EACCES, -EACCES, SKIP_OP);
+	struct ops o = OPS(-EACCES, -EACCES, -EACCES, SKIP_OP);
 
 	NEED_ROOT();
 	/* Everybody but the owner may do everything. */
-	ASSERT_EQ(0, create_owned(self->fd, self->name, 0066, PCBT_NOBODY,
+	ASSERT_EQ(0, create_owned(self->fd, self->name, 0077, PCBT_NOBODY,
 				  PCBT_NOBODY));
 	ASSERT_EQ(0, as_nobody(&o, NULL, 0, PCBT_NOBODY));
 }
 
+/* The owner too needs execute for a reliable subscription. */
 TEST_F(perm, owner_read_only_then_deletes)
 {
-	struct ops o = OPS(0, -EACCES, 0);
+	struct ops o = OPS(0, -EACCES, -EACCES, 0);
 
 	NEED_ROOT();
 	ASSERT_EQ(0, create_owned(self->fd, self->name, 0400, PCBT_NOBODY, 0));
@@ -254,14 +314,28 @@ TEST_F(perm, owner_read_only_then_deletes)
 	EXPECT_EQ(-ENOENT, pcbt_nr_subs(self->fd, self->name));
 }
 
+TEST_F(perm, owner_read_execute_subscribes_reliably)
+{
+	struct ops o = OPS(0, 0, -EACCES, SKIP_OP);
+
+	NEED_ROOT();
+	ASSERT_EQ(0, create_owned(self->fd, self->name, 0500, PCBT_NOBODY, 0));
+	ASSERT_EQ(0, as_nobody(&o, NULL, 0, PCBT_NOBODY));
+}
+
 TEST_F(perm, cap_ipc_owner_overrides_mode)
 {
+	struct pcb_topic_info info;
 	struct pcbt_ring r;
 	int fd;
 
 	NEED_ROOT();
 	ASSERT_EQ(0, create_owned(self->fd, self->name, 0000, PCBT_NOBODY,
 				  PCBT_NOBODY));
+	/* It sees the traffic, ... */
+	ASSERT_EQ(0, pcbt_info(self->fd, self->name, &info));
+	EXPECT_EQ(0U, info.flags & PCB_TOPIC_INFO_HIDDEN);
+	/* ... subscribes reliably without execute, publishes, deletes. */
 	fd = pcbt_ring_open(4096, &r);
 	ASSERT_LE(0, fd);
 	EXPECT_EQ(0, pcbt_subscribe(fd, self->name, SCHEMA, 0, NULL));
@@ -308,7 +382,7 @@ TEST_F(perm, owner_is_fsuid)
 	pid_t pid;
 
 	NEED_ROOT();
-	ASSERT_EQ(0, create_owned(self->fd, self->name, 0600, PCBT_NOBODY,
+	ASSERT_EQ(0, create_owned(self->fd, self->name, 0700, PCBT_NOBODY,
 				  PCBT_NOBODY));
 	fd = pcbt_ring_open(4096, &r);
 	ASSERT_LE(0, fd);
@@ -354,7 +428,18 @@ static int unprivileged(void *arg)
 	PCBT_CHILD_EXPECT(0, pcbt_open_topic(fd, o->name, SCHEMA, &h));
 	PCBT_CHILD_EXPECT(0, pcbt_delete(fd, o->name));
 
+	/* Its own topic: read lets it listen, lossy only. */
 	PCBT_CHILD_EXPECT(0, create_owned(fd, o->name, 0400, PCB_OWNER_CALLER,
+					  PCB_OWNER_CALLER));
+	PCBT_CHILD_EXPECT(-EACCES, pcbt_subscribe(fd, o->name, SCHEMA, 0,
+						  NULL));
+	PCBT_CHILD_EXPECT(0, pcbt_subscribe(fd, o->name, SCHEMA, PCB_SUB_LOSSY,
+					    NULL));
+	PCBT_CHILD_EXPECT(-EACCES, pcbt_open_topic(fd, o->name, SCHEMA, &h));
+	PCBT_CHILD_EXPECT(0, pcbt_delete(fd, o->name));
+
+	/* Read and execute: reliably. */
+	PCBT_CHILD_EXPECT(0, create_owned(fd, o->name, 0500, PCB_OWNER_CALLER,
 					  PCB_OWNER_CALLER));
 	PCBT_CHILD_EXPECT(0, pcbt_subscribe(fd, o->name, SCHEMA, 0, NULL));
 	PCBT_CHILD_EXPECT(-EACCES, pcbt_open_topic(fd, o->name, SCHEMA, &h));
@@ -432,7 +517,7 @@ TEST_F(perm, supplementary_group_as_topic_group)
 
 TEST_F(perm, unprivileged_user_cannot_override)
 {
-	struct ops o = OPS(-EACCES, -EACCES, -EPERM);
+	struct ops o = OPS(-EACCES, -EACCES, -EACCES, -EPERM);
 	int ret;
 
 	/* As root, a topic of root's; else we cannot make one for others. */
