@@ -44,7 +44,8 @@ FIXTURE_SETUP(ipcns)
 	PCBT_OPEN(self->fd);
 	old_fd = self->fd;
 	pcbt_name(self->name, "ipcns");
-	ASSERT_EQ(0, pcbt_create(self->fd, self->name, SCHEMA, 64, 0666,
+	/* Ours to subscribe reliably, anyone's to publish. */
+	ASSERT_EQ(0, pcbt_create(self->fd, self->name, SCHEMA, 64, 0766,
 				 &self->topic_id));
 	fd = pcbt_ring_open(4096, &self->ring);
 	ASSERT_LE(0, fd);
@@ -375,7 +376,7 @@ TEST_F(ipcns, same_name_independent_no_crossing)
 	__u32 h;
 
 	NEW_IPCNS(&self->x);
-	q.mode = 0600;
+	q.mode = 0700;
 	q.uid = q.gid = PCB_OWNER_CALLER;
 	q.max_msg_size = 32;
 	ASSERT_EQ(0, call(&self->x, ag_create, &q));
@@ -520,7 +521,7 @@ static void fill_new_bus(struct __test_metadata *_metadata,
 	struct req q = named("", VIA_NEW, SCHEMA);
 	int i;
 
-	q.mode = 0666;
+	q.mode = 0766;
 	q.uid = q.gid = PCB_OWNER_CALLER;
 	for (i = 0; i < 3; i++) {
 		snprintf(q.name, sizeof(q.name), "ipcns-%d-%d", (int)getpid(), i);
@@ -683,6 +684,9 @@ TEST_F(ipcns, child_userns_root_has_no_rights_on_parent_topics)
 	ASSERT_EQ(0, call(&self->x, ag_info, &q));
 	EXPECT_EQ(65534U, q.info.uid);
 	EXPECT_EQ(65534U, q.info.gid);
+	/* Its CAP_IPC_OWNER does not show it our topic's traffic. */
+	EXPECT_EQ(PCB_TOPIC_INFO_HIDDEN,
+		  q.info.flags & PCB_TOPIC_INFO_HIDDEN);
 	EXPECT_EQ(-EACCES, call(&self->x, ag_subscribe, &q));
 	EXPECT_EQ(-EACCES, call(&self->x, ag_open_topic, &q));
 	EXPECT_EQ(-EPERM, call(&self->x, ag_delete, &q));
