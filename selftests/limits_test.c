@@ -3,6 +3,7 @@
  * Limits and accounting (<linux/pcb.h>, "Limits and accounting"): the
  * module parameters max_topics (ENOSPC), max_endpoints (ENFILE),
  * max_endpoints_per_user (EMFILE), max_subscribers (ENOSPC),
+ * max_subscriptions_per_user and max_handles_per_user (EDQUOT),
  * max_ring_size and max_msg_size (EINVAL), changed at run time; the fair
  * share ("a user may take one more only while it holds fewer than remain
  * free": EDQUOT, EMFILE for endpoints) that CAP_SYS_RESOURCE lifts; ring
@@ -144,12 +145,13 @@ static int ag_close(void *arg)
 	return 0;
 }
 
+/* Anyone may subscribe, reliably too (execute), and publish. */
 static int ag_create(void *arg)
 {
 	struct req *q = arg;
 	int fd = ctl();
 
-	return fd < 0 ? fd : pcbt_create(fd, q->name, SCHEMA, 64, 0644, NULL);
+	return fd < 0 ? fd : pcbt_create(fd, q->name, SCHEMA, 64, 0777, NULL);
 }
 
 static int ag_delete(void *arg)
@@ -196,6 +198,28 @@ static int ag_unsub(void *arg)
 	if (q->idx < 0 || q->idx >= nr_held)
 		return -EBADF;
 	return pcbt_unsubscribe(held[q->idx].fd, q->topic_id);
+}
+
+/* Opens req->name for publishing on the control endpoint: the handle. */
+static int ag_open_topic(void *arg)
+{
+	struct req *q = arg;
+	int fd = ctl();
+	__u32 h;
+	int ret;
+
+	if (fd < 0)
+		return fd;
+	ret = pcbt_open_topic(fd, q->name, SCHEMA, &h);
+	return ret ? ret : (int)h;
+}
+
+static int ag_close_topic(void *arg)
+{
+	struct req *q = arg;
+	int fd = ctl();
+
+	return fd < 0 ? fd : pcbt_close_topic(fd, q->idx);
 }
 
 static int ag_memlock(void *arg)
@@ -450,15 +474,24 @@ TEST_F_TIMEOUT(limits, usage_counts, 60)
 	char name[PCB_NAME_MAX], diff[256];
 	struct pcbt_ring r;
 	long long page = sysconf(_SC_PAGESIZE);
+	__u32 h;
 	int fd;
 
 	NEED_ROOT();
 	ASSERT_EQ(0, pcbt_usage_quiesce(&u0, 300, 10000));
 
 	pcbt_name(name, "usage");
-	ASSERT_EQ(0, pcbt_create(self->fd, name, SCHEMA, 64, 0666, NULL));
+	ASSERT_EQ(0, pcbt_create(self->fd, name, SCHEMA, 64, 0766, NULL));
 	ASSERT_EQ(0, pcbt_usage_read(&u));
 	EXPECT_EQ(u0.v[PCBT_U_TOPICS] + 1, u.v[PCBT_U_TOPICS]);
+
+	/* A publish handle, counted until it is closed. */
+	ASSERT_EQ(0, pcbt_open_topic(self->fd, name, SCHEMA, &h));
+	ASSERT_EQ(0, pcbt_usage_read(&u));
+	EXPECT_EQ(u0.v[PCBT_U_HANDLES] + 1, u.v[PCBT_U_HANDLES]);
+	ASSERT_EQ(0, pcbt_close_topic(self->fd, h));
+	EXPECT_EQ(u0.v[PCBT_U_HANDLES],
+		  usage_settles(PCBT_U_HANDLES, u0.v[PCBT_U_HANDLES]));
 
 	fd = pcbt_open();
 	ASSERT_LE(0, fd);
@@ -713,8 +746,9 @@ TEST_F_TIMEOUT(limits, subscribers_max_and_fair_share, 90)
 	NEED_ROOT();
 	pcbt_name(name, "subs");
 	pcbt_name(other, "subs2");
-	ASSERT_EQ(0, pcbt_create(self->fd, name, SCHEMA, 64, 0666, NULL));
-	ASSERT_EQ(0, pcbt_create(self->fd, other, SCHEMA, 64, 0666, NULL));
+	/* Others subscribe reliably: read and execute. */
+	ASSERT_EQ(0, pcbt_create(self->fd, name, SCHEMA, 64, 0755, NULL));
+	ASSERT_EQ(0, pcbt_create(self->fd, other, SCHEMA, 64, 0755, NULL));
 	ASSERT_EQ(0, pcbt_param_push("max_subscribers", K));
 	START_UNPRIVILEGED(&self->a, PCBT_NOBODY);
 	START_UNPRIVILEGED(&self->b, OTHER);
@@ -782,6 +816,104 @@ TEST_F_TIMEOUT(limits, subscribers_topic_owner_exempt, 90)
 	EXPECT_EQ(K - K / 2, n);
 	EXPECT_EQ(-ENOSPC, err);
 	EXPECT_EQ(K, pcbt_nr_subs(self->fd, q.name));
+}
+
+/*
+ * max_subscriptions_per_user bounds the subscriptions of all the rings of
+ * one user, whatever the topics (the owner's exemption from the fair
+ * share included): EDQUOT beyond, one back per unsubscribe.
+ */
+TEST_F_TIMEOUT(limits, subscriptions_per_user, 90)
+{
+	struct req last = { 0 }, q = { 0 };
+	char other[PCB_NAME_MAX];
+	int n, err;
+
+	NEED_ROOT();
+	START_UNPRIVILEGED(&self->a, PCBT_NOBODY);
+	START_UNPRIVILEGED(&self->b, OTHER);
+	/* Topics of a's: no fair share between it and its subscriptions. */
+	pcbt_name(q.name, "subs-user");
+	pcbt_name(other, "subs-user");
+	ASSERT_EQ(0, call(&self->a, ag_create, &q));
+	memcpy(last.name, other, PCB_NAME_MAX);
+	ASSERT_EQ(0, call(&self->a, ag_create, &last));
+	ASSERT_EQ(0, pcbt_param_push("max_subscriptions_per_user", 3));
+
+	n = take_subscriptions(&self->a, q.name, &err, &last);
+	EXPECT_EQ(3, n);
+	EXPECT_EQ(-EDQUOT, err);
+	/* Per user, not per topic ... */
+	n = take_subscriptions(&self->a, other, &err, NULL);
+	EXPECT_EQ(0, n);
+	EXPECT_EQ(-EDQUOT, err);
+	/* ... nor per ring. */
+	pcbt_copy_name(q.name, other);
+	q.idx = last.idx;
+	EXPECT_EQ(-EDQUOT, call(&self->a, ag_sub_more, &q));
+	/* Another user has its own. */
+	n = take_subscriptions(&self->b, other, &err, NULL);
+	EXPECT_EQ(3, n);
+	EXPECT_EQ(-EDQUOT, err);
+	/* Unsubscribing gives one back (once freed), and no more. */
+	ASSERT_EQ(0, call(&self->a, ag_unsub, &last));
+	EXPECT_EQ(0, call_until_not(&self->a, ag_sub_more, &q, -EDQUOT));
+	EXPECT_EQ(-EDQUOT, call(&self->a, ag_sub, &q));
+	/* Lowered under what exists: nothing new, the old ones stay. */
+	ASSERT_EQ(0, pcbt_param_push("max_subscriptions_per_user", 1));
+	EXPECT_EQ(4, pcbt_nr_subs(self->fd, other));
+	EXPECT_EQ(-EDQUOT, call(&self->b, ag_sub, &q));
+	/* Raised: more again. */
+	ASSERT_EQ(0, pcbt_param_push("max_subscriptions_per_user", 4));
+	EXPECT_LE(0, call(&self->a, ag_sub, &q));
+	EXPECT_EQ(-EDQUOT, call(&self->a, ag_sub, &q));
+}
+
+/*
+ * max_handles_per_user bounds the publish handles one user has open over
+ * all its endpoints: EDQUOT beyond, one back per close; a deleted topic's
+ * handles still count until they are closed.
+ */
+TEST_F_TIMEOUT(limits, handles_per_user, 60)
+{
+	struct req q = { 0 };
+	long long h0;
+	int i, h[2];
+
+	NEED_ROOT();
+	START_UNPRIVILEGED(&self->a, PCBT_NOBODY);
+	START_UNPRIVILEGED(&self->b, OTHER);
+	pcbt_name(q.name, "handles");
+	ASSERT_EQ(0, call(&self->a, ag_create, &q));
+	h0 = baseline(PCBT_U_HANDLES);
+	ASSERT_LE(0, h0);
+	ASSERT_EQ(0, pcbt_param_push("max_handles_per_user", 2));
+
+	for (i = 0; i < 2; i++) {
+		h[i] = call(&self->a, ag_open_topic, &q);
+		ASSERT_LE(0, h[i]);
+	}
+	EXPECT_EQ(h0 + 2, usage_of(PCBT_U_HANDLES));
+	EXPECT_EQ(-EDQUOT, call(&self->a, ag_open_topic, &q));
+	/* Per user: b has its own two. */
+	EXPECT_LE(0, call(&self->b, ag_open_topic, &q));
+	EXPECT_LE(0, call(&self->b, ag_open_topic, &q));
+	EXPECT_EQ(-EDQUOT, call(&self->b, ag_open_topic, &q));
+	/* Closing one gives it back. */
+	q.idx = h[0];
+	ASSERT_EQ(0, call(&self->a, ag_close_topic, &q));
+	h[0] = call_until_not(&self->a, ag_open_topic, &q, -EDQUOT);
+	EXPECT_LE(0, h[0]);
+	EXPECT_EQ(-EDQUOT, call(&self->a, ag_open_topic, &q));
+	/* Deleting the topic does not: the handles still name it. */
+	ASSERT_EQ(0, call(&self->a, ag_delete, &q));
+	ASSERT_EQ(0, call(&self->a, ag_create, &q));
+	EXPECT_EQ(-EDQUOT, call(&self->a, ag_open_topic, &q));
+	EXPECT_EQ(h0 + 4, usage_of(PCBT_U_HANDLES));
+	/* The agents' handles go with them. */
+	pcbt_agent_stop(&self->a);
+	pcbt_agent_stop(&self->b);
+	EXPECT_EQ(h0, usage_settles(PCBT_U_HANDLES, h0));
 }
 
 /*
