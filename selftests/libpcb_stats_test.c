@@ -942,8 +942,8 @@ TEST_F(st, size_protocol)
 			break;
 	EXPECT_EQ(sizeof(buf) - 8, i);
 	EXPECT_EQ(0xa5, buf[sizeof(buf) - 8]);	/* not beyond */
-	/* the reserved words of struct pcb_stats come back zero */
-	EXPECT_EQ(0U, ((struct pcb_stats *)buf)->reserved0);
+	/* a topic's figures are never partial; reserved words come back 0 */
+	EXPECT_EQ(0U, ((struct pcb_stats *)buf)->flags);
 	for (i = 0; i < ARRAY_SIZE(((struct pcb_stats *)buf)->reserved); i++)
 		EXPECT_EQ(0ULL, ((struct pcb_stats *)buf)->reserved[i]);
 
@@ -969,41 +969,67 @@ TEST_F(st, size_protocol)
 				       0xfffffff0U, &q));
 }
 
-/* Statistics need no right on the topic. */
+/*
+ * A topic's statistics are its traffic: others than its owner need read
+ * permission (else -EACCES), and the bus's figures they get are the sums
+ * over the topics they may see (PCB_STATS_PARTIAL).
+ */
+struct stats_ids {
+	uint32_t private_id;	/* mode 0600 */
+	uint32_t readable_id;	/* mode 0604 */
+};
+
 static int nobody_reads_stats(void *arg)
 {
-	const uint32_t *topic_id = arg;
-	struct pcb_stats s;
+	const struct stats_ids *ids = arg;
+	struct pcb_stats s, bus_s;
 	struct pcb *bus;
 
 	PCBT_CHILD_EXPECT(0, pcb_open(&bus));
-	PCBT_CHILD_EXPECT(0, pcb_stats(bus, *topic_id, &s));
-	PCBT_CHILD_EXPECT(*topic_id, s.topic_id);
+	PCBT_CHILD_EXPECT(-EACCES, pcb_stats(bus, ids->private_id, &s));
+	PCBT_CHILD_EXPECT(0, pcb_stats(bus, ids->readable_id, &s));
+	PCBT_CHILD_EXPECT(ids->readable_id, s.topic_id);
 	PCBT_CHILD_EXPECT(3, s.published);
-	PCBT_CHILD_EXPECT(0, pcb_stats(bus, 0, &s));
+	PCBT_CHILD_EXPECT(0, s.flags);
+	PCBT_CHILD_EXPECT(0, pcb_stats(bus, 0, &bus_s));
+	PCBT_CHILD_EXPECT(PCB_STATS_PARTIAL, bus_s.flags);
+	PCBT_CHILD_EXPECT(1, bus_s.published >= s.published);
 	pcb_close(bus);
 	return 0;
 }
 
-TEST(no_right_needed)
+TEST(read_right_needed)
 {
 	struct pcb_topic_opts opts = PCB_TOPIC_OPTS_DEFAULT;
-	char name[PCB_NAME_MAX];
+	struct stats_ids ids;
+	char name[PCB_NAME_MAX], other[PCB_NAME_MAX];
+	struct pcb_stats s;
 	struct pcb *bus;
-	uint32_t id;
 	int h, i;
 
 	if (!pcbt_is_root())
 		SKIP(return, "needs root to run a child as uid %d", PCBT_NOBODY);
 	LIBPCB_OPEN(bus);
 	pcbt_name(name, "private");
+	pcbt_name(other, "readable");
 	opts.mode = 0600;
-	ASSERT_EQ(0, pcb_topic_create(bus, name, &opts, &id));
+	ASSERT_EQ(0, pcb_topic_create(bus, name, &opts, &ids.private_id));
+	opts.mode = 0604;
+	ASSERT_EQ(0, pcb_topic_create(bus, other, &opts, &ids.readable_id));
 	h = pcb_topic_open(bus, name, 0);
 	ASSERT_LE(0, h);
 	for (i = 0; i < 3; i++)
 		ASSERT_EQ(0, pcb_publish(bus, h, "p", 1, 0, 0, NULL));
-	EXPECT_EQ(0, pcbt_run_as_nobody(nobody_reads_stats, &id));
+	h = pcb_topic_open(bus, other, 0);
+	ASSERT_LE(0, h);
+	for (i = 0; i < 3; i++)
+		ASSERT_EQ(0, pcb_publish(bus, h, "p", 1, 0, 0, NULL));
+	/* Root (CAP_IPC_OWNER) sees everything: the bus's own figures. */
+	ASSERT_EQ(0, pcb_stats(bus, ids.private_id, &s));
+	EXPECT_EQ(3U, s.published);
+	ASSERT_EQ(0, pcb_stats(bus, 0, &s));
+	EXPECT_EQ(0U, s.flags);
+	EXPECT_EQ(0, pcbt_run_as_nobody(nobody_reads_stats, &ids));
 	pcb_close(bus);
 	pcbt_cleanup();
 }

@@ -134,7 +134,8 @@ TEST_F(lib, topic_defaults)
 	ASSERT_EQ(0, pcb_topic_info(self->pub, name, &info));
 	EXPECT_EQ(0ULL, info.schema_id);
 	EXPECT_EQ(PCB_TOPIC_DEFAULT_MSG_SIZE, info.max_msg_size);
-	EXPECT_EQ(0644U, info.mode);
+	/* The owner subscribes reliably, others may listen. */
+	EXPECT_EQ(0744U, info.mode);
 	EXPECT_EQ((uint32_t)geteuid(), info.uid);
 	/* A NULL topic_id is allowed. */
 	pcbt_name(name, "noid");

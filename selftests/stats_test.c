@@ -106,7 +106,7 @@ FIXTURE_SETUP(stats)
 	self->a.fd = self->b.fd = -1;
 	PCBT_OPEN(self->pfd);
 	pcbt_name(self->name, "stats");
-	ASSERT_EQ(0, pcbt_create(self->pfd, self->name, SCHEMA, LEN, 0640,
+	ASSERT_EQ(0, pcbt_create(self->pfd, self->name, SCHEMA, LEN, 0740,
 				 &self->topic_id));
 	ASSERT_EQ(0, pcbt_open_topic(self->pfd, self->name, SCHEMA,
 				     &self->handle));
@@ -178,7 +178,8 @@ TEST_F(stats, topic_counts_deliveries_rejects_drops)
 	EXPECT_EQ(NR_MSGS / 2 * REC + fit * REC, st.ring_used);
 	EXPECT_EQ(BIG_RING + SMALL_RING, st.ring_size);
 	EXPECT_EQ(1000U, st.ring_fill_max);
-	EXPECT_EQ(0U, st.reserved0);
+	/* PCB_STATS_PARTIAL is for the bus's figures only. */
+	EXPECT_EQ(0U, st.flags);
 	EXPECT_EQ(NR_MSGS, st.publish_ns.count);
 	EXPECT_LT(0U, st.publish_ns.max_ns);
 	EXPECT_TRUE(hist_consistent(&st.publish_ns));
@@ -357,6 +358,124 @@ TEST_F(stats, bus_deltas_equal_the_topics)
 	EXPECT_TRUE(hist_consistent(&after.publish_ns));
 	EXPECT_EQ(after.clock, topic.clock);
 	EXPECT_EQ(after.tsc_khz, topic.tsc_khz);
+	/*
+	 * Without CAP_IPC_OWNER the bus's figures are sums over the topics
+	 * the caller may see; the deltas above hold either way.
+	 */
+	EXPECT_EQ(pcbt_has_cap(CAP_IPC_OWNER) ? 0U : PCB_STATS_PARTIAL,
+		  after.flags);
+}
+
+struct hidden_args {
+	__u32 secret_id;	/* mode 0700: traffic hidden from others */
+	__u32 open_id;		/* mode 0704: others may read it */
+	char secret[PCB_NAME_MAX];
+};
+
+/*
+ * What the caller may see of every topic's traffic, summed: published
+ * over the topics whose STATS it may read.  -errno on a failure.
+ */
+static long long visible_published(int fd)
+{
+	struct pcb_topic_info ents[16];
+	struct pcb_topic_list l = { .start_id = 1 };
+	long long sum = 0;
+	struct pcb_stats st;
+	__u32 i;
+	int ret;
+
+	do {
+		l.entries = (uintptr_t)ents;
+		l.capacity = ARRAY_SIZE(ents);
+		ret = pcbt_ioctl(fd, PCB_IOC_TOPIC_LIST, &l);
+		if (ret)
+			return ret;
+		for (i = 0; i < l.count; i++) {
+			ret = stats_of(fd, ents[i].topic_id, &st);
+			if (ret == -EACCES || ret == -ENOENT)
+				continue;
+			if (ret)
+				return ret;
+			sum += st.published;
+		}
+		l.start_id = l.next_id;
+	} while (l.next_id);
+	return sum;
+}
+
+/* As uid 65534: what another user's topics let it see. */
+static int read_as_stranger(void *arg)
+{
+	const struct hidden_args *a = arg;
+	struct pcb_topic_info info;
+	struct pcb_stats st, bus_st;
+	char buf[8192], *line, *save = NULL;
+	int fd = pcbt_open();
+	int found = 0;
+
+	PCBT_CHILD_EXPECT(1, fd >= 0);
+	PCBT_CHILD_EXPECT(-EACCES, stats_of(fd, a->secret_id, &st));
+	PCBT_CHILD_EXPECT(0, stats_of(fd, a->open_id, &st));
+	PCBT_CHILD_EXPECT(1, st.published);
+	PCBT_CHILD_EXPECT(0, st.flags);
+	PCBT_CHILD_EXPECT(0, stats_of(fd, 0, &bus_st));
+	PCBT_CHILD_EXPECT(PCB_STATS_PARTIAL, bus_st.flags);
+	/* The secret topic's traffic is not in the sums either. */
+	PCBT_CHILD_EXPECT(visible_published(fd), (long long)bus_st.published);
+	PCBT_CHILD_EXPECT(0, pcbt_info(fd, a->secret, &info));
+	PCBT_CHILD_EXPECT(PCB_TOPIC_INFO_HIDDEN,
+			  info.flags & PCB_TOPIC_INFO_HIDDEN);
+	PCBT_CHILD_EXPECT(0, info.published);
+	PCBT_CHILD_EXPECT(0, info.nr_subscribers);
+	PCBT_CHILD_EXPECT(1, pcbt_read_file("/proc/pcb/topics", buf,
+					    sizeof(buf)) > 0);
+	for (line = strtok_r(buf, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char name[PCB_NAME_MAX], subs[16], published[24];
+
+		if (sscanf(line, "%*u %63s %*s %*u %*o %*u %*u %15s %23s",
+			   name, subs, published) != 3 ||
+		    strcmp(name, a->secret))
+			continue;
+		PCBT_CHILD_EXPECT(0, strcmp(subs, "-"));
+		PCBT_CHILD_EXPECT(0, strcmp(published, "-"));
+		found++;
+	}
+	PCBT_CHILD_EXPECT(1, found);
+	close(fd);
+	return 0;
+}
+
+/*
+ * A topic's traffic is for its owner, its readers and CAP_IPC_OWNER:
+ * STATS is EACCES for others, TOPIC_INFO and /proc/pcb/topics hide the
+ * counters, and the bus's sums leave the topic out.
+ */
+TEST_F(stats, traffic_hidden_without_read)
+{
+	struct hidden_args a;
+	char open_name[PCB_NAME_MAX];
+	struct pcb_topic_info info;
+	__u32 h;
+
+	if (!pcbt_is_root())
+		SKIP(return, "needs root to look as another user");
+	pcbt_name(a.secret, "secret");
+	pcbt_name(open_name, "open");
+	ASSERT_EQ(0, pcbt_create(self->pfd, a.secret, SCHEMA, LEN, 0700,
+				 &a.secret_id));
+	ASSERT_EQ(0, pcbt_create(self->pfd, open_name, SCHEMA, LEN, 0704,
+				 &a.open_id));
+	ASSERT_EQ(0, pcbt_open_topic(self->pfd, a.secret, SCHEMA, &h));
+	ASSERT_EQ(0, pcbt_publish(self->pfd, h, "s", 1, 0, 0, NULL));
+	ASSERT_EQ(0, pcbt_open_topic(self->pfd, open_name, SCHEMA, &h));
+	ASSERT_EQ(0, pcbt_publish(self->pfd, h, "o", 1, 0, 0, NULL));
+	/* The owner sees its traffic. */
+	ASSERT_EQ(0, pcbt_info(self->pfd, a.secret, &info));
+	EXPECT_EQ(1U, info.published);
+	EXPECT_EQ(0U, info.flags & PCB_TOPIC_INFO_HIDDEN);
+	EXPECT_EQ(0, pcbt_run_as_nobody(read_as_stranger, &a));
 }
 
 TEST_F(stats, query_errors_and_sizes)
@@ -448,7 +567,7 @@ TEST_F(stats, proc_topics)
 	EXPECT_STREQ("id name schema max_msg_size mode uid gid subscriptions published\n",
 		     header);
 	snprintf(expect, sizeof(expect), "%u %s %#x %u %04o %u %u 2 %u\n",
-		 self->topic_id, self->name, SCHEMA, LEN, 0640,
+		 self->topic_id, self->name, SCHEMA, LEN, 0740,
 		 (unsigned int)geteuid(), (unsigned int)getegid(),
 		 NR_MSGS + 1);
 	EXPECT_STREQ(expect, line);
