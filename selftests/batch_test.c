@@ -796,6 +796,90 @@ TEST_F(batch, atomic_lossy_drops)
 	pcbt_ring_drain(&self->ring);
 }
 
+/*
+ * A ring subscribed reliably to some topics of an atomic batch and lossy
+ * to others gets the chunks of its reliable subscriptions first (a lossy
+ * one never takes the room of a reliable one), then the lossy ones, each
+ * kind in ascending topic id, and the records of a topic together.
+ */
+TEST_F(batch, atomic_reliable_chunks_first)
+{
+	static const int topic[] = { 0, 2, 1, 1, 0, 2, 2, 1, 0 };
+	static const int order[NR_TOPICS] = { 2, 0, 1 };
+	const __u32 n = ARRAY_SIZE(topic);
+	struct pcb_batch_entry e[ARRAY_SIZE(topic)];
+	struct pcbt_ring *r = add_ring(_metadata, self, RING);
+	__u32 published, i, k;
+
+	/* Created in turn: their ids rise. */
+	ASSERT_LT(self->ids[0], self->ids[1]);
+	ASSERT_LT(self->ids[1], self->ids[2]);
+	ASSERT_EQ(0, pcbt_subscribe(r->fd, self->names[0], SCHEMA,
+				    PCB_SUB_LOSSY, NULL));
+	ASSERT_EQ(0, pcbt_subscribe(r->fd, self->names[1], SCHEMA,
+				    PCB_SUB_LOSSY, NULL));
+	ASSERT_EQ(0, pcbt_subscribe(r->fd, self->names[2], SCHEMA, 0, NULL));
+	for (i = 0; i < n; i++)
+		set_entry(&e[i], self->h[topic[i]], i, LEN - i);
+	ASSERT_EQ(0, batch(self->pfd, e, n, PCB_PUB_ATOMIC, 0, &published));
+	EXPECT_EQ(n, published);
+	for (k = 0; k < NR_TOPICS; k++)
+		for (i = 0; i < n; i++)
+			if (topic[i] == order[k])
+				expect_entry(_metadata, r, &e[i],
+					     self->ids[order[k]]);
+	EXPECT_TRUE(ring_empty(r));
+	EXPECT_EQ(0ULL, r->hdr->dropped);
+	pcbt_ring_drain(&self->ring);
+}
+
+/*
+ * The payloads of an atomic batch add up to PCB_BATCH_ATOMIC_BYTES at
+ * most, as the kernel copies them all before it publishes any: one byte
+ * more is E2BIG for the whole batch, every entry's result included.
+ */
+TEST_F_TIMEOUT(batch, atomic_byte_limit, 60)
+{
+	enum { MIB = 1 << 20, N = PCB_BATCH_ATOMIC_BYTES / MIB };
+	struct pcb_batch_entry e[N + 1];
+	char name[PCB_NAME_MAX];
+	unsigned char *buf;
+	__u32 h, published, i;
+
+	if (pcbt_param("max_msg_size", MIB) < MIB)
+		SKIP(return, "module parameter max_msg_size is below 1 MiB");
+	buf = calloc(1, MIB);
+	ASSERT_NE(NULL, buf);
+	pcbt_name(name, "bytes");
+	ASSERT_EQ(0, pcbt_create(self->pfd, name, SCHEMA, MIB, 0700, NULL));
+	ASSERT_EQ(0, pcbt_open_topic(self->pfd, name, SCHEMA, &h));
+
+	/* N MiB and one byte, all from one buffer. */
+	for (i = 0; i <= N; i++) {
+		memset(&e[i], 0, sizeof(e[i]));
+		e[i].handle = h;
+		e[i].payload = (uintptr_t)buf;
+		e[i].len = i < N ? MIB : 1;
+		e[i].result = UNTOUCHED;
+	}
+	EXPECT_EQ(-E2BIG, batch(self->pfd, e, N + 1, PCB_PUB_ATOMIC, 0,
+				&published));
+	EXPECT_EQ(NOT_WRITTEN, published);
+	expect_all(_metadata, e, N + 1, -E2BIG);
+	EXPECT_EQ(0LL, pcbt_published(self->pfd, name));
+
+	/* The limit itself is allowed. */
+	for (i = 0; i <= N; i++)
+		e[i].result = UNTOUCHED;
+	e[N].len = 0;
+	ASSERT_EQ(0, batch(self->pfd, e, N + 1, PCB_PUB_ATOMIC, 0,
+			   &published));
+	EXPECT_EQ(N + 1U, published);
+	expect_all(_metadata, e, N + 1, 0);
+	EXPECT_EQ(N + 1LL, pcbt_published(self->pfd, name));
+	free(buf);
+}
+
 /* A small reliable ring on topic 0, full. */
 static struct pcbt_ring *full_ring(struct __test_metadata *_metadata,
 				   FIXTURE_DATA(batch) *self, int *n)
