@@ -357,8 +357,9 @@ static inline void pcb_batch_entry_prep(struct pcb_batch_entry *e,
  * empty), every entry and the call get that error.  A lossy subscriber
  * whose ring is too small or too full for its records of the batch misses
  * all of them (counted as dropped).  A ring subscribed to several topics
- * of an atomic batch receives its records grouped by topic (in ascending
- * topic id); sort by msg_id to see them in the batch's order.
+ * of an atomic batch receives its records grouped by topic: those of its
+ * reliable subscriptions first, then those of its lossy ones, each in
+ * ascending topic id; sort by msg_id to see them in the batch's order.
  *
  * Return: the number of entries published (0 .. @count); -EINVAL for a
  * NULL @bus; from the kernel -EINVAL (@flags, @count), -EFAULT (@entries

@@ -489,6 +489,7 @@ static const char pub_usage[] =
 "                   standard input is read N lines at a time.  A message\n"
 "                   that fails does not stop the rest of its batch\n"
 "  --atomic         with --batch: publish each batch whole or not at all\n"
+"                   (its messages add up to 16 MiB at most)\n"
 "  --uring[=sqpoll] publish through io_uring, N messages (--batch, else\n"
 "                   64) per submission, in order: a message that fails\n"
 "                   cancels the rest of its submission.  sqpoll: a kernel\n"
@@ -574,7 +575,7 @@ static const char *msg_strerror(const struct pub_ctx *p, int err)
 	case ECANCELED:
 		return "not published: another message of its batch failed";
 	case E2BIG:
-		return "the batch does not fit a reliable subscriber's ring";
+		return "the batch does not fit a reliable subscriber's ring, or is over 16 MiB";
 	case EINTR:
 		return "interrupted";
 	default:
