@@ -31,10 +31,12 @@
  * own (mode 0777: the workers subscribe to them, share rings with them and
  * publish to them too, with the attacks above) messages whose every byte
  * derives from the publisher, topic and counter, and consumes them on
- * reliable, filtered and lossy subscriptions, checking every record: its
- * bytes, its pid and uid, the topic's order, the subscription's filter
- * (evaluated again on the delivered bytes), and for reliable subscribers
- * that every message whose publish succeeded arrived exactly once.
+ * reliable, filtered (one of them changing its filters all along) and
+ * lossy subscriptions, checking every record: its bytes, its pid and
+ * uid, the topic's order, the subscription's filter (evaluated again on
+ * the delivered bytes), and for reliable subscribers that every message
+ * whose publish succeeded, and that every filter which may have judged it
+ * takes, arrived exactly once.
  * Records of the workers must say they came from a worker, read the same
  * in every honest ring and satisfy the filters too.  A broken guarantee is
  * a VIOLATION, printed with what is needed to debug it, and fails the run.
@@ -86,7 +88,8 @@
 /* The honest process: topics, publisher and consumer threads. */
 #define NR_HONEST	3
 #define NR_HPUBS	2
-#define NR_HSUBS	4
+#define NR_HSUBS	5
+#define MAX_ERAS	1024	/* filters of one subscription over the run */
 #define HLOG		4096	/* publish log entries per publisher and topic */
 #define HMAGIC		0x484f4e31U	/* "HON1" */
 #define FLIP_MAGIC	0x464c5031U	/* "FLP1": flipped payloads */
@@ -3093,12 +3096,29 @@ struct hwin {
 	__u64 seq;
 };
 
+/*
+ * A filter of a subscription and when it came into force: SET_FILTER was
+ * called after the message with id @mb and returned before the one with
+ * id @ma (ids of markers on the clock topic).  A message with an id below
+ * @mb met the filter before, one above @ma this one, one in between
+ * either.
+ */
+struct hera {
+	struct hfilter f;
+	__u64 mb, ma;
+};
+
 struct hsub {
 	int idx;
 	bool reliable;
 	bool slow;
+	bool changing;				/* SET_FILTER all along */
 	struct pcbt_ring r;
-	struct hfilter f[NR_HONEST];
+	struct hera *era[NR_HONEST];		/* [0]: from SUBSCRIBE on */
+	unsigned int nr_eras[NR_HONEST];
+	__u32 clock;				/* handle of the clock topic */
+	__u64 next_change;
+	struct rng rg;
 	__u64 s0[NR_HONEST], s1[NR_HONEST];
 	__u64 count[NR_HONEST], last_seq[NR_HONEST], last_id[NR_HONEST];
 	__u64 cursor[NR_HPUBS][NR_HONEST];	/* publishers read them */
@@ -3337,19 +3357,52 @@ static void *hpub_main(void *arg)
 	return NULL;
 }
 
+/*
+ * Whether the filters that may have judged message @id take it: *@all
+ * when every one of them does, the return value when one does.
+ */
+static bool hsub_takes(const struct hsub *s, unsigned int t, __u64 id,
+		       __u64 key, __u32 uid, __u32 pid,
+		       const unsigned char *data, __u32 len, bool *all)
+{
+	unsigned int a = 0, b = s->nr_eras[t], lo, hi;
+	bool any = false;
+
+	/* The last filter whose SET_FILTER surely came before @id. */
+	while (b - a > 1) {
+		unsigned int m = (a + b) / 2;
+
+		if (s->era[t][m].ma < id)
+			a = m;
+		else
+			b = m;
+	}
+	lo = a;
+	hi = a + 1 < s->nr_eras[t] && s->era[t][a + 1].mb < id ? a + 1 : a;
+	*all = true;
+	for (unsigned int i = lo; i <= hi; i++) {
+		bool takes = filter_takes(&s->era[t][i].f, key, uid, pid, data,
+					  len);
+
+		any = any || takes;
+		*all = *all && takes;
+	}
+	return any;
+}
+
 static void hsub_say(struct hsub *s, int t, const struct pcb_record *rec,
 		     const char *what)
 {
 	char f[300];
 
-	filter_text(&s->f[t], f, sizeof(f));
-	violation("consumer %d (%s) topic %d seq %llu id %llu pid %u uid %u key %#llx %u bytes, payload %08x: %s; filter %s",
+	filter_text(&s->era[t][s->nr_eras[t] - 1].f, f, sizeof(f));
+	violation("consumer %d (%s) topic %d seq %llu id %llu pid %u uid %u key %#llx %u bytes, payload %08x: %s; filter %s (%u changes)",
 		  s->idx, s->reliable ? "reliable" : "lossy", t,
 		  (unsigned long long)rec->seq, (unsigned long long)rec->msg_id,
 		  rec->pid, rec->uid, (unsigned long long)rec->key,
 		  rec->payload_len,
 		  rec->payload_len >= 4 ? *(const __u32 *)pcbt_payload(rec) : 0,
-		  what, f);
+		  what, f, s->nr_eras[t] - 1);
 }
 
 /* Every consumer of a message gets the same bytes: a digest per id. */
@@ -3436,7 +3489,7 @@ static void hsub_honest(struct hsub *s, int t, const struct pcb_record *rec)
 
 static void hsub_order(struct hsub *s, int t, const struct pcb_record *rec)
 {
-	bool contiguous = s->reliable && !s->f[t].nr;
+	bool contiguous = s->reliable && !s->changing && !s->era[t][0].f.nr;
 	char why[160] = "";
 
 	if (!s->count[t]) {
@@ -3460,6 +3513,7 @@ static void hsub_order(struct hsub *s, int t, const struct pcb_record *rec)
 static void hsub_record(struct hsub *s, const struct pcb_record *rec)
 {
 	int t = honest_topic(rec->topic_id);
+	bool all;
 
 	if (t < 0) {
 		violation("consumer %d: a record of topic id %u, not subscribed",
@@ -3467,9 +3521,9 @@ static void hsub_record(struct hsub *s, const struct pcb_record *rec)
 		return;
 	}
 	hsub_order(s, t, rec);
-	if (!filter_takes(&s->f[t], rec->key, rec->uid, rec->pid,
-			  pcbt_payload(rec), rec->payload_len))
-		hsub_say(s, t, rec, "delivered, but the subscription's filter rejects these bytes");
+	if (!hsub_takes(s, t, rec->msg_id, rec->key, rec->uid, rec->pid,
+			pcbt_payload(rec), rec->payload_len, &all))
+		hsub_say(s, t, rec, "delivered, but no filter in force takes these bytes");
 	if (rec->pid == (__u32)sh->honest_pid)
 		hsub_honest(s, t, rec);
 	else
@@ -3502,18 +3556,24 @@ static bool hsub_consume(struct hsub *s)
 	return true;
 }
 
-/* Was honest message (@p, @t, @c) one this consumer is owed? */
-static bool hsub_owed(struct hsub *s, unsigned int p, unsigned int t, __u64 c)
+/*
+ * Was honest message (@p, @t, @c), with id @id, one this consumer is
+ * owed?  Every filter that may have judged it must take it.
+ */
+static bool hsub_owed(struct hsub *s, unsigned int p, unsigned int t, __u64 c,
+		      __u64 id)
 {
 	unsigned char buf[2048];
+	bool all;
 	__u64 key;
 	__u32 len;
 
 	if (!s->reliable)
 		return false;
 	len = hmsg_build(buf, p, t, c, &key);
-	return filter_takes(&s->f[t], key, sh->honest_uid, sh->honest_pid,
-			    buf, len);
+	hsub_takes(s, t, id, key, sh->honest_uid, sh->honest_pid, buf, len,
+		   &all);
+	return all;
 }
 
 static void hsub_decide(struct hsub *s, unsigned int p, unsigned int t, __u64 c)
@@ -3537,9 +3597,10 @@ static void hsub_decide(struct hsub *s, unsigned int p, unsigned int t, __u64 c)
 			  (unsigned long long)w->seq, (unsigned long long)w->msg_id);
 	else if (w->msg_id)
 		__atomic_add_fetch(&sh->h_verified, 1, __ATOMIC_RELAXED);
-	else if ((tag & 0xff) == LOG_DONE && hsub_owed(s, p, t, c))
+	else if ((tag & 0xff) == LOG_DONE && hsub_owed(s, p, t, c, e->msg_id))
 		violation("consumer %d (reliable%s) topic %u: publisher %u message %llu, accepted as seq %llu id %llu, never delivered (last received: seq %llu)",
-			  s->idx, s->f[t].nr ? ", filtered" : "", t, p,
+			  s->idx, s->era[t][0].f.nr || s->changing ?
+			  ", filtered" : "", t, p,
 			  (unsigned long long)c, (unsigned long long)e->seq,
 			  (unsigned long long)e->msg_id,
 			  (unsigned long long)s->last_seq[t]);
@@ -3591,30 +3652,6 @@ static bool hsub_advance(struct hsub *s)
 	return all || s->dead;
 }
 
-static void *hsub_main(void *arg)
-{
-	struct hsub *s = arg;
-	__u64 until;
-
-	while (!pcbt_load_acquire(&hp.pubs_done) && !s->dead) {
-		if (hsub_consume(s) && !s->slow)
-			pcbt_ring_wait(&s->r, 2 * PCBT_MS);
-		else
-			pcbt_sleep_ms(1);
-		hsub_advance(s);
-	}
-	until = now_ns() + 30 * PCBT_SEC;
-	while (!s->dead && !hsub_advance(s) && now_ns() < until)
-		pcbt_sleep_ms(1);
-	if (!s->dead && !hsub_advance(s))
-		violation("consumer %d: honest messages still undecided 30 s after the end",
-			  s->idx);
-	if (s->reliable && pcbt_load_acquire(&s->r.hdr->dropped))
-		violation("consumer %d: a reliable ring counts %llu dropped",
-			  s->idx, (unsigned long long)s->r.hdr->dropped);
-	return NULL;
-}
-
 /* A random filter of 1 to 3 predicates on what honest messages carry. */
 static void random_filter(struct rng *r, struct hfilter *f)
 {
@@ -3658,14 +3695,62 @@ static void random_filter(struct rng *r, struct hfilter *f)
 	f->p[f->nr - 1].flags &= ~PCB_PRED_OR;
 }
 
+/* The id of a message published now (to the clock topic: no subscriber). */
+static __u64 hsub_marker(struct hsub *s)
+{
+	struct pcb_publish out;
+	int ret = pcbt_publish(s->r.fd, s->clock, NULL, 0, PCB_PUB_NONBLOCK, 0,
+			       &out);
+
+	if (ret)
+		violation("consumer %d: a marker: %s", s->idx, errname(-ret));
+	return ret ? 0 : out.msg_id;
+}
+
+static int hsub_set_filter(struct hsub *s, unsigned int t,
+			   const struct hfilter *f)
+{
+	union pcbt_filter uf;
+
+	pcbt_filter_init(&uf);
+	uf.f.nr_preds = f->nr;
+	memcpy(uf.f.preds, f->p, f->nr * sizeof(f->p[0]));
+	return pcbt_set_filter(s->r.fd, sh->honest_ids[t], f->nr ? &uf : NULL);
+}
+
+/* A new filter (or none) for one topic, between two markers. */
+static void hsub_change_filter(struct hsub *s)
+{
+	unsigned int t = below(&s->rg, NR_HONEST);
+	struct hera *e = &s->era[t][s->nr_eras[t]];
+	int ret;
+
+	if (s->nr_eras[t] == MAX_ERAS)
+		return;
+	memset(&e->f, 0, sizeof(e->f));
+	if (!one_in(&s->rg, 5))
+		random_filter(&s->rg, &e->f);
+	e->mb = hsub_marker(s);
+	ret = hsub_set_filter(s, t, &e->f);
+	e->ma = hsub_marker(s);
+	if (ret)
+		violation("consumer %d: SET_FILTER on topic %u: %s", s->idx, t,
+			  errname(-ret));
+	else
+		s->nr_eras[t]++;
+}
+
 /*
  * Consumer 0: reliable, no filter; 1: reliable, "u32@0 == 1", the
  * first word the flipped payloads change; 2: reliable, random filters;
- * 3: lossy, slow, "u32@0 == 1 | u32@0 == 3", a small ring.
+ * 3: lossy, slow, "u32@0 == 1 | u32@0 == 3", a small ring; 4: reliable,
+ * random filters changed all along.
  */
 static int hsub_setup(struct hsub *s, int idx, struct rng *r)
 {
-	static const __u32 sizes[NR_HSUBS] = { 65536, 16384, 32768, 8192 };
+	static const __u32 sizes[NR_HSUBS] = {
+		65536, 16384, 32768, 8192, 32768,
+	};
 	union pcbt_filter uf;
 	char name[PCB_NAME_MAX];
 	int fd, ret;
@@ -3673,12 +3758,19 @@ static int hsub_setup(struct hsub *s, int idx, struct rng *r)
 	s->idx = idx;
 	s->reliable = idx != 3;
 	s->slow = idx == 3;
+	s->changing = idx == 4;
+	rng_seed(&s->rg, rnd(r));
 	for (int t = 0; t < NR_HONEST; t++) {
-		struct hfilter *f = &s->f[t];
 		struct pcb_filter_pred sel = { .field = PCB_FIELD_PAYLOAD,
 					       .width = 4, .op = PCB_OP_EQ,
 					       .value = 1 };
+		struct hfilter *f;
 
+		s->era[t] = calloc(s->changing ? MAX_ERAS : 1, sizeof(struct hera));
+		if (!s->era[t])
+			return -ENOMEM;
+		s->nr_eras[t] = 1;
+		f = &s->era[t][0].f;
 		if (idx == 1 || idx == 3)
 			f->p[f->nr++] = sel;
 		if (idx == 3) {
@@ -3686,7 +3778,7 @@ static int hsub_setup(struct hsub *s, int idx, struct rng *r)
 			sel.value = 3;
 			f->p[f->nr++] = sel;
 		}
-		if (idx == 2)
+		if (idx == 2 || idx == 4)
 			random_filter(r, f);
 	}
 	/* Workers' rings may hold the user's locked memory for a while. */
@@ -3697,14 +3789,19 @@ static int hsub_setup(struct hsub *s, int idx, struct rng *r)
 	}
 	if (fd < 0)
 		return fd;
+	own_name(name, "clock", 0);
+	ret = pcbt_open_topic(fd, name, 0, &s->clock);
+	if (ret)
+		return ret;
 	for (int t = 0; t < NR_HONEST; t++) {
-		union pcbt_filter *pf = s->f[t].nr ? &uf : NULL;
+		const struct hfilter *f = &s->era[t][0].f;
+		union pcbt_filter *pf = f->nr ? &uf : NULL;
 
 		honest_name(name, t);
 		s->s0[t] = pcbt_published(fd, name);
 		pcbt_filter_init(&uf);
-		uf.f.nr_preds = s->f[t].nr;
-		memcpy(uf.f.preds, s->f[t].p, s->f[t].nr * sizeof(s->f[t].p[0]));
+		uf.f.nr_preds = f->nr;
+		memcpy(uf.f.preds, f->p, f->nr * sizeof(f->p[0]));
 		ret = pcbt_subscribe_filter(fd, name, 0,
 					    s->reliable ? 0 : PCB_SUB_LOSSY,
 					    pf, NULL);
@@ -3713,6 +3810,34 @@ static int hsub_setup(struct hsub *s, int idx, struct rng *r)
 		s->s1[t] = pcbt_published(fd, name);
 	}
 	return 0;
+}
+
+static void *hsub_main(void *arg)
+{
+	struct hsub *s = arg;
+	__u64 until;
+
+	while (!pcbt_load_acquire(&hp.pubs_done) && !s->dead) {
+		if (hsub_consume(s) && !s->slow)
+			pcbt_ring_wait(&s->r, 2 * PCBT_MS);
+		else
+			pcbt_sleep_ms(1);
+		hsub_advance(s);
+		if (s->changing && now_ns() >= s->next_change) {
+			hsub_change_filter(s);
+			s->next_change = now_ns() + below(&s->rg, 200 * PCBT_MS);
+		}
+	}
+	until = now_ns() + 30 * PCBT_SEC;
+	while (!s->dead && !hsub_advance(s) && now_ns() < until)
+		pcbt_sleep_ms(1);
+	if (!s->dead && !hsub_advance(s))
+		violation("consumer %d: honest messages still undecided 30 s after the end",
+			  s->idx);
+	if (s->reliable && pcbt_load_acquire(&s->r.hdr->dropped))
+		violation("consumer %d: a reliable ring counts %llu dropped",
+			  s->idx, (unsigned long long)s->r.hdr->dropped);
+	return NULL;
 }
 
 /*
@@ -3820,6 +3945,8 @@ static void delete_topics(void)
 		ioctl(fd, PCB_IOC_TOPIC_DELETE, &tn);
 		own_name(tn.name, "spare", i);
 		ioctl(fd, PCB_IOC_TOPIC_DELETE, &tn);
+		own_name(tn.name, "clock", i);
+		ioctl(fd, PCB_IOC_TOPIC_DELETE, &tn);
 	}
 	for (unsigned int i = 0; i < NR_HONEST; i++) {
 		struct pcb_topic_name tn = { 0 };
@@ -3854,6 +3981,9 @@ static int create_honest(void)
 	own_name(name, "spare", 0);
 	if (!err)
 		err = ensure_topic(fd, name, 64, 0777);
+	own_name(name, "clock", 0);
+	if (!err)
+		err = ensure_topic(fd, name, 8, 0700);
 	close(fd);
 	return err;
 }
