@@ -3585,6 +3585,8 @@ static void rs_tid_reuse(struct __test_metadata *_metadata, int fd,
 		ASSERT_EQ(0, mprotect(t.arg, 4096, PROT_NONE));
 		rs_feed(&t, 1);
 		pthread_join(t.t, NULL);
+		/* Its ring's requests hold the thread's task_struct. */
+		io_uring_queue_exit(&t.u);
 		/* The same call, from the same place, after its deadline. */
 		ASSERT_EQ(0, mprotect(t.arg, 4096, PROT_READ | PROT_WRITE));
 		*t.arg = *tmpl;
