@@ -130,6 +130,7 @@ static int hring_open(struct hring *r, uint32_t size)
 fail:
 	err = errno;
 	close(r->fd);
+	r->fd = -1;
 	return -err;
 }
 
@@ -373,7 +374,10 @@ static void flood(struct hth *h, struct hring *r, struct keeper *k,
 	count_add(&shm->n.forge_flood, i);
 }
 
-/* Subscribes a new ring to its own topic and some checked ones. */
+/*
+ * Subscribes a new ring to its own topic and some checked ones; on
+ * failure, leaves nothing open.
+ */
 static int ring_start(struct hth *h, struct hring *r)
 {
 	static const uint32_t sizes[] = { 4096, 8192, 16384 };
@@ -396,6 +400,7 @@ static int ring_start(struct hth *h, struct hring *r)
 	r->own = topic_open(r->fd, h->own);
 	if (r->own < 0) {
 		violation("opening %s: %s", h->own, errname(-r->own));
+		hring_close(r);
 		return r->own;
 	}
 	err = subscribe(r, h->own, rnd_chance(&h->rnd, 50) ? PCB_SUB_LOSSY : 0);
@@ -428,8 +433,6 @@ static void ring_thread(struct hth *h)
 		die("pthread_create");
 	while (!stopping()) {
 		if (ring_start(h, &r)) {
-			if (r.fd > 0)
-				hring_close(&r);
 			sleep_ns(50 * MSEC);
 			continue;
 		}
@@ -696,6 +699,7 @@ struct big {
 	uint8_t *buf;			/* BIG_MSG bytes of DEAD_MAGIC */
 	struct pcb_batch_entry *e;	/* PCB_BATCH_MAX */
 	uint64_t records;		/* non-discard records read */
+	bool ready;			/* @r set up */
 };
 
 static void big_consume(struct big *b)
@@ -913,32 +917,42 @@ static void big_single_too_long(struct big *b)
 	big_expect_records(b, 0, "a publish too long");
 }
 
-static int big_setup(struct big *b, const char *name)
+/* The ring, its subscription and the handles; -errno, nothing left open. */
+static int big_open(struct big *b, const char *name)
 {
 	char cname[PCB_NAME_MAX];
 	unsigned int t;
 	int ret;
 
 	ret = hring_open(&b->r, BIG_RING);
-	if (ret) {
-		if (ret != -ENOMEM)
-			violation("a ring of %u bytes: %s", BIG_RING, errname(-ret));
-		count_inc(&shm->n.hostile_enomem);
-		return ret;
-	}
-	ret = subscribe(&b->r, name, PCB_SUB_LOSSY);
 	if (ret)
-		die("subscribing to %s: %s", name, errname(ret));
-	b->handle = topic_open(b->r.fd, name);
-	if (b->handle < 0)
-		die("opening %s: %s", name, errname(-b->handle));
-	for (t = 0; t < shm->cfg.nr_topics; t++) {
+		return ret;
+	ret = -subscribe(&b->r, name, PCB_SUB_LOSSY);
+	b->handle = ret ? ret : topic_open(b->r.fd, name);
+	ret = b->handle < 0 ? b->handle : 0;
+	for (t = 0; !ret && t < shm->cfg.nr_topics; t++) {
 		topic_name(cname, sizeof(cname), t);
 		b->checked[t] = topic_open(b->r.fd, cname);
-		if (b->checked[t] < 0)
-			die("opening %s: %s", cname, errname(-b->checked[t]));
+		ret = b->checked[t] < 0 ? b->checked[t] : 0;
 	}
-	return 0;
+	if (ret)
+		hring_close(&b->r);
+	return ret;
+}
+
+/* Locked memory or the user's limits may be short for a while. */
+static int big_setup(struct big *b, const char *name)
+{
+	int ret = big_open(b, name);
+
+	if (ret == -ENOMEM || ret == -EMFILE || ret == -ENFILE ||
+	    ret == -EDQUOT)
+		count_inc(&shm->n.hostile_enomem);
+	else if (ret)
+		violation("setting up a lossy ring of %u bytes on %s: %s",
+			  BIG_RING, name, errname(-ret));
+	b->ready = !ret;
+	return ret;
 }
 
 static void batch_thread(struct hth *h)
@@ -949,13 +963,20 @@ static void batch_thread(struct hth *h)
 	};
 	struct big b = { .h = h };
 	uint32_t i, magic = DEAD_MAGIC;
-	int fd = open(PCB_DEVICE_PATH, O_RDWR | O_CLOEXEC);
+	int fd = open(PCB_DEVICE_PATH, O_RDWR | O_CLOEXEC), err;
 
 	snprintf(tc.name, sizeof(tc.name), "%s/hbig%u", shm->cfg.prefix,
 		 h->index);
-	if (fd < 0 || (ioctl(fd, PCB_IOC_TOPIC_CREATE, &tc) && errno != EEXIST))
-		die("creating %s: %s", tc.name, errname(errno));
+	if (fd < 0)
+		die("opening %s: %s", PCB_DEVICE_PATH, errname(errno));
+	err = ioctl(fd, PCB_IOC_TOPIC_CREATE, &tc) ? errno : 0;
 	close(fd);
+	if (err == EINVAL) {
+		note("module parameter max_msg_size below 1 MiB: no big batches");
+		return;
+	}
+	if (err && err != EEXIST)
+		die("creating %s: %s", tc.name, errname(err));
 	b.buf = mmap(NULL, BIG_MSG, PROT_READ | PROT_WRITE,
 		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	b.e = calloc(PCB_BATCH_MAX + 1, sizeof(*b.e));
@@ -980,7 +1001,7 @@ static void batch_thread(struct hth *h)
 			big_single_too_long(&b);
 		sleep_ns(50 * MSEC + rnd_below(&h->rnd, 200 * MSEC));
 	}
-	if (b.r.fd > 0)
+	if (b.ready)
 		hring_close(&b.r);
 	munmap(b.buf, BIG_MSG);
 	free(b.e);
