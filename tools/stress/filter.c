@@ -8,8 +8,10 @@
  * subscription must receive every accepted message that satisfies it.
  *
  * Filters only look at fields that follow from a message's name (key,
- * length, and payload bytes other than gen and pid), so that the checker
- * can evaluate them for messages it never received.
+ * length, and payload bytes other than gen and pid) and at the record's
+ * uid, the same for every honest publisher, so that the checker can
+ * evaluate them for messages it never received.  A uid predicate tells
+ * honest records from hostile ones when the run is root's.
  */
 #include <string.h>
 
@@ -167,7 +169,7 @@ bool filter_eval_counter(const struct pcb_filter_spec *f, uint16_t slot,
 	m.counter = counter;
 	m.klass = spec.klass;
 	m.hash = spec.hash;
-	return filter_eval(f, spec.key, 0, 0, &m, spec.len);
+	return filter_eval(f, spec.key, shm->cfg.uid, 0, &m, spec.len);
 }
 
 /* A value for a comparison: often the field of a sample message. */
@@ -216,11 +218,18 @@ static void random_pred(struct pcb_filter_pred *p, uint64_t *rnd,
 	unsigned int width;
 
 	memset(p, 0, sizeof(*p));
-	switch (rnd_below(rnd, 6)) {
+	switch (rnd_below(rnd, 7)) {
 	case 0:
 		p->field = PCB_FIELD_KEY;
 		width = 8;
 		break;
+	case 6:
+		/* The kernel's uid: an honest publisher's or a hostile one's. */
+		p->field = PCB_FIELD_UID;
+		p->op = rnd_chance(rnd, 50) ? PCB_OP_EQ : PCB_OP_NE;
+		p->value = rnd_chance(rnd, 50) ? shm->cfg.uid :
+						 shm->cfg.hostile_uid;
+		return;
 	case 1:
 		p->field = PCB_FIELD_LEN;
 		width = 4;
@@ -309,6 +318,8 @@ void filter_format(const struct pcb_filter_spec *f, char *buf, size_t size)
 			snprintf(field, sizeof(field), "key");
 		else if (p->field == PCB_FIELD_LEN)
 			snprintf(field, sizeof(field), "len");
+		else if (p->field == PCB_FIELD_UID)
+			snprintf(field, sizeof(field), "uid");
 		else
 			snprintf(field, sizeof(field), "%s%s%u@%u",
 				 p->flags & PCB_PRED_SIGNED ? "s" :
