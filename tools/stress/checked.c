@@ -487,9 +487,10 @@ static unsigned int topic_index(const struct chk *c, uint32_t topic_id)
 }
 
 /*
- * --inject: the record to get wrong: checked 0's 500th for most faults;
- * for "filter", a filtered record of checked 2's after its 500th; for
- * "hostile", a hostile one of checked 0's after its 500th.
+ * --inject: the record to get wrong, after the checked subscriber's
+ * 500th: for most faults, an honest one of checked 0's; for "filter", a
+ * filtered one of checked 2's; for "hostile", a hostile one of checked
+ * 0's.
  */
 static bool inject_now(struct chk *c, const struct pcb_msg *msg)
 {
@@ -497,7 +498,10 @@ static bool inject_now(struct chk *c, const struct pcb_msg *msg)
 	case INJECT_LOSE:
 	case INJECT_DUP:
 	case INJECT_CORRUPT:
-		return c->index == 0 && c->res->delivered == 500;
+		if (c->index != 0 || c->res->delivered < 500 ||
+		    rec_hostile(msg->rec))
+			return false;
+		break;
 	case INJECT_FILTER:
 		if (c->index != 2 || c->res->delivered < 500 ||
 		    !c->t[topic_index(c, msg->rec->topic_id)].filtered)
