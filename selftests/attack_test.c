@@ -3493,11 +3493,12 @@ static int rs_keep_deadlines_once(struct __test_metadata *_metadata, int fd,
 }
 
 /*
- * (1): most threads, not necessarily all, must have been interrupted
- * again and again for the run to tell anything: on 6.1 the reads of one
- * thread now and then do not complete while its call waits, and on a
- * loaded host the feeder may not get to run often enough.  Such a run
- * is tried again, up to three times.
+ * (1): half the threads at least, not necessarily all, must have been
+ * interrupted again and again for the run to tell anything: on 6.1 the
+ * reads of one thread now and then do not complete while its call
+ * waits, and on a loaded host (or the debug kernel) the feeder may not
+ * get to run often enough.  Such a run is tried again, up to three
+ * times.
  */
 static int rs_keep_deadlines(struct __test_metadata *_metadata, int fd,
 			     const struct pcb_publish *tmpl, const char *when)
@@ -3508,11 +3509,11 @@ static int rs_keep_deadlines(struct __test_metadata *_metadata, int fd,
 		ret = rs_keep_deadlines_once(_metadata, fd, tmpl, when);
 		if (ret < 0)
 			return ret;
-		if (ret > RS_THREADS / 2)
+		if (ret >= RS_THREADS / 2)
 			return 0;
 		TH_LOG("%s: only %d calls interrupted twice: again", when, ret);
 	}
-	EXPECT_LT(RS_THREADS / 2, ret)
+	EXPECT_LE(RS_THREADS / 2, ret)
 		TH_LOG("%s: too few calls were interrupted to tell", when);
 	return 0;
 }
