@@ -22,7 +22,8 @@
  *          them the bytes of every record it is writing;
  *   flip   a publisher whose payload buffers, batch entries and publish
  *          arguments another thread keeps changing while the kernel reads
- *          them: single publishes, plain and atomic batches, io_uring;
+ *          them: single publishes, plain and atomic batches, io_uring
+ *          (from a registered buffer in every other generation);
  *   batch  oversized batches to a topic whose only subscriber is lossy,
  *          with a ring too small for them: payloads adding up to more than
  *          PCB_BATCH_ATOMIC_BYTES, 4096 entries of 1 MiB pointing at one
@@ -601,9 +602,19 @@ static void flip_uring(struct flip *f)
 	unsigned int i, got = 0;
 	int ret;
 
-	if (!f->up && pcb_uring_pub_create(&f->up, f->bus, 2 * STRESS_BATCH_MAX,
-					   PCB_URING_ORDERED))
-		return;
+	if (!f->up) {
+		if (pcb_uring_pub_create(&f->up, f->bus, 2 * STRESS_BATCH_MAX,
+					 PCB_URING_ORDERED))
+			return;
+		/*
+		 * Half the processes register the buffers: the kernel then
+		 * copies from their pinned pages, which the flipper changes
+		 * all the same.
+		 */
+		if (my_gen % 2 && pcb_uring_pub_register_buffer(f->up, f->buf,
+								sizeof(f->buf)))
+			note("no registered buffer for io_uring");
+	}
 	pcb_uring_pub_set_timeout(f->up, MSEC + rnd_below(&f->rnd, 10 * MSEC));
 	for (i = 0; i < n; i++) {
 		unsigned int t = (unsigned int)rnd_below(&f->rnd, shm->cfg.nr_topics);
