@@ -247,7 +247,7 @@ struct pcb_restart {
 	ktime_t deadline;
 };
 
-#define PCB_RESTARTS	4	/* per endpoint: its threads restarting at once */
+#define PCB_RESTARTS	8	/* per endpoint: its threads restarting at once */
 
 /* A call that may wait, and its deadline (0: none). */
 struct pcb_call {

@@ -35,8 +35,10 @@
  * signal arrives, as each ioctl says.  An interruption that is not a
  * signal (io_uring's task work for the same thread) restarts a call that
  * has done nothing yet, transparently, and the restart keeps the call's
- * deadline (timeout_ns counts from the first try); a plain batch that has
- * published entries returns, the rest marked EINTR.
+ * deadline (timeout_ns counts from the first try) for up to 8 threads of
+ * one endpoint interrupted at the same moment (a ninth starts its timeout
+ * over); a plain batch that has published entries returns, the rest
+ * marked EINTR.
  *
  * Errors common to several ioctls:
  *  EINVAL       reserved word not zero, unknown flag, malformed argument
