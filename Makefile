@@ -4,8 +4,10 @@
 #
 #   make              module for the default kernel, libpcb, tools, selftests
 #   make check        every supported kernel: build, boot in a VM, run the
-#                     selftests as root and as uid 65534; last line
-#                     "N passed, M failed"
+#                     selftests as root and as uid 65534; then the debug
+#                     kernel (KASAN, lockdep, UBSAN, kmemleak) with the
+#                     DEBUG_TESTS; last line "N passed, M failed"
+#   make check-debug  every selftest on the debug kernel only
 #   make demo         load the module (here, or in a VM) and run pcb-demo
 #   make fuzz         the seeded fuzzer in the VM, 30 minutes per kernel
 #   make stress       the 10-minute stress run per kernel, with its checker
@@ -31,6 +33,15 @@ DKMS_SRC	:= /usr/src/pcb-$(VERSION)
 # A VM that has not finished after this many seconds is killed (a failure).
 VM_TIMEOUT	?= 900
 
+# The debug kernel (tools/vm/debug-kernel) runs 5 to 10 times slower than
+# Debian's in the VM.  make check runs DEBUG_TESTS there (both as root and
+# as uid 65534; empty runs them all) with fuzz_test for DEBUG_FUZZ_SECONDS;
+# make check-debug runs every selftest, its VM killed after DEBUG_VM_TIMEOUT
+# seconds.
+DEBUG_TESTS		?= attack_test hostile_test fuzz_test
+DEBUG_FUZZ_SECONDS	?= 30
+DEBUG_VM_TIMEOUT	?= 5400
+
 # Supported kernels installed here (6.1.x, 6.12.x with headers and an image).
 KERNELS		:= $(shell tools/vm/kernels)
 RUNNING		:= $(shell uname -r)
@@ -55,7 +66,7 @@ LINUX_SRC_TAR	?= $(firstword $(wildcard /usr/src/linux-source-6.1.tar.*))
 TOOL_DIRS	:= $(filter-out tools/vm,$(patsubst %/Makefile,%,$(wildcard tools/*/Makefile)))
 STYLE_FILES	:= $(wildcard kmod/*.c kmod/*.h) uapi/linux/pcb.h
 
-export VM_TIMEOUT
+export VM_TIMEOUT DEBUG_TESTS DEBUG_FUZZ_SECONDS DEBUG_VM_TIMEOUT
 
 all: module lib tools selftests
 
@@ -95,6 +106,15 @@ modules-all: $(addprefix module-,$(KERNELS))
 
 module-%:
 	$(call kbuild,$*,/lib/modules/$*/build,build/$*)
+
+# pcb.ko for the debug kernel, in build/debug/.  tools/vm/debug-kernel
+# builds that kernel first when this machine has not got it yet (10 to 20
+# minutes on 2 cores, then cached outside the checkout).  Its configuration
+# has CONFIG_WERROR: a frame over Kbuild's -Wframe-larger-than fails.
+module-debug:
+	$(call link-tree,build/debug)
+	+@dir=$$(tools/vm/debug-kernel) && \
+		$(MAKE) -C "$$dir/obj" M=$(CURDIR)/build/debug modules
 
 # --- userspace --------------------------------------------------------------
 
@@ -136,6 +156,9 @@ deps:
 
 check:
 	@MAKE="$(MAKE)" tools/vm/check-all
+
+check-debug:
+	@MAKE="$(MAKE)" tools/vm/check-all --debug
 
 demo:
 	@MAKE="$(MAKE)" tools/vm/demo
@@ -254,5 +277,5 @@ distclean: clean
 
 .PHONY: all module modules-all lib tools selftests kselftest-headers deps \
 	publish-modes bench fuzz stress \
-	check demo style sparse w1 install uninstall dkms-install dkms-uninstall clean \
-	distclean
+	check check-debug module-debug demo style sparse w1 install uninstall \
+	dkms-install dkms-uninstall clean distclean
