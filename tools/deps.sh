@@ -23,6 +23,8 @@ packages=(
 	qemu-system-x86 busybox-static cpio xz-utils pkg-config bpftrace
 	libelf-dev zlib1g-dev python3 gnuplot-nox
 	util-linux
+	# The debug kernel (tools/vm/debug-kernel) is built from linux-source-6.1.
+	bison flex bc libssl-dev tar
 )
 backports_list=/etc/apt/sources.list.d/pcb-backports.sources
 debian_list=/etc/apt/sources.list.d/debian.sources
