@@ -83,7 +83,7 @@
 #define SHORT_NS	(2 * PCBT_MS)	/* timeouts of publishes and waits */
 #define CQE_WAIT_MS	10000
 #define LEAK_WAIT_S	20
-#define MAX_WORKER_PIDS	4096	/* workers that ever ran */
+#define MAX_WORKER_PIDS	16384	/* workers that ever ran */
 
 /* The honest process: topics, publisher and consumer threads. */
 #define NR_HONEST	3
@@ -3424,6 +3424,7 @@ static bool digest_same(const struct pcb_record *rec)
 	return seen == want;
 }
 
+/* Past MAX_WORKER_PIDS workers, any pid may be one. */
 static bool worker_pid(__u32 pid)
 {
 	unsigned int n = pcbt_load_acquire(&sh->nr_worker_pids);
@@ -3431,7 +3432,7 @@ static bool worker_pid(__u32 pid)
 	for (unsigned int i = 0; i < n && i < MAX_WORKER_PIDS; i++)
 		if ((__u32)pcbt_load_acquire(&sh->worker_pids[i]) == pid)
 			return true;
-	return false;
+	return n > MAX_WORKER_PIDS;
 }
 
 /* A worker's record: its bytes are the worker's, its sender is not. */
