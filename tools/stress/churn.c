@@ -83,17 +83,32 @@ static void publish_own(struct churn *c, int handle, struct own *own,
 	}
 }
 
-/* Everything the ring got from topic @id, against what we published. */
+static bool own_missing(const struct own *own, unsigned int n)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		if (own[i].seq && !own[i].seen)
+			return true;
+	return false;
+}
+
+/*
+ * Everything the ring got from topic @id, against what we published.  A
+ * record of ours may wait behind one another publisher is still writing
+ * (records commit out of order): we wait up to 5 s for the last of ours.
+ */
 static void check_ring(struct churn *c, const char *name, uint32_t id,
 		       uint64_t s1, struct own *own, unsigned int n)
 {
 	uint64_t count = 0, last_seq = 0, last_id = 0;
+	uint64_t deadline = now_ns() + 5 * NSEC;
 	struct pcb_msg msg;
 	unsigned int i, idle = 0;
 	char why[160];
 	int ret;
 
-	while (idle < 2) {
+	while (idle < 2 || (own_missing(own, n) && now_ns() < deadline)) {
 		ret = pcb_peek(c->bus, &msg);
 		if (ret < 0) {
 			violation("pcb_peek: %s", strerror(-ret));

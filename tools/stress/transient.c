@@ -328,10 +328,15 @@ static void orderly_end(struct tr *s)
 	for (i = 0; i < s->nr; i++)
 		if (s->t[i].active)
 			unsubscribe(s, &s->t[i]);
-	/* Nothing can come in any more: read until the ring is empty. */
-	while (idle < 2 && now_ns() < deadline) {
-		if (consume(s, 256, false))
+	/*
+	 * Nothing can come in any more: read until the ring stays empty for
+	 * 100 ms (a record may wait behind one the kernel is still writing).
+	 */
+	while (idle < 5 && now_ns() < deadline) {
+		if (consume(s, 256, false)) {
+			idle = 0;
 			continue;
+		}
 		ret = pcb_wait(s->bus, 20 * MSEC, 0);
 		if (ret == -ETIMEDOUT) {
 			idle++;
@@ -340,7 +345,7 @@ static void orderly_end(struct tr *s)
 			return;
 		}
 	}
-	if (idle < 2)
+	if (idle < 5)
 		violation("ring not empty 30 s after every subscription ended");
 	if (s->lossy)
 		account_drops(s);
