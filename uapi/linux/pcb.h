@@ -488,9 +488,11 @@ struct pcb_batch_entry {
  * With PCB_PUB_ATOMIC every entry is published or none is.  Ids still
  * increase in array order and each topic keeps its order, but a ring
  * subscribed to several topics of the batch receives the batch's records
- * grouped by topic (in ascending topic id): sort by msg_id to see them in
- * the batch's order.  Entries may
- * name at most PCB_BATCH_ATOMIC_TOPICS distinct topics (else E2BIG), their
+ * grouped by topic: first the topics it subscribed to reliably, then the
+ * lossy ones, each in ascending topic id (a lossy subscription never takes
+ * the room of a reliable one); sort by msg_id to see them in the batch's
+ * order.  Entries may name at most PCB_BATCH_ATOMIC_TOPICS distinct
+ * topics (else E2BIG), their
  * payloads may add up to PCB_BATCH_ATOMIC_BYTES at most (else E2BIG: the
  * kernel copies them all before it publishes any), and every reliable
  * subscriber's ring must be big enough for all the batch's records its
