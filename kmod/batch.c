@@ -18,18 +18,23 @@
  *      messages once, which sizes each subscription's chunk: one
  *      reservation per ring and topic for all the records it accepts;
  *   4. under all the topics' locks (in id order, at most
- *      PCB_BATCH_ATOMIC_TOPICS): the snapshot is matched with the lists as
- *      they are now (a subscription made since is not offered the batch,
- *      one gone since is not written to), reliable rings are checked for
- *      room and every chunk reserved, the ids and sequence numbers taken
- *      and the subscriptions' counters moved;
+ *      PCB_BATCH_ATOMIC_TOPICS): the snapshot is checked to be current
+ *      (no subscription came, no filter changed since: else it is taken
+ *      again, as the batch is ordered after those changes), matched with
+ *      the lists as they are now (one gone since is not written to),
+ *      reliable rings are checked for room and every chunk reserved, the
+ *      ids and sequence numbers taken and the subscriptions' counters
+ *      moved;
  *   5. without the locks: the records are written into the chunks from
  *      the kernel's copies, BUSY, then committed in order.
  *
  * When a reliable ring has no room for its chunks, every chunk reserved so
  * far becomes one DISCARD record and nothing is published: no sequence
  * number is taken.  Under the locks the work is bounded by the topics'
- * subscriptions, never by the number or size of the entries.
+ * subscriptions, never by the number or size of the entries; only a
+ * batch whose snapshot went stale PCB_BATCH_STALE_TRIES times in a row
+ * (subscriptions changing all the time) takes it and runs the filters
+ * under the locks, so that it cannot be put off for ever.
  */
 #include <linux/pagemap.h>
 #include <linux/rcupdate.h>
@@ -42,6 +47,13 @@
 #include "internal.h"
 #include "trace.h"
 
+/*
+ * Snapshots outrun by subscription changes before an atomic batch takes
+ * its snapshot under its locks instead (bounded, but the filters then run
+ * there).
+ */
+#define PCB_BATCH_STALE_TRIES	2
+
 /* One subscription of a topic of the batch, as the snapshot saw it. */
 struct batch_sub {
 	const struct pcb_sub *sub;	/* compared with @sub_id, never read */
@@ -49,7 +61,8 @@ struct batch_sub {
 	struct pcb_ring *ring;		/* a reference */
 	struct pcb_filter_prog *filter;	/* a reference, or NULL */
 	bool reliable;
-	unsigned long *accept;		/* a bit per message, NULL: all */
+	unsigned long *bits;		/* room for the verdicts */
+	unsigned long *accept;		/* @bits if filtered, else NULL: all */
 	struct pcb_ident id;		/* the publisher as the ring sees it */
 	u32 nr_in;			/* messages it accepts */
 	u64 chunk;			/* bytes of their records */
@@ -78,8 +91,10 @@ struct batch_topic {
 	u64 first_seq;			/* of its first record, once published */
 	u32 fates[PCB_FATE_SKIP + 1];	/* as in struct pcb_pub */
 	unsigned long gen;		/* t->space_gen before the attempt */
+	u64 subs_gen;			/* t->subs_gen of the snapshot */
 	struct batch_sub *subs;
 	unsigned int nr_subs;
+	unsigned int cap_subs;
 };
 
 struct batch {
@@ -92,6 +107,7 @@ struct batch {
 	struct batch_msg *msgs;
 	void *payloads;			/* copied once */
 	u64 id0;			/* message id of entry 0 */
+	struct batch_sub **by_ring;	/* room to sort the snapshot */
 	unsigned int nr_topics;
 	struct batch_topic topics[PCB_BATCH_ATOMIC_TOPICS];
 	int full;			/* index of a topic with a full ring */
@@ -334,37 +350,58 @@ static void batch_drop_snapshot(struct batch *b)
 	struct batch_sub *bs;
 
 	for (bt = b->topics; bt < topics_end(b); bt++) {
-		for (bs = bt->subs; bs < bsubs_end(bt); bs++) {
-			pcb_ring_put(bs->ring);
+		for (bs = bt->subs; bs < bt->subs + bt->cap_subs; bs++) {
+			if (bs->ring)
+				pcb_ring_put(bs->ring);
 			pcb_filter_put(bs->filter);
-			kvfree(bs->accept);
+			kvfree(bs->bits);
 		}
 		kvfree(bt->subs);
 		bt->subs = NULL;
 		bt->nr_subs = 0;
+		bt->cap_subs = 0;
 	}
+	kvfree(b->by_ring);
+	b->by_ring = NULL;
 }
 
-/* Note @bt's subscriptions, with references; under its lock, bounded. */
-static int batch_snapshot_topic(struct batch_topic *bt)
+/*
+ * Room for @cap subscriptions of @bt; with @bits, for their filters'
+ * verdicts too, so that a snapshot taken under the locks allocates nothing.
+ */
+static int batch_alloc_topic(struct batch_topic *bt, unsigned int cap,
+			     bool bits)
+{
+	unsigned int i;
+
+	cap = max(cap, 1U);
+	bt->subs = kvcalloc(cap, sizeof(*bt->subs), GFP_KERNEL_ACCOUNT);
+	if (!bt->subs)
+		return -ENOMEM;
+	bt->cap_subs = cap;
+	for (i = 0; bits && i < cap; i++) {
+		bt->subs[i].bits = kvcalloc(BITS_TO_LONGS(bt->nr), sizeof(long),
+					    GFP_KERNEL_ACCOUNT);
+		if (!bt->subs[i].bits)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/*
+ * Note @bt's subscriptions, with references to their rings and filters,
+ * and the generation of the list: bounded by the topic's subscriptions.
+ * -ESTALE when the room made for them is too small.
+ */
+static int batch_fill_topic(struct batch_topic *bt)
 {
 	struct pcb_topic *t = bt->t;
-	unsigned int cap;
 	struct pcb_sub *sub;
 
-	for (;;) {
-		cap = READ_ONCE(t->nr_subs);
-		bt->subs = kvcalloc(max(cap, 1U), sizeof(*bt->subs),
-				    GFP_KERNEL_ACCOUNT);
-		if (!bt->subs)
-			return -ENOMEM;
-		spin_lock(&t->lock);
-		if (t->nr_subs <= cap)
-			break;
-		/* More came meanwhile: a bigger array, then. */
-		spin_unlock(&t->lock);
-		kvfree(bt->subs);
-	}
+	lockdep_assert_held(&t->lock);
+	if (t->nr_subs > bt->cap_subs)
+		return -ESTALE;
+	bt->subs_gen = t->subs_gen;
 	list_for_each_entry(sub, &t->subs, topic_node) {
 		struct batch_sub *bs = &bt->subs[bt->nr_subs++];
 
@@ -378,8 +415,29 @@ static int batch_snapshot_topic(struct batch_topic *bt)
 		if (bs->filter && WARN_ON_ONCE(!pcb_filter_get(bs->filter)))
 			bs->filter = NULL;
 	}
-	spin_unlock(&t->lock);
 	return 0;
+}
+
+/* A snapshot of @bt taken under its lock alone, before the batch's locks. */
+static int batch_snapshot_topic(struct batch_topic *bt)
+{
+	struct pcb_topic *t = bt->t;
+	int ret;
+
+	for (;;) {
+		ret = batch_alloc_topic(bt, READ_ONCE(t->nr_subs), false);
+		if (ret)
+			return ret;
+		spin_lock(&t->lock);
+		ret = batch_fill_topic(bt);
+		spin_unlock(&t->lock);
+		if (ret != -ESTALE)
+			return ret;
+		/* More came meanwhile: a bigger array, then. */
+		kvfree(bt->subs);
+		bt->subs = NULL;
+		bt->cap_subs = 0;
+	}
 }
 
 static bool bsub_accepts(const struct batch_sub *bs, u32 k)
@@ -387,7 +445,10 @@ static bool bsub_accepts(const struct batch_sub *bs, u32 k)
 	return !bs->accept || test_bit(k, bs->accept);
 }
 
-/* Run @bs's filter over its topic's messages, once each: its chunk. */
+/*
+ * Run @bs's filter over its topic's messages, once each: its chunk.  Under
+ * the locks, the verdicts go into the room batch_alloc_topic() made.
+ */
 static int batch_filter(struct batch *b, struct batch_topic *bt,
 			struct batch_sub *bs)
 {
@@ -399,10 +460,12 @@ static int batch_filter(struct batch *b, struct batch_topic *bt,
 		bs->chunk = bt->rec_bytes;
 		return 0;
 	}
-	bs->accept = kvcalloc(BITS_TO_LONGS(bt->nr), sizeof(long),
-			      GFP_KERNEL_ACCOUNT);
-	if (!bs->accept)
+	if (!bs->bits)
+		bs->bits = kvcalloc(BITS_TO_LONGS(bt->nr), sizeof(long),
+				    GFP_KERNEL_ACCOUNT);
+	if (!bs->bits)
 		return -ENOMEM;
+	bs->accept = bs->bits;
 	for (m = first_msg(bt); m != U32_MAX; m = b->msgs[m].next) {
 		const struct pcb_msg *msg = &b->msgs[m].msg;
 
@@ -425,19 +488,26 @@ static int bsub_ring_cmp(const void *a, const void *b)
 	return x->ring < y->ring ? -1 : x->ring > y->ring;
 }
 
-/* Subscriptions sharing a ring share a group: their chunks add up there. */
-static int batch_group(struct batch *b)
+/* Room to sort every subscription the snapshot may hold, by ring. */
+static int batch_alloc_groups(struct batch *b)
 {
-	struct batch_sub **all, *bs;
+	struct batch_topic *bt;
+	unsigned int n = 0;
+
+	for (bt = b->topics; bt < topics_end(b); bt++)
+		n += bt->cap_subs;
+	b->by_ring = kvmalloc_array(max(n, 1U), sizeof(*b->by_ring),
+				    GFP_KERNEL_ACCOUNT);
+	return b->by_ring ? 0 : -ENOMEM;
+}
+
+/* Subscriptions sharing a ring share a group: their chunks add up there. */
+static void batch_group(struct batch *b)
+{
+	struct batch_sub **all = b->by_ring, *bs;
 	struct batch_topic *bt;
 	unsigned int n = 0, i;
 
-	for (bt = b->topics; bt < topics_end(b); bt++)
-		n += bt->nr_subs;
-	all = kvmalloc_array(max(n, 1U), sizeof(*all), GFP_KERNEL);
-	if (!all)
-		return -ENOMEM;
-	n = 0;
 	for (bt = b->topics; bt < topics_end(b); bt++)
 		for (bs = bt->subs; bs < bsubs_end(bt); bs++)
 			all[n++] = bs;
@@ -445,14 +515,35 @@ static int batch_group(struct batch *b)
 	for (i = 0; i < n; i++)
 		all[i]->group = i && all[i - 1]->ring == all[i]->ring ?
 				all[i - 1]->group : all[i];
-	kvfree(all);
-	return 0;
 }
 
-static int batch_prepare(struct batch *b)
+static int batch_filter_all(struct batch *b, bool may_sleep)
 {
 	struct batch_topic *bt;
 	struct batch_sub *bs;
+	int ret;
+
+	for (bt = b->topics; bt < topics_end(b); bt++) {
+		for (bs = bt->subs; bs < bsubs_end(bt); bs++) {
+			ret = batch_filter(b, bt, bs);
+			if (ret)
+				return ret;
+			if (may_sleep)
+				cond_resched();
+		}
+	}
+	batch_group(b);
+	return 0;
+}
+
+/*
+ * The usual way: each topic's snapshot under its own lock, the filters
+ * without any lock.  batch_check_snapshot() then sees, under the batch's
+ * locks, whether a subscription came or a filter changed meanwhile.
+ */
+static int batch_prepare(struct batch *b)
+{
+	struct batch_topic *bt;
 	int ret;
 
 	for (bt = b->topics; bt < topics_end(b); bt++) {
@@ -460,15 +551,58 @@ static int batch_prepare(struct batch *b)
 		if (ret)
 			return ret;
 	}
+	ret = batch_alloc_groups(b);
+	if (ret)
+		return ret;
+	return batch_filter_all(b, true);
+}
+
+/*
+ * A subscription that came, or a filter that changed, since the snapshot
+ * is ordered before the batch once the locks are held: the batch must
+ * see it, or a reliable subscriber would find a hole in its sequence.
+ */
+static int batch_check_snapshot(struct batch *b)
+{
+	struct batch_topic *bt;
+
+	for (bt = b->topics; bt < topics_end(b); bt++)
+		if (bt->t->subs_gen != bt->subs_gen)
+			return -ESTALE;
+	return 0;
+}
+
+/*
+ * The way that cannot be outrun: room for as many subscriptions as a topic
+ * may have, then the snapshot and the filters under the batch's locks.
+ * Taken after the usual way went stale PCB_BATCH_STALE_TRIES times.
+ */
+static int batch_prepare_locked(struct batch *b)
+{
+	unsigned int cap, max = READ_ONCE(pcb_max_subscribers);
+	struct batch_topic *bt;
+	int ret;
+
 	for (bt = b->topics; bt < topics_end(b); bt++) {
-		for (bs = bt->subs; bs < bsubs_end(bt); bs++) {
-			ret = batch_filter(b, bt, bs);
-			if (ret)
-				return ret;
-			cond_resched();
-		}
+		cap = max_t(unsigned int, READ_ONCE(bt->t->nr_subs), max);
+		ret = batch_alloc_topic(bt, cap, true);
+		if (ret)
+			return ret;
 	}
-	return batch_group(b);
+	return batch_alloc_groups(b);
+}
+
+static int batch_snapshot_locked(struct batch *b)
+{
+	struct batch_topic *bt;
+	int ret;
+
+	for (bt = b->topics; bt < topics_end(b); bt++) {
+		ret = batch_fill_topic(bt);
+		if (ret)
+			return ret;
+	}
+	return batch_filter_all(b, false);
 }
 
 /* --- atomic batches, 4: under the locks --------------------------------- */
@@ -796,15 +930,18 @@ static void batch_write(struct batch *b)
 }
 
 /* One try: 0, or an error with b->full naming the topic to wait for. */
-static int batch_try(struct batch *b)
+static int batch_try(struct batch *b, bool locked_snapshot)
 {
 	int ret;
 
 	memset(b->pub.fates, 0, sizeof(b->pub.fates));
-	ret = batch_prepare(b);
+	ret = locked_snapshot ? batch_prepare_locked(b) : batch_prepare(b);
 	if (!ret) {
 		batch_lock(b);
-		ret = batch_publish_locked(b);
+		ret = locked_snapshot ? batch_snapshot_locked(b) :
+					batch_check_snapshot(b);
+		if (!ret)
+			ret = batch_publish_locked(b);
 		batch_unlock(b);
 	}
 	if (!ret) {
@@ -852,14 +989,20 @@ static void batch_free(struct batch *b)
 static int publish_atomic_loaded(struct batch *b, ktime_t deadline)
 {
 	struct batch_topic *bt;
+	int stale = 0;
 	int ret;
 
 	for (;;) {
 		for (bt = b->topics; bt < topics_end(b); bt++)
 			memset(bt->fates, 0, sizeof(bt->fates));
-		ret = batch_try(b);
+		ret = batch_try(b, stale >= PCB_BATCH_STALE_TRIES);
 		if (!ret)
 			return batch_results(b);
+		if (ret == -ESTALE) {
+			stale++;
+			continue;
+		}
+		stale = 0;
 		if (ret != -EAGAIN || b->nonblock)
 			break;
 		bt = &b->topics[b->full];

@@ -181,6 +181,11 @@ struct pcb_topic {
 	/* Publish side, written under @lock. */
 	spinlock_t lock ____cacheline_aligned_in_smp;
 	u64 seq;
+	/*
+	 * Moves when a subscription comes or a filter changes: an atomic
+	 * batch that took its snapshot before sees it has to take it again.
+	 */
+	u64 subs_gen;
 	bool dead;			/* deleted; also read under RCU */
 	struct list_head subs;		/* RCU list; see the locking table */
 	unsigned int nr_subs;

@@ -98,6 +98,7 @@ static void sub_link(struct pcb_endpoint *ep, struct pcb_sub *sub)
 	spin_lock(&t->lock);
 	list_add_tail_rcu(&sub->topic_node, &t->subs);
 	WRITE_ONCE(t->nr_subs, t->nr_subs + 1);
+	t->subs_gen++;
 	spin_unlock(&t->lock);
 	list_add_tail_rcu(&sub->ep_node, &ep->subs);
 }
@@ -250,6 +251,7 @@ static void sub_swap_filter(struct pcb_sub *sub, struct pcb_filter_prog *f)
 	spin_lock(&t->lock);
 	old = pcb_sub_filter(sub);
 	rcu_assign_pointer(sub->filter, f);
+	t->subs_gen++;
 	spin_unlock(&t->lock);
 	pcb_filter_put(old);
 }
