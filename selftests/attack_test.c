@@ -3498,7 +3498,8 @@ static int rs_keep_deadlines_once(struct __test_metadata *_metadata, int fd,
  * reads of one thread now and then do not complete while its call
  * waits, and on a loaded host (or the debug kernel) the feeder may not
  * get to run often enough.  Such a run is tried again, up to three
- * times.
+ * times; then -EAGAIN: the machine cannot tell (the test skips), which
+ * is not the same as a deadline lost (a failure in the runs).
  */
 static int rs_keep_deadlines(struct __test_metadata *_metadata, int fd,
 			     const struct pcb_publish *tmpl, const char *when)
@@ -3513,9 +3514,8 @@ static int rs_keep_deadlines(struct __test_metadata *_metadata, int fd,
 			return 0;
 		TH_LOG("%s: only %d calls interrupted twice: again", when, ret);
 	}
-	EXPECT_LE(RS_THREADS / 2, ret)
-		TH_LOG("%s: too few calls were interrupted to tell", when);
-	return 0;
+	TH_LOG("%s: too few calls were interrupted to tell", when);
+	return -EAGAIN;
 }
 
 /* Threads whose restart meets an unreadable argument, and that exit. */
@@ -3648,12 +3648,17 @@ TEST_F_TIMEOUT(attack, restart_slots, 120)
 	ret = rs_keep_deadlines(_metadata, fd, &tmpl, "before");
 	if (ret == -ENOSYS || ret == -EPERM)
 		SKIP(return, "io_uring is not available: %s", strerror(-ret));
+	if (ret == -EAGAIN)
+		SKIP(return, "io_uring completions too rare here to tell");
 	ASSERT_EQ(0, ret);
 	/* Long enough for the interruption to come first. */
 	exits = tmpl;
 	exits.timeout_ns = 2 * PCBT_SEC;
 	rs_exits(_metadata, fd, &exits, NULL, RS_EXITS);
-	ASSERT_EQ(0, rs_keep_deadlines(_metadata, fd, &tmpl, "after"));
+	ret = rs_keep_deadlines(_metadata, fd, &tmpl, "after");
+	if (ret == -EAGAIN)
+		SKIP(return, "io_uring completions too rare here to tell");
+	ASSERT_EQ(0, ret);
 	if (pcbt_is_root())
 		rs_tid_reuse(_metadata, fd, &tmpl);
 	else
