@@ -487,12 +487,54 @@ static unsigned int topic_index(const struct chk *c, uint32_t topic_id)
 }
 
 /*
+ * --inject filter: a copy of @msg (record header, dependencies and
+ * payload) changed in its filter-visible fields (payload header bytes
+ * after the magic, key, uid) until the topic's filters reject it; false
+ * when they take every variant tried (a filter on the length alone, say),
+ * and the fault waits for another record.
+ */
+static bool filter_fault(struct chk *c, const struct pcb_msg *msg,
+			 struct pcb_msg *bad)
+{
+	static uint8_t rec[256] __attribute__((aligned(8)));
+	static uint8_t copy[STRESS_MSG_MAX] __attribute__((aligned(8)));
+	const struct chk_topic *ct = &c->t[topic_index(c, msg->rec->topic_id)];
+	struct pcb_record *r = (struct pcb_record *)rec;
+	unsigned int i;
+
+	if (msg->rec->hdr_len > sizeof(rec) || msg->len < 32 ||
+	    msg->len > sizeof(copy))
+		return false;
+	memcpy(rec, msg->rec, msg->rec->hdr_len);
+	memcpy(copy, msg->data, msg->len);
+	*bad = *msg;
+	bad->rec = r;
+	bad->data = copy;
+	for (i = 0; i < 1000 && record_wanted(ct, bad); i++) {
+		switch (rnd_below(&c->rnd, 4)) {
+		case 0:
+			r->key = rnd_next(&c->rnd);
+			break;
+		case 1:
+			r->uid = (uint32_t)rnd_next(&c->rnd);
+			break;
+		default:
+			copy[4 + rnd_below(&c->rnd, 28)] =
+				(uint8_t)rnd_next(&c->rnd);
+			break;
+		}
+	}
+	return !record_wanted(ct, bad);
+}
+
+/*
  * --inject: the record to get wrong, after the checked subscriber's
  * 500th: for most faults, an honest one of checked 0's; for "filter", a
- * filtered one of checked 2's; for "hostile", a hostile one of checked
- * 0's.
+ * filtered one of checked 2's that can be changed into one its filters
+ * reject (*@bad); for "hostile", a hostile one of checked 0's.
  */
-static bool inject_now(struct chk *c, const struct pcb_msg *msg)
+static bool inject_now(struct chk *c, const struct pcb_msg *msg,
+		       struct pcb_msg *bad)
 {
 	switch (shm->cfg.inject) {
 	case INJECT_LOSE:
@@ -504,7 +546,9 @@ static bool inject_now(struct chk *c, const struct pcb_msg *msg)
 		break;
 	case INJECT_FILTER:
 		if (c->index != 2 || c->res->delivered < 500 ||
-		    !c->t[topic_index(c, msg->rec->topic_id)].filtered)
+		    !c->t[topic_index(c, msg->rec->topic_id)].filtered ||
+		    __atomic_load_n(&shm->injected, __ATOMIC_RELAXED) ||
+		    !filter_fault(c, msg, bad))
 			return false;
 		break;
 	case INJECT_HOSTILE:
@@ -519,7 +563,8 @@ static bool inject_now(struct chk *c, const struct pcb_msg *msg)
 }
 
 /* --inject: what the checker sees of a record goes wrong, once. */
-static void inject(struct chk *c, const struct pcb_msg *msg)
+static void inject(struct chk *c, const struct pcb_msg *msg,
+		   const struct pcb_msg *filter_bad)
 {
 	static uint8_t copy[STRESS_MSG_MAX] __attribute__((aligned(8)));
 	struct pcb_msg bad = *msg;
@@ -539,18 +584,9 @@ static void inject(struct chk *c, const struct pcb_msg *msg)
 		bad.data = copy;
 		on_record(c, &bad);
 		break;
-	case INJECT_FILTER: {
-		const struct chk_topic *ct =
-			&c->t[topic_index(c, msg->rec->topic_id)];
-
-		/* Header bytes changed until the filter rejects them. */
-		memcpy(copy, msg->data, msg->len);
-		bad.data = copy;
-		for (unsigned int i = 0; i < 1000 && record_wanted(ct, &bad); i++)
-			copy[4 + rnd_below(&c->rnd, 28)] = (uint8_t)rnd_next(&c->rnd);
-		on_record(c, &bad);
+	case INJECT_FILTER:
+		on_record(c, filter_bad);
 		break;
-	}
 	default:
 		on_record(c, msg);
 		break;
@@ -621,7 +657,7 @@ static bool wait_ring(struct chk *c, uint64_t timeout_ns)
 /* Reads what is there; returns how many records. */
 static unsigned int consume(struct chk *c, unsigned int max)
 {
-	struct pcb_msg msg;
+	struct pcb_msg msg, bad;
 	unsigned int n = 0;
 	int ret;
 
@@ -634,8 +670,8 @@ static unsigned int consume(struct chk *c, unsigned int max)
 		}
 		if (!ret)
 			break;
-		if (shm->cfg.inject && inject_now(c, &msg))
-			inject(c, &msg);
+		if (shm->cfg.inject && inject_now(c, &msg, &bad))
+			inject(c, &msg, &bad);
 		else
 			on_record(c, &msg);
 		pcb_release(c->bus, &msg);
