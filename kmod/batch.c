@@ -25,16 +25,19 @@
  *      reliable rings are checked for room and every chunk reserved, the
  *      ids and sequence numbers taken and the subscriptions' counters
  *      moved;
- *   5. without the locks: the records are written into the chunks from
- *      the kernel's copies, BUSY, then committed in order.
+ *   5. without the locks, preemption still off: the records are written
+ *      into the chunks from the kernel's copies, BUSY, then committed in
+ *      order.
  *
  * When a reliable ring has no room for its chunks, every chunk reserved so
  * far becomes one DISCARD record and nothing is published: no sequence
- * number is taken.  Under the locks the work is bounded by the topics'
- * subscriptions, never by the number or size of the entries; only a
- * batch whose snapshot went stale PCB_BATCH_STALE_TRIES times in a row
- * (subscriptions changing all the time) takes it and runs the filters
- * under the locks, so that it cannot be put off for ever.
+ * number is taken; the batch then lets go of everything it loaded before
+ * it waits.  Under the locks the work is bounded by the topics'
+ * subscriptions, never by the number or size of the entries, and filters
+ * never run there: a batch whose snapshot went stale
+ * PCB_BATCH_STALE_TRIES times in a row (subscriptions changing all the
+ * time) takes the next one holding the bus's lock, which every such
+ * change needs, so that it cannot be put off for ever.
  */
 #include <linux/pagemap.h>
 #include <linux/rcupdate.h>
@@ -49,8 +52,8 @@
 
 /*
  * Snapshots outrun by subscription changes before an atomic batch takes
- * its snapshot under its locks instead (bounded, but the filters then run
- * there).
+ * its snapshot holding its bus's lock, which every such change takes: it
+ * cannot be outrun then, and its filters still run outside spinlocks.
  */
 #define PCB_BATCH_STALE_TRIES	2
 
@@ -249,11 +252,18 @@ static int batch_check_entry(struct pcb_endpoint *ep, struct batch *b, u32 i)
 	return 0;
 }
 
+/*
+ * A deleted topic, kept by a handle, may share its id with a newer one
+ * once ids have gone round: the address breaks the tie, so that every
+ * batch takes the locks in the same order.
+ */
 static int topic_id_cmp(const void *a, const void *b)
 {
 	const struct batch_topic *x = a, *y = b;
 
-	return x->t->id < y->t->id ? -1 : x->t->id > y->t->id;
+	if (x->t->id != y->t->id)
+		return x->t->id < y->t->id ? -1 : 1;
+	return x->t < y->t ? -1 : x->t > y->t;
 }
 
 /* Lock order between topics: ascending id.  Then each topic's messages. */
@@ -365,26 +375,14 @@ static void batch_drop_snapshot(struct batch *b)
 	b->by_ring = NULL;
 }
 
-/*
- * Room for @cap subscriptions of @bt; with @bits, for their filters'
- * verdicts too, so that a snapshot taken under the locks allocates nothing.
- */
-static int batch_alloc_topic(struct batch_topic *bt, unsigned int cap,
-			     bool bits)
+/* Room for @cap subscriptions of @bt. */
+static int batch_alloc_topic(struct batch_topic *bt, unsigned int cap)
 {
-	unsigned int i;
-
 	cap = max(cap, 1U);
 	bt->subs = kvcalloc(cap, sizeof(*bt->subs), GFP_KERNEL_ACCOUNT);
 	if (!bt->subs)
 		return -ENOMEM;
 	bt->cap_subs = cap;
-	for (i = 0; bits && i < cap; i++) {
-		bt->subs[i].bits = kvcalloc(BITS_TO_LONGS(bt->nr), sizeof(long),
-					    GFP_KERNEL_ACCOUNT);
-		if (!bt->subs[i].bits)
-			return -ENOMEM;
-	}
 	return 0;
 }
 
@@ -425,7 +423,7 @@ static int batch_snapshot_topic(struct batch_topic *bt)
 	int ret;
 
 	for (;;) {
-		ret = batch_alloc_topic(bt, READ_ONCE(t->nr_subs), false);
+		ret = batch_alloc_topic(bt, READ_ONCE(t->nr_subs));
 		if (ret)
 			return ret;
 		spin_lock(&t->lock);
@@ -445,10 +443,7 @@ static bool bsub_accepts(const struct batch_sub *bs, u32 k)
 	return !bs->accept || test_bit(k, bs->accept);
 }
 
-/*
- * Run @bs's filter over its topic's messages, once each: its chunk.  Under
- * the locks, the verdicts go into the room batch_alloc_topic() made.
- */
+/* Run @bs's filter over its topic's messages, once each: its chunk. */
 static int batch_filter(struct batch *b, struct batch_topic *bt,
 			struct batch_sub *bs)
 {
@@ -460,9 +455,8 @@ static int batch_filter(struct batch *b, struct batch_topic *bt,
 		bs->chunk = bt->rec_bytes;
 		return 0;
 	}
-	if (!bs->bits)
-		bs->bits = kvcalloc(BITS_TO_LONGS(bt->nr), sizeof(long),
-				    GFP_KERNEL_ACCOUNT);
+	bs->bits = kvcalloc(BITS_TO_LONGS(bt->nr), sizeof(long),
+			    GFP_KERNEL_ACCOUNT);
 	if (!bs->bits)
 		return -ENOMEM;
 	bs->accept = bs->bits;
@@ -517,35 +511,20 @@ static void batch_group(struct batch *b)
 				all[i - 1]->group : all[i];
 }
 
-static int batch_filter_all(struct batch *b, bool may_sleep)
+/*
+ * Each topic's snapshot under its own lock, the filters without any lock.
+ * batch_check_snapshot() then sees, under the batch's locks, whether a
+ * subscription came or a filter changed meanwhile.
+ */
+static int batch_prepare(struct batch *b)
 {
 	struct batch_topic *bt;
 	struct batch_sub *bs;
 	int ret;
 
-	for (bt = b->topics; bt < topics_end(b); bt++) {
-		for (bs = bt->subs; bs < bsubs_end(bt); bs++) {
-			ret = batch_filter(b, bt, bs);
-			if (ret)
-				return ret;
-			if (may_sleep)
-				cond_resched();
-		}
-	}
-	batch_group(b);
-	return 0;
-}
-
-/*
- * The usual way: each topic's snapshot under its own lock, the filters
- * without any lock.  batch_check_snapshot() then sees, under the batch's
- * locks, whether a subscription came or a filter changed meanwhile.
- */
-static int batch_prepare(struct batch *b)
-{
-	struct batch_topic *bt;
-	int ret;
-
+	/* A translation cached before a wait may name a freed namespace. */
+	b->pub.id_pid_ns = NULL;
+	b->pub.id_user_ns = NULL;
 	for (bt = b->topics; bt < topics_end(b); bt++) {
 		ret = batch_snapshot_topic(bt);
 		if (ret)
@@ -554,13 +533,23 @@ static int batch_prepare(struct batch *b)
 	ret = batch_alloc_groups(b);
 	if (ret)
 		return ret;
-	return batch_filter_all(b, true);
+	for (bt = b->topics; bt < topics_end(b); bt++) {
+		for (bs = bt->subs; bs < bsubs_end(bt); bs++) {
+			ret = batch_filter(b, bt, bs);
+			if (ret)
+				return ret;
+			cond_resched();
+		}
+	}
+	batch_group(b);
+	return 0;
 }
 
 /*
  * A subscription that came, or a filter that changed, since the snapshot
  * is ordered before the batch once the locks are held: the batch must
  * see it, or a reliable subscriber would find a hole in its sequence.
+ * Both happen under bus->lock only: a batch holding it is never stale.
  */
 static int batch_check_snapshot(struct batch *b)
 {
@@ -570,39 +559,6 @@ static int batch_check_snapshot(struct batch *b)
 		if (bt->t->subs_gen != bt->subs_gen)
 			return -ESTALE;
 	return 0;
-}
-
-/*
- * The way that cannot be outrun: room for as many subscriptions as a topic
- * may have, then the snapshot and the filters under the batch's locks.
- * Taken after the usual way went stale PCB_BATCH_STALE_TRIES times.
- */
-static int batch_prepare_locked(struct batch *b)
-{
-	unsigned int cap, max = READ_ONCE(pcb_max_subscribers);
-	struct batch_topic *bt;
-	int ret;
-
-	for (bt = b->topics; bt < topics_end(b); bt++) {
-		cap = max_t(unsigned int, READ_ONCE(bt->t->nr_subs), max);
-		ret = batch_alloc_topic(bt, cap, true);
-		if (ret)
-			return ret;
-	}
-	return batch_alloc_groups(b);
-}
-
-static int batch_snapshot_locked(struct batch *b)
-{
-	struct batch_topic *bt;
-	int ret;
-
-	for (bt = b->topics; bt < topics_end(b); bt++) {
-		ret = batch_fill_topic(bt);
-		if (ret)
-			return ret;
-	}
-	return batch_filter_all(b, false);
 }
 
 /* --- atomic batches, 4: under the locks --------------------------------- */
@@ -670,30 +626,46 @@ static bool bsub_writes(const struct batch_sub *bs)
 	return bs->live && bs->fate == PCB_FATE_WRITE;
 }
 
-/* Room for every reliable chunk?  Nothing reserved yet. */
+/*
+ * Room for every reliable chunk?  Nothing reserved yet.  E2BIG when a
+ * ring could never hold its chunks, or when all the records would add up
+ * to more than PCB_BATCH_FANOUT_BYTES.  b->full names the topic of a live
+ * reliable subscription of a full ring: its publishers are the ones its
+ * consumer's NOTIFY wakes.
+ */
 static int batch_check_room(struct batch *b)
 {
 	struct batch_topic *bt;
 	struct batch_sub *bs;
+	u64 total = 0;
 
 	for (bt = b->topics; bt < topics_end(b); bt++)
 		for (bs = bt->subs; bs < bsubs_end(bt); bs++)
 			bs->group->group_need = 0;
-	for (bt = b->topics; bt < topics_end(b); bt++)
-		for (bs = bt->subs; bs < bsubs_end(bt); bs++)
-			if (bsub_writes(bs) && bs->reliable)
+	for (bt = b->topics; bt < topics_end(b); bt++) {
+		for (bs = bt->subs; bs < bsubs_end(bt); bs++) {
+			if (!bsub_writes(bs))
+				continue;
+			total += bs->chunk;
+			if (bs->reliable)
 				bs->group->group_need += bs->chunk;
+		}
+	}
+	if (total > PCB_BATCH_FANOUT_BYTES)
+		return -E2BIG;
 	for (bt = b->topics; bt < topics_end(b); bt++) {
 		b->full = bt - b->topics;
 		for (bs = bt->subs; bs < bsubs_end(bt); bs++) {
-			if (bs->group != bs || !bs->group_need)
+			u64 need = bs->group->group_need;
+
+			if (!bsub_writes(bs) || !bs->reliable || !need)
 				continue;
 			/* However empty the ring, the batch would never fit. */
-			if (bs->group_need > bs->ring->size)
+			if (need > bs->ring->size)
 				return -E2BIG;
-			if (!pcb_ring_has_room(bs->ring, bs->group_need,
-					       !b->nonblock))
+			if (!pcb_ring_has_room(bs->ring, need, !b->nonblock))
 				return -EAGAIN;
+			bs->group->group_need = 0;	/* checked */
 		}
 	}
 	return 0;
@@ -762,7 +734,7 @@ static void batch_number_and_count(struct batch *b)
 	struct batch_topic *bt;
 	struct batch_sub *bs;
 
-	b->id0 = pcb_hlc_next_n(b->pub.bus, b->count);
+	b->id0 = pcb_hlc_next_n(b->pub.bus, b->count, b->pub.dep_max);
 	for (bt = b->topics; bt < topics_end(b); bt++) {
 		struct pcb_topic *t = bt->t;
 
@@ -902,7 +874,13 @@ static void batch_write_chunk(struct batch *b, struct batch_topic *bt,
 	}
 }
 
-/* Write, commit and wake; then statistics.  No lock, no RCU needed. */
+/*
+ * Write, commit and wake; then statistics.  No lock, no RCU needed, but
+ * preemption is off from the reservations on: the chunks are BUSY in
+ * their rings, holding up their consumers, only as long as the copies
+ * take (PCB_BATCH_FANOUT_BYTES at most), never while the publisher is
+ * scheduled out.
+ */
 static void batch_write(struct batch *b)
 {
 	struct batch_topic *bt;
@@ -919,9 +897,10 @@ static void batch_write(struct batch *b)
 				trace_pcb_wakeup(bt->t, bs->ring->ep_id,
 						 bt->first_seq);
 			}
-			cond_resched();
 		}
 	}
+	/* From batch_try(): the chunks were BUSY, now they are committed. */
+	preempt_enable();
 	b->pub.commit_ts = pcb_clock_now();
 	for (bt = b->topics; bt < topics_end(b); bt++) {
 		memcpy(b->pub.fates, bt->fates, sizeof(b->pub.fates));
@@ -930,20 +909,26 @@ static void batch_write(struct batch *b)
 }
 
 /* One try: 0, or an error with b->full naming the topic to wait for. */
-static int batch_try(struct batch *b, bool locked_snapshot)
+static int batch_try(struct batch *b, bool hold_bus)
 {
+	struct mutex *bus_lock = &b->pub.bus->lock;
 	int ret;
 
 	memset(b->pub.fates, 0, sizeof(b->pub.fates));
-	ret = locked_snapshot ? batch_prepare_locked(b) : batch_prepare(b);
+	if (hold_bus)
+		mutex_lock(bus_lock);
+	ret = batch_prepare(b);
 	if (!ret) {
 		batch_lock(b);
-		ret = locked_snapshot ? batch_snapshot_locked(b) :
-					batch_check_snapshot(b);
+		ret = batch_check_snapshot(b);
 		if (!ret)
 			ret = batch_publish_locked(b);
+		if (!ret)
+			preempt_disable();	/* see batch_write() */
 		batch_unlock(b);
 	}
+	if (hold_bus)
+		mutex_unlock(bus_lock);
 	if (!ret) {
 		batch_number_msgs(b);
 		batch_write(b);
@@ -974,19 +959,29 @@ static int batch_results(struct batch *b)
 	return 0;
 }
 
-static void batch_free(struct batch *b)
+/* Everything batch_load() took: a batch that waits holds none of it. */
+static void batch_unload(struct batch *b)
 {
 	struct batch_topic *bt;
 
 	for (bt = b->topics; bt < topics_end(b); bt++)
 		pcb_topic_put(bt->t);
+	memset(b->topics, 0, sizeof(b->topics));
+	b->nr_topics = 0;
 	kvfree(b->payloads);
 	kvfree(b->msgs);
 	kvfree(b->ents);
-	kfree(b);
+	b->payloads = NULL;
+	b->msgs = NULL;
+	b->ents = NULL;
 }
 
-static int publish_atomic_loaded(struct batch *b, ktime_t deadline)
+/*
+ * Tries on a loaded batch: 0, an errno, or -EAGAIN with *@waitp (a
+ * reference) and *@genp naming what to wait for.
+ */
+static int batch_attempt(struct batch *b, struct pcb_topic **waitp,
+			 unsigned long *genp)
 {
 	struct batch_topic *bt;
 	int stale = 0;
@@ -996,17 +991,49 @@ static int publish_atomic_loaded(struct batch *b, ktime_t deadline)
 		for (bt = b->topics; bt < topics_end(b); bt++)
 			memset(bt->fates, 0, sizeof(bt->fates));
 		ret = batch_try(b, stale >= PCB_BATCH_STALE_TRIES);
+		if (ret != -ESTALE)
+			break;
+		stale++;
+	}
+	if (ret == -EAGAIN && !b->nonblock) {
+		bt = &b->topics[b->full];
+		pcb_topic_get(bt->t);
+		*waitp = bt->t;
+		*genp = bt->gen;
+	}
+	return ret;
+}
+
+/*
+ * Load the batch, try it, and when it must wait, unload it first: each
+ * attempt after a wait reads and checks the entries and copies the
+ * payloads again, so that waiting costs the kernel nothing but the
+ * sleeping thread.
+ */
+static int publish_atomic_loop(struct pcb_endpoint *ep, struct batch *b,
+			       ktime_t deadline)
+{
+	struct pcb_topic *wait;
+	unsigned long gen;
+	int ret;
+
+	for (;;) {
+		ret = batch_load(ep, b);
+		if (ret && b->bad < b->count)
+			return batch_fail(b, -ECANCELED, b->bad, ret);
+		if (ret == -E2BIG)
+			return batch_fail(b, ret, b->count, ret);
+		if (ret)
+			return ret;
+		wait = NULL;
+		ret = batch_attempt(b, &wait, &gen);
 		if (!ret)
 			return batch_results(b);
-		if (ret == -ESTALE) {
-			stale++;
-			continue;
-		}
-		stale = 0;
-		if (ret != -EAGAIN || b->nonblock)
+		if (!wait)
 			break;
-		bt = &b->topics[b->full];
-		ret = pcb_wait_for_room(bt->t, bt->gen, deadline);
+		batch_unload(b);
+		ret = pcb_wait_for_room(wait, gen, deadline);
+		pcb_topic_put(wait);
 		if (ret)
 			break;
 	}
@@ -1031,16 +1058,11 @@ static noinline_for_stack int publish_atomic(struct pcb_endpoint *ep,
 		memcpy(b->deps, base->deps, base->nr_deps * sizeof(*b->deps));
 	b->pub.deps = b->deps;
 
-	ret = batch_load(ep, b);
-	if (ret && b->bad < b->count)
-		ret = batch_fail(b, -ECANCELED, b->bad, ret);
-	else if (ret == -E2BIG)
-		ret = batch_fail(b, ret, b->count, ret);
-	else if (!ret)
-		ret = publish_atomic_loaded(b, deadline);
+	ret = publish_atomic_loop(ep, b, deadline);
 	if (!ret)
 		*published = b->count;
-	batch_free(b);
+	batch_unload(b);
+	kfree(b);
 	return ret;
 }
 

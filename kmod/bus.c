@@ -14,14 +14,16 @@
 #include "internal.h"
 
 /*
- * Take @n consecutive message ids of @bus; returns the first.  An id is
- * max(CLOCK_REALTIME ns, last id + 1): physical time while the clock moves
- * forward faster than ids are taken, a logical counter on top of it
- * otherwise, and never backwards when the wall clock is stepped back.
+ * Take @n consecutive message ids of @bus, all greater than @floor (the
+ * message's greatest dependency, or 0); returns the first.  An id is
+ * max(CLOCK_REALTIME ns, last id + 1, @floor + 1): physical time while the
+ * clock moves forward faster than ids are taken, a logical counter on top
+ * of it otherwise, and never backwards when the wall clock is stepped
+ * back.
  */
-u64 pcb_hlc_next_n(struct pcb_bus *bus, u32 n)
+u64 pcb_hlc_next_n(struct pcb_bus *bus, u32 n, u64 floor)
 {
-	u64 now = ktime_get_real_ns();
+	u64 now = max_t(u64, ktime_get_real_ns(), floor + 1);
 	s64 last = atomic64_read(&bus->hlc_last);
 	u64 next;
 
@@ -33,18 +35,23 @@ u64 pcb_hlc_next_n(struct pcb_bus *bus, u32 n)
 }
 
 /*
- * Dependencies of a message about to be published on @bus: ids it handed
- * out already (the new one will be greater, as the clock only grows),
- * each once.
+ * Dependencies of a message about to be published on @bus: not from the
+ * future, that is none past both the last id handed out and the wall
+ * clock, each once; *@max gets the greatest, which the new id will
+ * exceed.  Comparing with the wall clock too, not with the last id alone,
+ * keeps the answer from telling when the bus's last message went out.
  */
-int pcb_hlc_check_deps(struct pcb_bus *bus, const u64 *deps, u32 nr)
+int pcb_hlc_check_deps(struct pcb_bus *bus, const u64 *deps, u32 nr, u64 *max)
 {
-	u64 last = atomic64_read(&bus->hlc_last);
+	u64 limit = max_t(u64, atomic64_read(&bus->hlc_last),
+			  ktime_get_real_ns());
 	u32 i, j;
 
+	*max = 0;
 	for (i = 0; i < nr; i++) {
-		if (!deps[i] || deps[i] > last)
+		if (!deps[i] || deps[i] > limit)
 			return -EINVAL;
+		*max = max(*max, deps[i]);
 		for (j = 0; j < i; j++)
 			if (deps[j] == deps[i])
 				return -EINVAL;

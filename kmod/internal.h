@@ -292,8 +292,8 @@ struct pcb_bus *pcb_bus_get(bool create);
 void pcb_bus_put(struct pcb_bus *bus);
 bool pcb_buses_reap(void);
 void pcb_buses_destroy_all(void);
-u64 pcb_hlc_next_n(struct pcb_bus *bus, u32 n);
-int pcb_hlc_check_deps(struct pcb_bus *bus, const u64 *deps, u32 nr);
+u64 pcb_hlc_next_n(struct pcb_bus *bus, u32 n, u64 floor);
+int pcb_hlc_check_deps(struct pcb_bus *bus, const u64 *deps, u32 nr, u64 *max);
 
 /* topic.c */
 int pcb_topic_create(struct pcb_bus *bus, void __user *arg);
@@ -382,6 +382,7 @@ struct pcb_pub {
 	u16 nr_deps;
 	u16 hdr_len;			/* record header and dependencies */
 	const u64 *deps;		/* checked, in kernel memory */
+	u64 dep_max;			/* the greatest of them, or 0 */
 	u64 tsc;
 	struct pid *tgid;		/* the publisher, for each ring's view */
 	kuid_t euid;

@@ -66,11 +66,12 @@ struct fanout {
 	unsigned int want;
 };
 
-/* Step 1. */
+/* Step 1.  Returns the number of rings that want it, or -EAGAIN. */
 static int decide_and_check_room(struct pcb_topic *t, struct pcb_pub *pub,
 				 u32 rlen)
 {
 	struct pcb_sub *sub;
+	int nr = 0;
 
 	list_for_each_entry(sub, &t->subs, topic_node) {
 		struct pcb_filter_prog *f = pcb_sub_filter(sub);
@@ -79,12 +80,13 @@ static int decide_and_check_room(struct pcb_topic *t, struct pcb_pub *pub,
 
 		sub->resv = NULL;
 		sub->fate = wants ? PCB_FATE_WRITE : PCB_FATE_REJECT;
+		nr += wants;
 		if (wants && pcb_sub_is_reliable(sub) &&
 		    !pcb_ring_has_room(sub->ring, PCB_REC_SIZE(rlen),
 				       !pub->nonblock))
 			return -EAGAIN;
 	}
-	return 0;
+	return nr;
 }
 
 static void discard_reservations(struct pcb_topic *t, u32 rlen)
@@ -98,24 +100,25 @@ static void discard_reservations(struct pcb_topic *t, u32 rlen)
 	}
 }
 
-/* Step 2.  Returns the number of reservations, or a negative errno. */
-static int reserve_all(struct pcb_topic *t, const struct pcb_pub *pub,
-		       u32 rlen)
+/*
+ * Step 2: reliable rings first, then lossy ones (@reliable false), so that
+ * a reliable ring found full since step 1 leaves discard records in as few
+ * rings as can be.
+ */
+static int reserve_each(struct pcb_topic *t, const struct pcb_pub *pub,
+			u32 rlen, bool reliable_pass)
 {
 	struct pcb_sub *sub;
-	int nr = 0;
 
 	list_for_each_entry(sub, &t->subs, topic_node) {
 		bool reliable = pcb_sub_is_reliable(sub);
 
-		if (sub->fate != PCB_FATE_WRITE)
+		if (sub->fate != PCB_FATE_WRITE || reliable != reliable_pass)
 			continue;
 		sub->resv = pcb_ring_reserve(sub->ring, rlen,
 					     reliable && !pub->nonblock);
-		if (sub->resv) {
-			nr++;
+		if (sub->resv)
 			continue;
-		}
 		if (pcb_ring_is_broken(sub->ring)) {
 			sub->fate = PCB_FATE_SKIP;
 			continue;
@@ -126,7 +129,7 @@ static int reserve_all(struct pcb_topic *t, const struct pcb_pub *pub,
 		}
 		sub->fate = PCB_FATE_MISS;
 	}
-	return nr;
+	return 0;
 }
 
 /* Step 3: count, trace, and write each record or hand it to @fan. */
@@ -171,19 +174,21 @@ static int publish_locked(struct pcb_topic *t, struct pcb_pub *pub,
 	if (t->dead)
 		return -EIDRM;
 	ret = decide_and_check_room(t, pub, rlen);
-	if (ret)
-		return ret;
-	ret = reserve_all(t, pub, rlen);
 	if (ret < 0)
 		return ret;
+	/* Nothing reserved yet: a subscription more costs no one a discard. */
 	if (fan->slots && ret > fan->cap) {
-		discard_reservations(t, rlen);
 		fan->want = ret;
 		return -ENOBUFS;
 	}
+	ret = reserve_each(t, pub, rlen, true);
+	if (!ret)
+		ret = reserve_each(t, pub, rlen, false);
+	if (ret)
+		return ret;
 
 	pub->seq = ++t->seq;
-	pub->msg_id = pcb_hlc_next_n(pub->bus, 1);
+	pub->msg_id = pcb_hlc_next_n(pub->bus, 1, pub->dep_max);
 	write_all(t, pub, fan, rlen);
 	return 0;
 }
@@ -210,7 +215,6 @@ static void fanout_write(struct pcb_topic *t, u32 topic_id,
 			trace_pcb_wakeup(t, s->ring->ep_id, pub->seq);
 		}
 		pcb_ring_put(s->ring);
-		cond_resched();
 	}
 	fan->nr = 0;
 }
@@ -226,7 +230,10 @@ static void publish_account(struct pcb_topic *t, struct pcb_pub *pub)
 }
 
 /*
- * Step 3 of a large message, after the lock: RCU goes for the copies.  A
+ * Step 3 of a large message, after the lock, which publish_once() dropped
+ * with preemption kept off: the records stay BUSY, holding up their
+ * consumers, only as long as the copies take, never while the publisher
+ * is scheduled out (max_subscribers x max_msg_size bytes at most).  A
  * topic reference keeps @t for the statistics; when the topic is going
  * away (no handle, no subscription left) it gets none.  Ends the RCU
  * section publish_once() began.
@@ -241,6 +248,7 @@ static void publish_fanout(struct pcb_topic *t, struct pcb_pub *pub,
 		t = NULL;
 	rcu_read_unlock();
 	fanout_write(t, topic_id, pub, fan);
+	preempt_enable();
 	if (t) {
 		publish_account(t, pub);
 		pcb_topic_put(t);
@@ -278,8 +286,13 @@ static int publish_once(struct pcb_endpoint *ep, u32 handle,
 	 */
 	smp_rmb();
 
+	/* A translation cached before a wait may name a freed namespace. */
+	pub->id_pid_ns = NULL;
+	pub->id_user_ns = NULL;
 	spin_lock(&t->lock);
 	ret = publish_locked(t, pub, fan);
+	if (!ret && fan->nr)
+		preempt_disable();	/* see publish_fanout() */
 	spin_unlock(&t->lock);
 
 	if (!ret && fan->nr) {
@@ -350,43 +363,12 @@ static int fanout_grow(struct fanout *fan, unsigned int nr)
 }
 
 /*
- * Publish @pub, whose payload @src holds, through @handle, waiting for
- * room until @deadline (0: no limit) unless pub->nonblock.
+ * One attempt with a copy of the payload made for it: 0, an errno, or
+ * -EAGAIN with *@waitp and *@genp set as by publish_once().
  */
-static int publish_staged(struct pcb_endpoint *ep, u32 handle,
-			  struct pcb_pub *pub, struct fanout *fan,
-			  ktime_t deadline)
-{
-	int blocked = 0;
-	int ret;
-
-	for (;;) {
-		struct pcb_topic *wait_topic = NULL;
-		unsigned long gen;
-
-		ret = publish_once(ep, handle, pub, fan, &wait_topic, &gen);
-		if (ret == -ENOBUFS) {
-			ret = fanout_grow(fan, fan->want);
-			if (ret)
-				return ret;
-			continue;
-		}
-		if (!wait_topic)
-			return ret;
-
-		if (!blocked++)
-			pcb_account_block(wait_topic, pub->msg.len);
-		ret = pcb_wait_for_room(wait_topic, gen, deadline);
-		if (ret == -ETIMEDOUT)
-			pcb_account_timeout(wait_topic, pub);
-		pcb_topic_put(wait_topic);
-		if (ret)
-			return ret;
-	}
-}
-
-int pcb_publish_one(struct pcb_endpoint *ep, u32 handle, struct pcb_pub *pub,
-		    const struct pcb_src *src, ktime_t deadline)
+static int publish_attempt(struct pcb_endpoint *ep, u32 handle,
+			   struct pcb_pub *pub, const struct pcb_src *src,
+			   struct pcb_topic **waitp, unsigned long *genp)
 {
 	struct fanout fan = { };
 	struct pcb_stage stage;
@@ -402,11 +384,46 @@ int pcb_publish_one(struct pcb_endpoint *ep, u32 handle, struct pcb_pub *pub,
 	ret = pcb_stage_copy(&stage, &pub->msg, src);
 	if (!ret && pub->msg.len > PCB_PAYLOAD_INLINE)
 		ret = fanout_grow(&fan, nr_subs);
-	if (!ret)
-		ret = publish_staged(ep, handle, pub, &fan, deadline);
+	while (!ret) {
+		ret = publish_once(ep, handle, pub, &fan, waitp, genp);
+		if (ret != -ENOBUFS)
+			break;
+		ret = fanout_grow(&fan, fan.want);
+	}
 	kfree(fan.slots);
 	pcb_stage_free(&stage);
 	return ret;
+}
+
+/*
+ * Publish @pub, whose payload @src holds, through @handle, waiting for
+ * room until @deadline (0: no limit) unless pub->nonblock.  A publisher
+ * that waits holds no copy of its payload: each attempt makes its own, so
+ * that waiting costs the kernel nothing but the sleeping thread.
+ */
+int pcb_publish_one(struct pcb_endpoint *ep, u32 handle, struct pcb_pub *pub,
+		    const struct pcb_src *src, ktime_t deadline)
+{
+	int blocked = 0;
+	int ret;
+
+	for (;;) {
+		struct pcb_topic *wait_topic = NULL;
+		unsigned long gen;
+
+		ret = publish_attempt(ep, handle, pub, src, &wait_topic, &gen);
+		if (!wait_topic)
+			return ret;
+
+		if (!blocked++)
+			pcb_account_block(wait_topic, pub->msg.len);
+		ret = pcb_wait_for_room(wait_topic, gen, deadline);
+		if (ret == -ETIMEDOUT)
+			pcb_account_timeout(wait_topic, pub);
+		pcb_topic_put(wait_topic);
+		if (ret)
+			return ret;
+	}
 }
 
 int pcb_publish(struct pcb_endpoint *ep, void __user *arg)

@@ -40,10 +40,16 @@ int pcb_stage_copy(struct pcb_stage *st, struct pcb_msg *msg,
 	msg->data = dst;
 	if (!msg->len)
 		return 0;
-	/* Pinned pages of a registered buffer: nothing to fault in. */
-	if (src->iter)
-		return copy_from_iter(dst, msg->len, src->iter) == msg->len ?
+	/*
+	 * Pinned pages of a registered buffer: nothing to fault in.  From a
+	 * copy of the iterator: an attempt after a wait copies again.
+	 */
+	if (src->iter) {
+		struct iov_iter it = *src->iter;
+
+		return copy_from_iter(dst, msg->len, &it) == msg->len ?
 		       0 : -EFAULT;
+	}
 	return copy_from_user(dst, src->uptr, msg->len) ? -EFAULT : 0;
 }
 
@@ -230,5 +236,5 @@ int pcb_pub_deps(struct pcb_pub *pub, u64 *deps, u64 uaddr, u32 nr)
 	pub->deps = deps;
 	pub->nr_deps = nr;
 	pub->hdr_len = sizeof(struct pcb_record) + nr * sizeof(*deps);
-	return pcb_hlc_check_deps(pub->bus, deps, nr);
+	return pcb_hlc_check_deps(pub->bus, deps, nr, &pub->dep_max);
 }

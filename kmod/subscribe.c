@@ -120,6 +120,12 @@ void pcb_sub_unlink(struct pcb_sub *sub)
 	pcb_quota_uncharge(sub->ep->user, PCB_QUOTA_SUBS);
 	/* A publisher may have been waiting for room in this ring. */
 	pcb_topic_kick_publishers(t);
+	/*
+	 * A publish that committed into the ring just before (under the
+	 * lock taken above) walks the list for wake-ups after it, and may
+	 * find this subscription gone: wake its consumer here.
+	 */
+	pcb_ring_wake_consumer(sub->ring);
 	pcb_topic_put(t);
 	/* Wake-up and NOTIFY walks may still hold it. */
 	kfree_rcu(sub, rcu);

@@ -133,11 +133,12 @@ static unsigned int bad_deps(struct bad_deps *b, const __u64 *ids,
 	b[n++] = (struct bad_deps){ desc, e, nr, scratch };		\
 	scratch += ARRAY_SIZE(__d);					\
 } while (0)
-	BADD("from the future", -EINVAL, 1, last + 1000000);
+	BADD("from the future", -EINVAL, 1, last + 3600 * PCBT_SEC);
 	BADD("UINT64_MAX", -EINVAL, 1, ~0ULL);
 	BADD("id 0", -EINVAL, 1, 0);
 	BADD("id 0 second", -EINVAL, 2, ids[0], 0);
-	BADD("future second", -EINVAL, 3, ids[0], ids[1], last + 1000000);
+	BADD("future second", -EINVAL, 3, ids[0], ids[1],
+	     last + 3600 * PCBT_SEC);
 	BADD("the same twice", -EINVAL, 2, ids[0], ids[0]);
 	BADD("the same twice, apart", -EINVAL, 3, ids[1], ids[0], ids[1]);
 	BADD("the same at both ends of eight", -EINVAL, PCB_MAX_DEPS,
@@ -163,8 +164,8 @@ static unsigned int bad_deps(struct bad_deps *b, const __u64 *ids,
 
 /*
  * PCB_MAX_DEPS + 1 ids, oldest first, and a bad_deps() table.  Its ids
- * "from the future" are so only until the next message is published (the
- * clock moves on): build it right before the publishes it is for.
+ * "from the future" are an hour ahead of the clock, so they stay so for
+ * the whole test.
  */
 static unsigned int setup_bad(struct __test_metadata *_metadata,
 			      FIXTURE_DATA(causal) *self, __u64 *ids,
@@ -206,25 +207,30 @@ TEST_F(causal, dependency_errors)
 }
 
 /*
- * "From the future" means after the last id handed out, not after the
- * clock: ids the clock has passed but nobody was given are refused.
+ * "From the future" means past both the last id handed out and the wall
+ * clock.  An id the clock has passed is accepted though nobody was given
+ * it (so the answer tells nothing of when the bus's last message went
+ * out), and the new id exceeds it; one a second ahead of the clock is
+ * refused and publishes nothing.
  */
-TEST_F(causal, future_is_after_the_last_id)
+TEST_F(causal, future_is_past_the_clock_and_the_last_id)
 {
 	__u64 last = fresh_id(_metadata, self), dep;
+	struct pcb_publish p;
 	long long published;
 
 	pcbt_sleep_ms(20);	/* the clock is now well past last */
 	ASSERT_LT(last + 10 * PCBT_MS, pcbt_now_ns(CLOCK_REALTIME));
 	published = pcbt_published(self->pfd, self->name);
-	dep = last + 1;
-	EXPECT_EQ(-EINVAL, pub_deps(self, &dep, 1, NULL));
-	dep = last + PCBT_MS;
+	dep = pcbt_now_ns(CLOCK_REALTIME) + PCBT_SEC;
 	EXPECT_EQ(-EINVAL, pub_deps(self, &dep, 1, NULL));
 	EXPECT_EQ(published, pcbt_published(self->pfd, self->name));
+	dep = last + PCBT_MS;
+	EXPECT_EQ(0, pub_deps(self, &dep, 1, &p));
+	EXPECT_LT(dep, p.msg_id);
 	dep = last;
 	EXPECT_EQ(0, pub_deps(self, &dep, 1, NULL));
-	EXPECT_EQ(1U, pcbt_ring_drain(&self->ring));
+	EXPECT_EQ(2U, pcbt_ring_drain(&self->ring));
 }
 
 /*

@@ -146,6 +146,14 @@
  * (its name, its id and a few hundred bytes, never its statistics) is
  * counted with those handles.
  *
+ * Users are kernel uids: a user who owns subordinate uids (a user
+ * namespace mapping a range of them, set up by root through
+ * newuidmap) is as many users as the uids it maps, each with its own
+ * per-user limits and fair share.  Limits per user bound what one uid
+ * holds, not what one person does (ring memory too, charged per uid as
+ * io_uring charges it); the global limits (max_topics, max_endpoints,
+ * max_subscribers) bound the rest.
+ *
  * Fair share: a user may take one more topic, endpoint, or subscription of
  * a topic only while it holds fewer of them than remain free, that is, at
  * most half of what remains; else EDQUOT (EMFILE for endpoints).  One user
@@ -198,14 +206,15 @@
  *
  * A publish may also name up to PCB_MAX_DEPS ids of messages it depends
  * on (@deps and @nr_deps of the publish structs below).  The kernel checks
- * that none is greater than the last id its bus handed out, so the new id is
- * greater than every dependency, and it carries them in the record (see
- * struct pcb_record).  EINVAL when @nr_deps > PCB_MAX_DEPS, when a
- * dependency is 0 or greater than the last id handed out ("from the
- * future": an id stops being so once any later message is published), or
- * when the same id is named twice.  Whether an id not from the future
- * belonged to a message is not checked: ids are not kept.  With @nr_deps
- * 0, @deps is ignored.
+ * that none is from the future, gives the new message an id greater than
+ * every dependency, and carries them in the record (see struct
+ * pcb_record).  EINVAL when @nr_deps > PCB_MAX_DEPS, when a dependency is
+ * 0 or from the future (greater than both the last id the bus handed out
+ * and CLOCK_REALTIME in ns now), or when the same id is named twice.
+ * Whether an id not from the future belonged to a message is not checked:
+ * ids are not kept.  The wall clock takes part so that the answer tells
+ * nothing of when the bus's last message, maybe on a topic the caller may
+ * not see, went out.  With @nr_deps 0, @deps is ignored.
  */
 #ifndef _UAPI_LINUX_PCB_H
 #define _UAPI_LINUX_PCB_H
@@ -404,7 +413,8 @@ struct pcb_topic_close {
  * @timeout_ns: in: how long to wait for room in reliable subscribers'
  *		rings; 0 waits without limit.  Ignored with PCB_PUB_NONBLOCK.
  * @msg_id:	out: the message id
- * @seq:	out: the per-topic sequence number
+ * @seq:	out: the per-topic sequence number (so a publisher learns
+ *		how many messages the topic has carried, its own and others')
  * @nr_deps:	in: number of dependencies, 0 .. PCB_MAX_DEPS
  * @deps:	in: user pointer to @nr_deps __u64 ids of messages this one
  *		depends on (see "Message ids and causality" above)
@@ -494,7 +504,11 @@ struct pcb_batch_entry {
  * order.  Entries may name at most PCB_BATCH_ATOMIC_TOPICS distinct
  * topics (else E2BIG), their
  * payloads may add up to PCB_BATCH_ATOMIC_BYTES at most (else E2BIG: the
- * kernel copies them all before it publishes any), and every reliable
+ * kernel copies them all before it publishes any), their records over
+ * all the rings they go to may add up to PCB_BATCH_FANOUT_BYTES at most
+ * (else E2BIG: the kernel writes them without being scheduled out, so
+ * that they hold up their consumers only as long as the copies take),
+ * and every reliable
  * subscriber's ring must be big enough for all the batch's records its
  * subscriptions' filters accept (else E2BIG, however empty the ring is).
  * A lossy subscriber whose ring is too small for them, or too full,
@@ -520,6 +534,7 @@ struct pcb_batch_entry {
 #define PCB_BATCH_MAX		4096
 #define PCB_BATCH_ATOMIC_TOPICS	8
 #define PCB_BATCH_ATOMIC_BYTES	(16U << 20)
+#define PCB_BATCH_FANOUT_BYTES	(256ULL << 20)
 
 struct pcb_publish_batch {
 	__u64	entries;
