@@ -61,6 +61,8 @@
 
 #include <libpcb.h>
 
+#include "bench.h"
+
 #define BURST		64	/* messages per batch, submit or burst */
 #define MAX_PUBS	16
 #define MAX_SUBS	64
@@ -1692,6 +1694,7 @@ static void usage(FILE *f)
 "                 [--subs LIST] [--pubs LIST] [--rate N|--saturate]\n"
 "                 [--consumer spin|epoll|LIST] [--duration SECS]\n"
 "                 [--count N] [--warmup SECS]\n"
+"       pcb-bench cost [--json] [SIZE...]  (single-threaded cost per call)\n"
 "LISTs are comma-separated.  Modes:");
 	for (i = 0; i < NR_MODES; i++)
 		fprintf(f, " %s", modes[i].name);
@@ -1933,6 +1936,8 @@ int main(int argc, char **argv)
 	struct opts o;
 	struct cfg c;
 
+	if (argc > 1 && !strcmp(argv[1], "cost"))
+		return cost_main(argc - 1, argv + 1);
 	if (parse_args(argc, argv, &o)) {
 		usage(stderr);
 		return 2;

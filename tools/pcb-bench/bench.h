@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * pcb-bench: what its engines share.  The clock is the TSC where there is
+ * one: in a virtual machine clock_gettime() may be a real system call,
+ * which would cost more than some of the calls measured.
+ */
+#ifndef PCB_BENCH_H
+#define PCB_BENCH_H
+
+#include <stdint.h>
+#include <time.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <x86intrin.h>
+
+/* Earlier instructions retire before the reading (lfence first). */
+static inline uint64_t bench_tsc_begin(void)
+{
+	_mm_lfence();
+	return __rdtsc();
+}
+
+/* The timed instructions retire before it, later ones start after. */
+static inline uint64_t bench_tsc_end(void)
+{
+	unsigned int aux;
+	uint64_t t = __rdtscp(&aux);
+
+	_mm_lfence();
+	return t;
+}
+
+static inline const char *bench_tsc_name(void)
+{
+	return "TSC";
+}
+#else
+static inline uint64_t bench_tsc_begin(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_RAW, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static inline uint64_t bench_tsc_end(void)
+{
+	return bench_tsc_begin();
+}
+
+static inline const char *bench_tsc_name(void)
+{
+	return "ns (no TSC)";
+}
+#endif
+
+int cost_main(int argc, char **argv);
+
+#endif /* PCB_BENCH_H */
