@@ -143,13 +143,20 @@ static int check_batch(const struct pcb_publish_batch *args)
 	return 0;
 }
 
+/* The three out fields of an entry, in one user access window. */
 static int put_result(struct pcb_batch_entry __user *ue, int result,
 		      u64 msg_id, u64 seq)
 {
-	if (put_user(result, &ue->result) || put_user(msg_id, &ue->msg_id) ||
-	    put_user(seq, &ue->seq))
+	if (!user_write_access_begin(ue, sizeof(*ue)))
 		return -EFAULT;
+	unsafe_put_user(result, &ue->result, efault);
+	unsafe_put_user(msg_id, &ue->msg_id, efault);
+	unsafe_put_user(seq, &ue->seq, efault);
+	user_write_access_end();
 	return 0;
+efault:
+	user_write_access_end();
+	return -EFAULT;
 }
 
 /* --- plain batches ------------------------------------------------------ */
@@ -157,7 +164,7 @@ static int put_result(struct pcb_batch_entry __user *ue, int result,
 static noinline_for_stack int publish_each(struct pcb_endpoint *ep,
 					   const struct pcb_publish_batch *args,
 					   const struct pcb_pub *base,
-					   ktime_t deadline, u32 *published)
+					   struct pcb_call *call, u32 *published)
 {
 	struct pcb_batch_entry __user *uents = u64_to_user_ptr(args->entries);
 	struct pcb_batch_entry e;
@@ -185,7 +192,7 @@ static noinline_for_stack int publish_each(struct pcb_endpoint *ep,
 			pub.msg.len = e.len;
 			pub.msg.key = e.key;
 			ret = e.flags ? -EINVAL :
-			      pcb_publish_one(ep, e.handle, &pub, &src, deadline);
+			      pcb_publish_one(ep, e.handle, &pub, &src, call);
 			/* Nothing went out yet: the whole call can restart. */
 			if (!*published &&
 			    pcb_restartable(ret) == -ERESTARTNOHAND)
@@ -734,7 +741,8 @@ static void batch_number_and_count(struct batch *b)
 	struct batch_topic *bt;
 	struct batch_sub *bs;
 
-	b->id0 = pcb_hlc_next_n(b->pub.bus, b->count, b->pub.dep_max);
+	b->id0 = pcb_hlc_next_n(b->pub.bus, b->count, b->pub.real_ns,
+				b->pub.dep_max);
 	for (bt = b->topics; bt < topics_end(b); bt++) {
 		struct pcb_topic *t = bt->t;
 
@@ -1011,7 +1019,7 @@ static int batch_attempt(struct batch *b, struct pcb_topic **waitp,
  * sleeping thread.
  */
 static int publish_atomic_loop(struct pcb_endpoint *ep, struct batch *b,
-			       ktime_t deadline)
+			       struct pcb_call *call)
 {
 	struct pcb_topic *wait;
 	unsigned long gen;
@@ -1032,7 +1040,7 @@ static int publish_atomic_loop(struct pcb_endpoint *ep, struct batch *b,
 		if (!wait)
 			break;
 		batch_unload(b);
-		ret = pcb_wait_for_room(wait, gen, deadline);
+		ret = pcb_wait_for_room(wait, gen, pcb_call_when(call));
 		pcb_topic_put(wait);
 		if (ret)
 			break;
@@ -1043,7 +1051,7 @@ static int publish_atomic_loop(struct pcb_endpoint *ep, struct batch *b,
 static noinline_for_stack int publish_atomic(struct pcb_endpoint *ep,
 					     const struct pcb_publish_batch *args,
 					     const struct pcb_pub *base,
-					     ktime_t deadline, u32 *published)
+					     struct pcb_call *call, u32 *published)
 {
 	struct batch *b = kzalloc(sizeof(*b), GFP_KERNEL);
 	int ret;
@@ -1058,7 +1066,7 @@ static noinline_for_stack int publish_atomic(struct pcb_endpoint *ep,
 		memcpy(b->deps, base->deps, base->nr_deps * sizeof(*b->deps));
 	b->pub.deps = b->deps;
 
-	ret = publish_atomic_loop(ep, b, deadline);
+	ret = publish_atomic_loop(ep, b, call);
 	if (!ret)
 		*published = b->count;
 	batch_unload(b);
@@ -1073,7 +1081,6 @@ int pcb_publish_batch(struct pcb_endpoint *ep, void __user *arg)
 	u64 deps[PCB_MAX_DEPS];
 	struct pcb_pub pub;
 	u32 published = 0;
-	ktime_t deadline;
 	int ret;
 
 	pcb_pub_init(&pub, ep);
@@ -1091,11 +1098,11 @@ int pcb_publish_batch(struct pcb_endpoint *ep, void __user *arg)
 		return ret;
 
 	call.timeout_ns = args.timeout_ns;
-	deadline = pcb_call_deadline(ep, &call);
+	pcb_call_begin(ep, &call);
 	if (args.flags & PCB_PUB_ATOMIC)
-		ret = publish_atomic(ep, &args, &pub, deadline, &published);
+		ret = publish_atomic(ep, &args, &pub, &call, &published);
 	else
-		ret = publish_each(ep, &args, &pub, deadline, &published);
+		ret = publish_each(ep, &args, &pub, &call, &published);
 	/*
 	 * EINTR (a restart, without a signal) only from an atomic batch,
 	 * which then published nothing; a plain batch restarts on its own.

@@ -16,14 +16,15 @@
 /*
  * Take @n consecutive message ids of @bus, all greater than @floor (the
  * message's greatest dependency, or 0); returns the first.  An id is
- * max(CLOCK_REALTIME ns, last id + 1, @floor + 1): physical time while the
+ * max(@now, last id + 1, @floor + 1), @now being CLOCK_REALTIME in ns when
+ * the publish entered the kernel (struct pcb_pub): physical time while the
  * clock moves forward faster than ids are taken, a logical counter on top
  * of it otherwise, and never backwards when the wall clock is stepped
  * back.
  */
-u64 pcb_hlc_next_n(struct pcb_bus *bus, u32 n, u64 floor)
+u64 pcb_hlc_next_n(struct pcb_bus *bus, u32 n, u64 now, u64 floor)
 {
-	u64 now = max_t(u64, ktime_get_real_ns(), floor + 1);
+	now = max(now, floor + 1);
 	s64 last = atomic64_read(&bus->hlc_last);
 	u64 next;
 

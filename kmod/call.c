@@ -71,24 +71,26 @@ static void restart_release(struct pcb_endpoint *ep, struct pcb_restart *r)
 }
 
 /*
- * Sets and returns @call's deadline: the one pcb_call_end() kept if this
- * is the restart of this thread's last call (same command, argument and
- * timeout), else timeout_ns from now.  Without the kept one, a thread
- * whose io_uring keeps completing would start its timeout over at every
- * completion.  A restart that a signal turned into EINTR in between, and
- * that the thread retries at once, keeps the deadline too: the same wait.
+ * Starts @call: its deadline is the one pcb_call_end() kept if this is
+ * the restart of this thread's last call (same command, argument and
+ * timeout), else none yet: pcb_call_when() sets it, timeout_ns from the
+ * first time the call is about to wait, so that a call that never waits
+ * never reads the clock.  Without the kept one, a thread whose io_uring
+ * keeps completing would start its timeout over at every completion.  A
+ * restart that a signal turned into EINTR in between, and that the thread
+ * retries at once, keeps the deadline too: the same wait.
  */
-ktime_t pcb_call_deadline(struct pcb_endpoint *ep, struct pcb_call *call)
+void pcb_call_begin(struct pcb_endpoint *ep, struct pcb_call *call)
 {
 	struct pcb_restart *r;
 
-	call->deadline = pcb_deadline(call->timeout_ns);
+	call->deadline = 0;
 	/*
 	 * Without the lock: a thread always sees its own pcb_call_end(),
 	 * and others' only matter to them.
 	 */
-	if (!call->deadline || !READ_ONCE(ep->nr_restarts))
-		return call->deadline;
+	if (!call->timeout_ns || !READ_ONCE(ep->nr_restarts))
+		return;
 
 	spin_lock(&ep->restart_lock);
 	r = restart_slot(ep);
@@ -99,6 +101,13 @@ ktime_t pcb_call_deadline(struct pcb_endpoint *ep, struct pcb_call *call)
 		restart_release(ep, r);
 	}
 	spin_unlock(&ep->restart_lock);
+}
+
+/* @call's deadline (0: none), set now if this is its first wait. */
+ktime_t pcb_call_when(struct pcb_call *call)
+{
+	if (!call->deadline && call->timeout_ns)
+		call->deadline = pcb_deadline(call->timeout_ns);
 	return call->deadline;
 }
 

@@ -265,7 +265,8 @@ static int ring_wait(struct pcb_endpoint *ep, void __user *arg)
 	pcb_ring_want_wakeup(ring);
 	/* From KTIME_MAX on, a timeout is no limit. */
 	call.timeout_ns = args.timeout_ns < KTIME_MAX ? args.timeout_ns : 0;
-	if (pcb_call_deadline(ep, &call)) {
+	pcb_call_begin(ep, &call);
+	if (pcb_call_when(&call)) {
 		left = max_t(ktime_t, ktime_sub(call.deadline, ktime_get()), 0);
 		ret = wait_event_interruptible_hrtimeout(ring->data_wq,
 							 ring_ready(ring),

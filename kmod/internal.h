@@ -93,6 +93,17 @@ static inline u64 pcb_clock_now(void)
 	return pcb_clock == PCB_CLOCK_TSC ? rdtsc_ordered() : ktime_get_ns();
 }
 
+/*
+ * CLOCK_REALTIME at the moment of @now, a pcb_clock_now() reading: without
+ * reading a clock again where the bus clock is CLOCK_MONOTONIC (the
+ * offset alone), with one where it is the TSC.
+ */
+static inline u64 pcb_clock_real(u64 now)
+{
+	return pcb_clock == PCB_CLOCK_TSC ? ktime_get_real_ns() :
+	       ktime_mono_to_real(now);
+}
+
 /* stats.c: what is counted, per topic and for the bus. */
 enum pcb_counter {
 	PCB_CNT_DELIVERED,		/* first four: by enum pcb_fate */
@@ -148,6 +159,7 @@ struct pcb_ring {
 	spinlock_t lock;		/* see the locking table above */
 	u64 prod;			/* kernel copy of hdr->prod_pos */
 	u64 pending;			/* oldest record not committed, or prod */
+	u64 cons_seen;			/* the consumer position last found valid */
 	wait_queue_head_t data_wq;	/* consumers waiting for records */
 	void *vaddr;
 	struct page **pages;
@@ -240,7 +252,7 @@ struct pcb_sub {
 
 /*
  * The deadline of a call that returned only to let its task run io_uring's
- * task work, for the call's restart to take back (pcb_call_deadline()).
+ * task work, for the call's restart to take back (pcb_call_begin()).
  */
 struct pcb_restart {
 	const struct task_struct *task;	/* compared, never dereferenced */
@@ -292,7 +304,7 @@ struct pcb_bus *pcb_bus_get(bool create);
 void pcb_bus_put(struct pcb_bus *bus);
 bool pcb_buses_reap(void);
 void pcb_buses_destroy_all(void);
-u64 pcb_hlc_next_n(struct pcb_bus *bus, u32 n, u64 floor);
+u64 pcb_hlc_next_n(struct pcb_bus *bus, u32 n, u64 now, u64 floor);
 int pcb_hlc_check_deps(struct pcb_bus *bus, const u64 *deps, u32 nr, u64 *max);
 
 /* topic.c */
@@ -343,6 +355,7 @@ bool pcb_ring_is_broken(const struct pcb_ring *ring);
 bool pcb_ring_readable(struct pcb_ring *ring);
 void pcb_ring_count_drops(struct pcb_ring *ring, u64 n);
 bool pcb_ring_wake_consumer(struct pcb_ring *ring);
+bool pcb_ring_wake_consumer_after_mb(struct pcb_ring *ring);
 bool pcb_ring_clear_pub_waiting(struct pcb_ring *ring);
 void pcb_ring_want_wakeup(struct pcb_ring *ring);
 u64 pcb_ring_used_now(struct pcb_ring *ring);
@@ -383,7 +396,8 @@ struct pcb_pub {
 	u16 hdr_len;			/* record header and dependencies */
 	const u64 *deps;		/* checked, in kernel memory */
 	u64 dep_max;			/* the greatest of them, or 0 */
-	u64 tsc;
+	u64 tsc;			/* pcb_clock_now() at entry */
+	u64 real_ns;			/* CLOCK_REALTIME then, for the id */
 	struct pid *tgid;		/* the publisher, for each ring's view */
 	kuid_t euid;
 	/* The last view asked for, to translate once per namespace pair. */
@@ -406,14 +420,17 @@ int pcb_stage_copy(struct pcb_stage *st, struct pcb_msg *msg,
 		   const struct pcb_src *src);
 void pcb_stage_free(struct pcb_stage *st);
 int pcb_probe_out(void __user *arg, const void *args, size_t size);
+int pcb_copy_in_small(void *dst, const void __user *src, u32 len);
+int pcb_put_u64_pair(u64 __user *out, u64 first, u64 second);
 int pcb_restartable(int ret);
-ktime_t pcb_call_deadline(struct pcb_endpoint *ep, struct pcb_call *call);
+void pcb_call_begin(struct pcb_endpoint *ep, struct pcb_call *call);
+ktime_t pcb_call_when(struct pcb_call *call);
 int pcb_call_end(struct pcb_endpoint *ep, const struct pcb_call *call,
 		 int ret);
 int pcb_pub_deps(struct pcb_pub *pub, u64 *deps, u64 uaddr, u32 nr);
 int pcb_publish(struct pcb_endpoint *ep, void __user *arg);
 int pcb_publish_one(struct pcb_endpoint *ep, u32 handle, struct pcb_pub *pub,
-		    const struct pcb_src *src, ktime_t deadline);
+		    const struct pcb_src *src, struct pcb_call *call);
 ktime_t pcb_deadline(u64 timeout_ns);
 int pcb_wait_for_room(struct pcb_topic *t, unsigned long gen,
 		      ktime_t deadline);

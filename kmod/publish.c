@@ -46,6 +46,10 @@
 #include "internal.h"
 #include "trace.h"
 
+/* The out fields of struct pcb_publish, adjacent: all it writes back. */
+static_assert(offsetof(struct pcb_publish, seq) ==
+	      offsetof(struct pcb_publish, msg_id) + sizeof(u64));
+
 /* A waiting publisher re-checks the rings this often on its own. */
 #define PCB_RECHECK_JIFFIES	max(1, msecs_to_jiffies(10))
 
@@ -188,7 +192,7 @@ static int publish_locked(struct pcb_topic *t, struct pcb_pub *pub,
 		return ret;
 
 	pub->seq = ++t->seq;
-	pub->msg_id = pcb_hlc_next_n(pub->bus, 1, pub->dep_max);
+	pub->msg_id = pcb_hlc_next_n(pub->bus, 1, pub->real_ns, pub->dep_max);
 	write_all(t, pub, fan, rlen);
 	return 0;
 }
@@ -397,12 +401,13 @@ static int publish_attempt(struct pcb_endpoint *ep, u32 handle,
 
 /*
  * Publish @pub, whose payload @src holds, through @handle, waiting for
- * room until @deadline (0: no limit) unless pub->nonblock.  A publisher
- * that waits holds no copy of its payload: each attempt makes its own, so
- * that waiting costs the kernel nothing but the sleeping thread.
+ * room until @call's deadline (pcb_call_when()) unless pub->nonblock.  A
+ * publisher that waits holds no copy of its payload: each attempt makes
+ * its own, so that waiting costs the kernel nothing but the sleeping
+ * thread.
  */
 int pcb_publish_one(struct pcb_endpoint *ep, u32 handle, struct pcb_pub *pub,
-		    const struct pcb_src *src, ktime_t deadline)
+		    const struct pcb_src *src, struct pcb_call *call)
 {
 	int blocked = 0;
 	int ret;
@@ -417,7 +422,7 @@ int pcb_publish_one(struct pcb_endpoint *ep, u32 handle, struct pcb_pub *pub,
 
 		if (!blocked++)
 			pcb_account_block(wait_topic, pub->msg.len);
-		ret = pcb_wait_for_room(wait_topic, gen, deadline);
+		ret = pcb_wait_for_room(wait_topic, gen, pcb_call_when(call));
 		if (ret == -ETIMEDOUT)
 			pcb_account_timeout(wait_topic, pub);
 		pcb_topic_put(wait_topic);
@@ -431,12 +436,13 @@ int pcb_publish(struct pcb_endpoint *ep, void __user *arg)
 	struct pcb_call call = { .cmd = PCB_IOC_PUBLISH, .arg = arg };
 	struct pcb_publish args;
 	u64 deps[PCB_MAX_DEPS];
+	u64 __user *out;
 	struct pcb_src src = { };
 	struct pcb_pub pub;
 	int ret;
 
 	pcb_pub_init(&pub, ep);
-	if (copy_from_user(&args, arg, sizeof(args)))
+	if (pcb_copy_in_small(&args, arg, sizeof(args)))
 		return -EFAULT;
 	if (args.flags & ~PCB_PUB_FLAGS_ALL || args.reserved[0])
 		return -EINVAL;
@@ -444,7 +450,12 @@ int pcb_publish(struct pcb_endpoint *ep, void __user *arg)
 	if (ret)
 		return ret;
 
-	ret = pcb_probe_out(arg, &args, sizeof(args));
+	/*
+	 * Only the two out fields are written back: probe those, writing
+	 * back what they held (see pcb_probe_out()).
+	 */
+	out = arg + offsetof(struct pcb_publish, msg_id);
+	ret = pcb_put_u64_pair(out, args.msg_id, args.seq);
 	if (ret)
 		return ret;
 
@@ -453,12 +464,10 @@ int pcb_publish(struct pcb_endpoint *ep, void __user *arg)
 	pub.msg.key = args.key;
 	pub.nonblock = args.flags & PCB_PUB_NONBLOCK;
 	call.timeout_ns = args.timeout_ns;
-	ret = pcb_publish_one(ep, args.handle, &pub, &src,
-			      pcb_call_deadline(ep, &call));
+	pcb_call_begin(ep, &call);
+	ret = pcb_publish_one(ep, args.handle, &pub, &src, &call);
 	if (ret)
 		return pcb_call_end(ep, &call, ret);
 
-	args.msg_id = pub.msg_id;
-	args.seq = pub.seq;
-	return copy_to_user(arg, &args, sizeof(args)) ? -EFAULT : 0;
+	return pcb_put_u64_pair(out, pub.msg_id, pub.seq);
 }

@@ -22,6 +22,49 @@ bool pcb_sub_is_reliable(const struct pcb_sub *sub)
 }
 
 /*
+ * Copy in something small (a payload that fits the stage buffer, an ioctl
+ * argument) in 8-byte words inside one user access window, into @dst,
+ * which is 8-byte aligned.  copy_from_user() of a few dozen bytes is
+ * mostly its own set-up (and, without FSRM, a "rep movsb" from 64 bytes
+ * on, which emulators run a byte at a time).  Unaligned user words only
+ * where the CPU loads them as they are; elsewhere copy_from_user().
+ */
+int pcb_copy_in_small(void *dst, const void __user *src, u32 len)
+{
+	u64 *word = dst;
+	u8 *tail;
+
+	if (!IS_ENABLED(CONFIG_HAVE_EFFICIENT_UNALIGNED_ACCESS) &&
+	    !IS_ALIGNED((unsigned long)src, sizeof(u64)))
+		return copy_from_user(dst, src, len) ? -EFAULT : 0;
+	if (!user_access_begin(src, len))
+		return -EFAULT;
+	for (; len >= sizeof(u64); len -= sizeof(u64), src += sizeof(u64))
+		unsafe_get_user(*word++, (const u64 __user *)src, efault);
+	for (tail = (u8 *)word; len; len--, src++)
+		unsafe_get_user(*tail++, (const u8 __user *)src, efault);
+	user_access_end();
+	return 0;
+efault:
+	user_access_end();
+	return -EFAULT;
+}
+
+/* Write two adjacent u64 out fields in one user access window. */
+int pcb_put_u64_pair(u64 __user *out, u64 first, u64 second)
+{
+	if (!user_write_access_begin(out, 2 * sizeof(*out)))
+		return -EFAULT;
+	unsafe_put_user(first, &out[0], efault);
+	unsafe_put_user(second, &out[1], efault);
+	user_write_access_end();
+	return 0;
+efault:
+	user_write_access_end();
+	return -EFAULT;
+}
+
+/*
  * Copy @msg->len bytes from @src into @st; @msg->data then points at the
  * copy.  The only read of the payload the kernel makes.
  */
@@ -50,6 +93,8 @@ int pcb_stage_copy(struct pcb_stage *st, struct pcb_msg *msg,
 		return copy_from_iter(dst, msg->len, &it) == msg->len ?
 		       0 : -EFAULT;
 	}
+	if (dst == st->buf)
+		return pcb_copy_in_small(dst, src->uptr, msg->len);
 	return copy_from_user(dst, src->uptr, msg->len) ? -EFAULT : 0;
 }
 
@@ -153,10 +198,12 @@ void pcb_topic_wake_consumers(struct pcb_topic *t, u64 from_seq)
 {
 	struct pcb_sub *sub;
 
+	/* 4, once for every ring: the commits were all made before it. */
+	smp_mb();
 	/* RCU: the list may change once topic->lock is dropped. */
 	list_for_each_entry_rcu(sub, &t->subs, topic_node) {
 		if (READ_ONCE(sub->last_seq) < from_seq ||
-		    !pcb_ring_wake_consumer(sub->ring))
+		    !pcb_ring_wake_consumer_after_mb(sub->ring))
 			continue;
 		pcb_stats_inc(t, PCB_CNT_WAKEUPS);
 		trace_pcb_wakeup(t, sub->ep_id, from_seq);
@@ -214,8 +261,11 @@ int pcb_probe_out(void __user *arg, const void *args, size_t size)
 /* Everything but the message itself; first, for the TSC. */
 void pcb_pub_init(struct pcb_pub *pub, const struct pcb_endpoint *ep)
 {
+	u64 now = pcb_clock_now();
+
 	*pub = (struct pcb_pub) {
-		.tsc = pcb_clock_now(),
+		.tsc = now,
+		.real_ns = pcb_clock_real(now),
 		.bus = ep->bus,
 		.hdr_len = sizeof(struct pcb_record),
 		/* Translated for each ring by pcb_pub_ident(). */

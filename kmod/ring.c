@@ -269,6 +269,8 @@ static u64 ring_used(struct pcb_ring *ring)
 		ring_break(ring, cons);
 		return U64_MAX;
 	}
+	/* For pcb_ring_has_room(), which reads it without the lock. */
+	WRITE_ONCE(ring->cons_seen, cons);
 	return used;
 }
 
@@ -301,12 +303,22 @@ static bool ring_room(struct pcb_ring *ring, u64 need, bool mark_waiting)
 /*
  * Whether @need bytes of records fit now.  A broken ring "has room": it
  * takes nothing and must not hold publishers back.
+ *
+ * First without the lock and without the consumer's page, from the
+ * position the last reservation found valid: while the consumer keeps up,
+ * that says yes, and costs neither a lock round trip nor the consumer's
+ * cache line.  It is an estimate (prod and cons_seen are read apart, and
+ * a consumer may have moved back since): pcb_ring_reserve(), under the
+ * lock, decides.  Only a "no" looks at the ring under the lock.
  */
 bool pcb_ring_has_room(struct pcb_ring *ring, u64 need, bool mark_waiting)
 {
+	u64 used = READ_ONCE(ring->prod) - READ_ONCE(ring->cons_seen);
 	bool room;
 
 	if (pcb_ring_is_broken(ring))
+		return true;
+	if (used <= ring->size && need <= ring->size - used)
 		return true;
 	spin_lock(&ring->lock);
 	room = ring_room(ring, need, mark_waiting) || pcb_ring_is_broken(ring);
@@ -333,7 +345,7 @@ struct pcb_record *pcb_ring_reserve(struct pcb_ring *ring, u32 len,
 	if (ring_room(ring, need, mark_waiting)) {
 		rec = ring->data + (ring->prod & ring->mask);
 		WRITE_ONCE(rec->len, len | PCB_REC_BUSY);
-		ring->prod += need;
+		WRITE_ONCE(ring->prod, ring->prod + need);
 		/*
 		 * 1: publishes the BUSY word above with the new position,
 		 * pairs with the consumer's load-acquire of prod_pos (A).
@@ -409,6 +421,15 @@ bool pcb_ring_wake_consumer(struct pcb_ring *ring)
 	 * re-checks the ring.
 	 */
 	smp_mb();
+	return pcb_ring_wake_consumer_after_mb(ring);
+}
+
+/*
+ * pcb_ring_wake_consumer() for a caller that committed into many rings
+ * and issued barrier 4, smp_mb(), once after the last commit.
+ */
+bool pcb_ring_wake_consumer_after_mb(struct pcb_ring *ring)
+{
 	if (!(READ_ONCE(ring->cons->flags) & PCB_CONS_NEED_WAKEUP))
 		return false;
 	/* Lockless check, safe after the smp_mb() above: see there. */

@@ -30,6 +30,8 @@ static int uring_publish(struct io_uring_cmd *cmd,
 {
 	struct pcb_endpoint *ep = pcb_uring_cmd_file(cmd)->private_data;
 	struct pcb_src src = { .uptr = u64_to_user_ptr(up->payload) };
+	/* No restart to keep a deadline for: io_uring retries by itself. */
+	struct pcb_call call = { .timeout_ns = up->timeout_ns };
 	u64 deps[PCB_MAX_DEPS];
 	struct iov_iter iter;
 	struct pcb_pub pub;
@@ -54,8 +56,7 @@ static int uring_publish(struct io_uring_cmd *cmd,
 		src.iter = &iter;
 	}
 
-	ret = pcb_publish_one(ep, up->handle, &pub, &src,
-			      pcb_deadline(up->timeout_ns));
+	ret = pcb_publish_one(ep, up->handle, &pub, &src, &call);
 	*msg_id = pub.msg_id;
 	return ret;
 }

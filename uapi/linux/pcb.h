@@ -35,7 +35,8 @@
  * signal arrives, as each ioctl says.  An interruption that is not a
  * signal (io_uring's task work for the same thread) restarts a call that
  * has done nothing yet, transparently, and the restart keeps the call's
- * deadline (timeout_ns counts from the first try) for up to 8 threads of
+ * deadline (timeout_ns counts from the first time the call found it had
+ * to wait, not from each restart) for up to 8 threads of
  * one endpoint interrupted at the same moment (a ninth starts its timeout
  * over); a plain batch that has published entries returns, the rest
  * marked EINTR.
@@ -196,7 +197,8 @@
  * Message ids and causality
  * -------------------------
  * Every message gets a 64-bit id from its bus's hybrid logical clock:
- * max(CLOCK_REALTIME in ns, previous id of the bus + 1).  Each bus (IPC
+ * max(CLOCK_REALTIME in ns when the publish call entered the kernel,
+ * previous id of the bus + 1).  Each bus (IPC
  * namespace) has its own clock.  Ids are unique on the bus and strictly
  * increasing in the order messages are published, whatever the topics,
  * threads and CPUs: a message published after another one of the same
@@ -411,7 +413,8 @@ struct pcb_topic_close {
  * @len:	in: payload length, 0 .. topic's max_msg_size (EMSGSIZE)
  * @key:	in: publisher-supplied 64-bit key, copied into the record
  * @timeout_ns: in: how long to wait for room in reliable subscribers'
- *		rings; 0 waits without limit.  Ignored with PCB_PUB_NONBLOCK.
+ *		rings, from the first time there was none; 0 waits without
+ *		limit.  Ignored with PCB_PUB_NONBLOCK.
  * @msg_id:	out: the message id
  * @seq:	out: the per-topic sequence number (so a publisher learns
  *		how many messages the topic has carried, its own and others')
