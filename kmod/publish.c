@@ -339,8 +339,12 @@ int pcb_wait_for_room(struct pcb_topic *t, unsigned long gen, ktime_t deadline)
 }
 
 /* The topic's largest message and subscriptions, or -EBADF. */
-static int handle_lookup(struct pcb_endpoint *ep, u32 handle, u32 *max_len,
-			 unsigned int *nr_subs)
+/*
+ * The checks of @handle and @len that come before the payload is copied:
+ * EBADF, EMSGSIZE, else 0 and the topic's subscription count.
+ */
+static int handle_check(struct pcb_endpoint *ep, u32 handle, u32 len,
+			unsigned int *nr_subs)
 {
 	struct pcb_topic *t;
 	int ret = -EBADF;
@@ -348,9 +352,8 @@ static int handle_lookup(struct pcb_endpoint *ep, u32 handle, u32 *max_len,
 	rcu_read_lock();
 	t = xa_load(&ep->handles, handle);
 	if (t) {
-		*max_len = t->max_msg_size;
 		*nr_subs = READ_ONCE(t->nr_subs);
-		ret = 0;
+		ret = len > t->max_msg_size ? -EMSGSIZE : 0;
 	}
 	rcu_read_unlock();
 	return ret;
@@ -367,6 +370,36 @@ static int fanout_grow(struct fanout *fan, unsigned int nr)
 }
 
 /*
+ * The copy of the payload, for publish_once() to publish.  A large one is
+ * copied only once the handle and the length are known good (the copy is
+ * as large as the length says); a small one goes to the stack at once,
+ * and publish_once() checks both as it looks the handle up: one lookup.
+ * The errors the handle and the length would have given still come
+ * before EFAULT.
+ */
+static int stage_payload(struct pcb_endpoint *ep, u32 handle,
+			 struct pcb_pub *pub, const struct pcb_src *src,
+			 struct pcb_stage *stage, struct fanout *fan)
+{
+	unsigned int nr_subs;
+	int ret;
+
+	if (pub->msg.len <= PCB_PAYLOAD_INLINE) {
+		ret = pcb_stage_copy(stage, &pub->msg, src);
+		if (ret == -EFAULT)
+			ret = handle_check(ep, handle, pub->msg.len,
+					   &nr_subs) ?: ret;
+		return ret;
+	}
+	ret = handle_check(ep, handle, pub->msg.len, &nr_subs);
+	if (!ret)
+		ret = pcb_stage_copy(stage, &pub->msg, src);
+	if (!ret)
+		ret = fanout_grow(fan, nr_subs);
+	return ret;
+}
+
+/*
  * One attempt with a copy of the payload made for it: 0, an errno, or
  * -EAGAIN with *@waitp and *@genp set as by publish_once().
  */
@@ -376,18 +409,11 @@ static int publish_attempt(struct pcb_endpoint *ep, u32 handle,
 {
 	struct fanout fan = { };
 	struct pcb_stage stage;
-	unsigned int nr_subs;
-	u32 max_len;
 	int ret;
 
-	ret = handle_lookup(ep, handle, &max_len, &nr_subs);
-	if (ret)
-		return ret;
-	if (pub->msg.len > max_len)
-		return -EMSGSIZE;
-	ret = pcb_stage_copy(&stage, &pub->msg, src);
-	if (!ret && pub->msg.len > PCB_PAYLOAD_INLINE)
-		ret = fanout_grow(&fan, nr_subs);
+	stage.heap = NULL;	/* for pcb_stage_free() whatever happens */
+
+	ret = stage_payload(ep, handle, pub, src, &stage, &fan);
 	while (!ret) {
 		ret = publish_once(ep, handle, pub, &fan, waitp, genp);
 		if (ret != -ENOBUFS)

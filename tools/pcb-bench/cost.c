@@ -118,6 +118,16 @@ static int pcb_batch_sub(struct cost_env *e)
 	return ret == COST_BLOCK ? 0 : -EIO;
 }
 
+static int pcb_atomic_batch_sub(struct cost_env *e)
+{
+	int ret = pcb_publish_batch(e->pub, e->batch, COST_BLOCK,
+				    PCB_PUB_ATOMIC, 0);
+
+	if (ret < 0)
+		return ret;
+	return ret == COST_BLOCK ? 0 : -EIO;
+}
+
 static int fill_ring(struct cost_env *e)
 {
 	return publish_block(e, e->handle);
@@ -201,6 +211,8 @@ static const struct cost_kind kinds[] = {
 	  pcb_try_sub, drain_ring },
 	{ "pcb batch of 64, per message", true, "pipe write", NULL,
 	  pcb_batch_sub, drain_ring },
+	{ "pcb atomic batch of 64, per msg", true, "pipe write", NULL,
+	  pcb_atomic_batch_sub, drain_ring },
 	{ "pcb receive (peek + release)", true, "pipe read", fill_ring,
 	  pcb_receive_block, NULL },
 };
