@@ -421,7 +421,7 @@ int pcb_stage_copy(struct pcb_stage *st, struct pcb_msg *msg,
 void pcb_stage_free(struct pcb_stage *st);
 int pcb_probe_out(void __user *arg, const void *args, size_t size);
 int pcb_copy_in_small(void *dst, const void __user *src, u32 len);
-int pcb_put_u64_pair(u64 __user *out, u64 first, u64 second);
+int pcb_copy_out_small(void __user *dst, const void *src, u32 len);
 int pcb_restartable(int ret);
 void pcb_call_begin(struct pcb_endpoint *ep, struct pcb_call *call);
 ktime_t pcb_call_when(struct pcb_call *call);

@@ -46,9 +46,8 @@
 #include "internal.h"
 #include "trace.h"
 
-/* The out fields of struct pcb_publish, adjacent: all it writes back. */
-static_assert(offsetof(struct pcb_publish, seq) ==
-	      offsetof(struct pcb_publish, msg_id) + sizeof(u64));
+/* Copied in and out in words (pcb_copy_in_small(), _out_small()). */
+static_assert(sizeof(struct pcb_publish) % sizeof(u64) == 0);
 
 /* A waiting publisher re-checks the rings this often on its own. */
 #define PCB_RECHECK_JIFFIES	max(1, msecs_to_jiffies(10))
@@ -462,7 +461,6 @@ int pcb_publish(struct pcb_endpoint *ep, void __user *arg)
 	struct pcb_call call = { .cmd = PCB_IOC_PUBLISH, .arg = arg };
 	struct pcb_publish args;
 	u64 deps[PCB_MAX_DEPS];
-	u64 __user *out;
 	struct pcb_src src = { };
 	struct pcb_pub pub;
 	int ret;
@@ -476,12 +474,8 @@ int pcb_publish(struct pcb_endpoint *ep, void __user *arg)
 	if (ret)
 		return ret;
 
-	/*
-	 * Only the two out fields are written back: probe those, writing
-	 * back what they held (see pcb_probe_out()).
-	 */
-	out = arg + offsetof(struct pcb_publish, msg_id);
-	ret = pcb_put_u64_pair(out, args.msg_id, args.seq);
+	/* As pcb_probe_out(), in words: see pcb_copy_out_small(). */
+	ret = pcb_copy_out_small(arg, &args, sizeof(args));
 	if (ret)
 		return ret;
 
@@ -495,5 +489,7 @@ int pcb_publish(struct pcb_endpoint *ep, void __user *arg)
 	if (ret)
 		return pcb_call_end(ep, &call, ret);
 
-	return pcb_put_u64_pair(out, pub.msg_id, pub.seq);
+	args.msg_id = pub.msg_id;
+	args.seq = pub.seq;
+	return pcb_copy_out_small(arg, &args, sizeof(args));
 }

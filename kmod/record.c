@@ -50,13 +50,22 @@ efault:
 	return -EFAULT;
 }
 
-/* Write two adjacent u64 out fields in one user access window. */
-int pcb_put_u64_pair(u64 __user *out, u64 first, u64 second)
+/*
+ * Write something small (an ioctl argument, 8-byte aligned at @src, a
+ * multiple of 8 bytes long) back in 8-byte words in one user access
+ * window, for the reason pcb_copy_in_small() gives.
+ */
+int pcb_copy_out_small(void __user *dst, const void *src, u32 len)
 {
-	if (!user_write_access_begin(out, 2 * sizeof(*out)))
+	const u64 *word = src;
+
+	if (!IS_ENABLED(CONFIG_HAVE_EFFICIENT_UNALIGNED_ACCESS) &&
+	    !IS_ALIGNED((unsigned long)dst, sizeof(u64)))
+		return copy_to_user(dst, src, len) ? -EFAULT : 0;
+	if (!user_write_access_begin(dst, len))
 		return -EFAULT;
-	unsafe_put_user(first, &out[0], efault);
-	unsafe_put_user(second, &out[1], efault);
+	for (; len >= sizeof(u64); len -= sizeof(u64), dst += sizeof(u64))
+		unsafe_put_user(*word++, (u64 __user *)dst, efault);
 	user_write_access_end();
 	return 0;
 efault:

@@ -7,6 +7,7 @@
 #ifndef PCB_BENCH_H
 #define PCB_BENCH_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -54,6 +55,19 @@ static inline const char *bench_tsc_name(void)
 }
 #endif
 
+/*
+ * One turn of a spin-wait: a pause for the sibling hyperthread; false
+ * once *@stop is set (the other side gave up).
+ */
+static inline bool bench_relax(const int *stop)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	_mm_pause();
+#endif
+	return !__atomic_load_n(stop, __ATOMIC_RELAXED);
+}
+
 int cost_main(int argc, char **argv);
+int pingpong_main(int argc, char **argv);
 
 #endif /* PCB_BENCH_H */

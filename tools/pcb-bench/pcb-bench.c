@@ -33,6 +33,10 @@
  * A run: warm-up, then the measured interval (--duration seconds, or until
  * each publisher has sent --count messages), bracketed by pcbb_steady(1)
  * and pcbb_steady(0) for tracers; then the consumers drain.
+ *
+ * Two other engines have their own files: "pcb-bench cost" (cost.c), the
+ * single-threaded cycles of one call, and "pcb-bench pingpong"
+ * (pingpong.c), half a round trip of one message.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -1695,6 +1699,7 @@ static void usage(FILE *f)
 "                 [--consumer spin|epoll|LIST] [--duration SECS]\n"
 "                 [--count N] [--warmup SECS]\n"
 "       pcb-bench cost [--json] [SIZE...]  (single-threaded cost per call)\n"
+"       pcb-bench pingpong [--json] [TRANSPORT...]  (RTT/2, closed loop)\n"
 "LISTs are comma-separated.  Modes:");
 	for (i = 0; i < NR_MODES; i++)
 		fprintf(f, " %s", modes[i].name);
@@ -1938,6 +1943,8 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && !strcmp(argv[1], "cost"))
 		return cost_main(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "pingpong"))
+		return pingpong_main(argc - 1, argv + 1);
 	if (parse_args(argc, argv, &o)) {
 		usage(stderr);
 		return 2;
