@@ -344,7 +344,11 @@ static int setup_fds(struct cost_env *e)
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK,
 		       0, e->uds))
 		return -errno;
-	setsockopt(e->uds[1], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	/* Beyond wmem_max where we may (CAP_NET_ADMIN): 64 x 4 KiB is more. */
+	if (setsockopt(e->uds[1], SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf,
+		       sizeof(sndbuf)))
+		setsockopt(e->uds[1], SOL_SOCKET, SO_SNDBUF, &sndbuf,
+			   sizeof(sndbuf));
 	return 0;
 }
 
