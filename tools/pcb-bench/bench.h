@@ -67,6 +67,14 @@ static inline bool bench_relax(const int *stop)
 	return !__atomic_load_n(stop, __ATOMIC_RELAXED);
 }
 
+/* For qsort() of cycle counts. */
+static inline int bench_cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 int cost_main(int argc, char **argv);
 int pingpong_main(int argc, char **argv);
 

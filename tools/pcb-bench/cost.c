@@ -219,13 +219,6 @@ static const struct cost_kind kinds[] = {
 
 #define NR_KINDS	(sizeof(kinds) / sizeof(kinds[0]))
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* One timed block of @k, its cycles in *@cyc; 0 or an errno. */
 static int measure_block(struct cost_env *e, const struct cost_kind *k,
 			 uint64_t *cyc)
@@ -269,7 +262,8 @@ static void measure_kinds(struct cost_env *e, const bool *run, double *cyc,
 	for (i = 0; i < NR_KINDS; i++) {
 		if (!run[i] || err[i])
 			continue;
-		qsort(blocks[i], COST_ROUNDS, sizeof(blocks[i][0]), cmp_u64);
+		qsort(blocks[i], COST_ROUNDS, sizeof(blocks[i][0]),
+		      bench_cmp_u64);
 		cyc[i] = (double)blocks[i][COST_ROUNDS / 2] / COST_BLOCK;
 	}
 }

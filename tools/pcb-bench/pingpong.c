@@ -262,13 +262,6 @@ static void pp_teardown(struct pp_run *r)
 	pcb_close(r->admin);
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* One transport: a row of the table (RTT/2 in cycles), or an errno. */
 static int pp_one(enum pp_kind kind, unsigned int size, unsigned int n,
 		  bool json, bool *first)
@@ -301,7 +294,7 @@ static int pp_one(enum pp_kind kind, unsigned int size, unsigned int n,
 		ret = ret ?: r->err;
 	}
 	if (!ret) {
-		qsort(r->rtt, n, sizeof(*r->rtt), cmp_u64);
+		qsort(r->rtt, n, sizeof(*r->rtt), bench_cmp_u64);
 		if (json)
 			printf("%s    {\"transport\": \"%s\", \"size\": %u, \"rtt_half_p50\": %.0f, \"rtt_half_p90\": %.0f, \"rtt_half_p99\": %.0f, \"rtt_half_min\": %.0f}",
 			       *first ? "" : ",\n", pp_names[kind], size,
