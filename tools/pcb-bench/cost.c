@@ -7,8 +7,9 @@
  * (untimed) undoes them, draining what it wrote or refilling what it read.
  * The cost of a call is the block's cycles over its calls; a kind's figure
  * is the median over its rounds, so that a round the host preempted does
- * not count; each round measures every kind once, in turn.  These are the figures least disturbed by the machine: no
- * wake-up, no cache line moving between CPUs, no scheduler.
+ * not count; each round measures every kind once, in turn.  These are the
+ * figures least disturbed by the machine: no wake-up, no cache line
+ * moving between CPUs, no scheduler.
  *
  * Each pcb figure stands next to its baseline measured in the same run:
  * a publish next to a pipe write of the same size, a receive next to a
