@@ -2,8 +2,11 @@
 /*
  * PCB_IOC_PUBLISH_BATCH: many messages in one system call.
  *
- * Without PCB_PUB_ATOMIC a batch is a loop of single publishes sharing one
- * deadline, each entry getting its own result.
+ * Without PCB_PUB_ATOMIC a batch is single publishes sharing one deadline,
+ * each entry getting its own result; the entries are read a block at a
+ * time, and consecutive small entries to one topic go out as one run
+ * (pcb_publish_run()), which pays for the lookup, the topic lock, the
+ * statistics and the wake-ups once.
  *
  * With PCB_PUB_ATOMIC all entries are published or none, even across
  * topics.  The work is split so that the topic locks cover only what
@@ -161,48 +164,283 @@ efault:
 
 /* --- plain batches ------------------------------------------------------ */
 
+/*
+ * A plain batch's working memory: a block of entries read in one copy,
+ * their results, and the kernel's copies of a run's payloads.  The
+ * endpoint keeps one for its next batch, so that in the steady state a
+ * batch allocates nothing.
+ */
+struct pcb_batch_block {
+	struct pcb_batch_entry ents[PCB_RUN_MAX];
+	struct pcb_msg msgs[PCB_RUN_MAX];
+	struct pcb_run_out out[PCB_RUN_MAX];
+	u8 payloads[PCB_RUN_MAX][PCB_PAYLOAD_INLINE] __aligned(8);
+};
+
+/*
+ * The same for one entry at a time, on the stack: what a batch uses when
+ * memory for a block is short (a memory cgroup at its limit), so that a
+ * plain batch never fails for want of it.
+ */
+struct batch_block_one {
+	struct pcb_batch_entry ents[1];
+	struct pcb_msg msgs[1];
+	struct pcb_run_out out[1];
+	u8 payloads[1][PCB_PAYLOAD_INLINE] __aligned(8);
+};
+
+/* A plain batch under way. */
+struct plain {
+	struct pcb_endpoint *ep;
+	const struct pcb_pub *base;	/* what every message has in common */
+	struct pcb_call *call;
+	bool nonblock;
+	struct pcb_batch_block *blk;	/* NULL: a batch_block_one */
+	/* The block's arrays, of @cap entries. */
+	struct pcb_batch_entry *ents;
+	struct pcb_msg *msgs;
+	struct pcb_run_out *out;
+	u8 (*payloads)[PCB_PAYLOAD_INLINE];
+	u32 cap;
+	u32 published;
+	int last;			/* the last result: -EINTR ends it */
+};
+
+/* Point @p at its block's arrays, of @cap entries each. */
+static void plain_use_block(struct plain *p, struct pcb_batch_entry *ents,
+			    struct pcb_msg *msgs, struct pcb_run_out *out,
+			    u8 (*payloads)[PCB_PAYLOAD_INLINE], u32 cap)
+{
+	p->ents = ents;
+	p->msgs = msgs;
+	p->out = out;
+	p->payloads = payloads;
+	p->cap = cap;
+}
+
+static struct pcb_batch_block *batch_block_get(struct pcb_endpoint *ep)
+{
+	struct pcb_batch_block *blk = xchg(&ep->batch_block, NULL);
+
+	return blk ?: kmalloc(sizeof(*blk), GFP_KERNEL_ACCOUNT);
+}
+
+/* Keep @blk for the next batch (of two at once, one frees its own). */
+static void batch_block_put(struct pcb_endpoint *ep,
+			    struct pcb_batch_block *blk)
+{
+	kfree(xchg(&ep->batch_block, blk));
+}
+
+/* At release: no batch of the endpoint runs any more. */
+void pcb_batch_block_free(struct pcb_endpoint *ep)
+{
+	kfree(ep->batch_block);
+	ep->batch_block = NULL;
+}
+
+/*
+ * How many entries from @j on can go as one run: to the same handle,
+ * small, without flags (pcb_publish_run() checks the rest).
+ */
+static u32 run_length(const struct pcb_batch_entry *ents, u32 j, u32 nb)
+{
+	u32 k;
+
+	for (k = j; k < nb; k++) {
+		const struct pcb_batch_entry *e = &ents[k];
+
+		if (e->flags || e->len > PCB_PAYLOAD_INLINE ||
+		    e->handle != ents[j].handle)
+			break;
+	}
+	return k - j;
+}
+
+/*
+ * Publish a run of @r entries from @j on; returns how many went out.  An
+ * unreadable payload ends the run before its entry, which then goes on
+ * its own and gets the error a single publish would give.
+ */
+static u32 run_publish(struct plain *p, u32 j, u32 r)
+{
+	struct pcb_pub pub;
+	u32 k, done;
+
+	for (k = 0; k < r; k++) {
+		const struct pcb_batch_entry *e = &p->ents[j + k];
+		struct pcb_msg *m = &p->msgs[k];
+
+		if (pcb_copy_in_small(p->payloads[k],
+				      u64_to_user_ptr(e->payload), e->len))
+			break;
+		m->data = p->payloads[k];
+		m->len = e->len;
+		m->key = e->key;
+	}
+	if (!k)
+		return 0;
+	pub = *p->base;
+	pub.nonblock = p->nonblock;
+	done = pcb_publish_run(p->ep, p->ents[j].handle, &pub, p->msgs, k,
+			       p->out);
+	for (k = 0; k < done; k++) {
+		struct pcb_batch_entry *e = &p->ents[j + k];
+
+		e->result = 0;
+		e->msg_id = p->out[k].msg_id;
+		e->seq = p->out[k].seq;
+	}
+	return done;
+}
+
+/* One entry on its own: it may wait, and it gets its own error. */
+static int entry_publish(struct plain *p, struct pcb_batch_entry *e)
+{
+	struct pcb_src src = { .uptr = u64_to_user_ptr(e->payload) };
+	struct pcb_pub pub = *p->base;
+	int ret;
+
+	pub.nonblock = p->nonblock;
+	pub.msg.len = e->len;
+	pub.msg.key = e->key;
+	ret = e->flags ? -EINVAL :
+	      pcb_publish_one(p->ep, e->handle, &pub, &src, p->call);
+	e->result = ret;
+	e->msg_id = pub.msg_id;
+	e->seq = pub.seq;
+	return ret;
+}
+
+/* The @nb entries of the block, read into p->ents: their results there. */
+static int block_publish(struct plain *p, u32 nb)
+{
+	u32 j, step;
+
+	for (j = 0; j < nb; j += step) {
+		struct pcb_batch_entry *e = &p->ents[j];
+
+		step = 1;
+		if (p->last == -EINTR) {
+			e->result = -EINTR;
+			e->msg_id = 0;
+			e->seq = 0;
+			continue;
+		}
+		step = run_publish(p, j, run_length(p->ents, j, nb));
+		if (step) {
+			p->published += step;
+			p->last = 0;
+			continue;
+		}
+		step = 1;
+		p->last = entry_publish(p, e);
+		/* Nothing went out yet: the whole call can restart. */
+		if (!p->published &&
+		    pcb_restartable(p->last) == -ERESTARTNOHAND)
+			return -ERESTARTNOHAND;
+		p->published += !p->last;
+	}
+	return 0;
+}
+
+/* The three out fields of @nb entries, in one user access window. */
+static int put_results(struct pcb_batch_entry __user *ue,
+		       const struct pcb_batch_entry *e, u32 nb)
+{
+	u32 k;
+
+	if (!user_write_access_begin(ue, nb * sizeof(*ue)))
+		return -EFAULT;
+	for (k = 0; k < nb; k++) {
+		unsafe_put_user(e[k].result, &ue[k].result, efault);
+		unsafe_put_user(e[k].msg_id, &ue[k].msg_id, efault);
+		unsafe_put_user(e[k].seq, &ue[k].seq, efault);
+	}
+	user_write_access_end();
+	return 0;
+efault:
+	user_write_access_end();
+	return -EFAULT;
+}
+
+/*
+ * Every result must be writable before the first message goes out, else a
+ * caller could get EFAULT for messages that went: each entry's out fields
+ * (result up to seq) are rewritten as they are, in one user access window.
+ * Only a racing munmap() or mprotect() can still defeat it.  Not
+ * fault_in_safe_writeable(): that one walks the page tables through
+ * get_user_pages() even when every page is there.
+ */
+static int probe_results(struct pcb_batch_entry __user *ue, u32 count)
+{
+	u32 k;
+	s32 result;
+	u64 seq;
+
+	if (!user_access_begin(ue, (size_t)count * sizeof(*ue)))
+		return -EFAULT;
+	for (k = 0; k < count; k++) {
+		unsafe_get_user(result, &ue[k].result, efault);
+		unsafe_put_user(result, &ue[k].result, efault);
+		unsafe_get_user(seq, &ue[k].seq, efault);
+		unsafe_put_user(seq, &ue[k].seq, efault);
+	}
+	user_access_end();
+	return 0;
+efault:
+	user_access_end();
+	return -EFAULT;
+}
+
+/*
+ * A plain batch: each entry published as by PCB_IOC_PUBLISH, in order,
+ * with its own result; consecutive small entries to one topic go as one
+ * run (pcb_publish_run()), so that a batch to one topic pays for the
+ * lookup, the topic lock, the statistics and the wake-ups once every
+ * PCB_RUN_MAX messages.  Entries are read PCB_RUN_MAX at a time, each
+ * once: what the kernel acts on is its copy.
+ */
 static noinline_for_stack int publish_each(struct pcb_endpoint *ep,
 					   const struct pcb_publish_batch *args,
 					   const struct pcb_pub *base,
 					   struct pcb_call *call, u32 *published)
 {
 	struct pcb_batch_entry __user *uents = u64_to_user_ptr(args->entries);
-	struct pcb_batch_entry e;
-	struct pcb_src src = { };
-	struct pcb_pub pub;
-	u32 i;
+	struct batch_block_one one;
+	struct plain p = {
+		.ep = ep,
+		.base = base,
+		.call = call,
+		.nonblock = args->flags & PCB_PUB_NONBLOCK,
+	};
+	u32 i, nb;
 	int ret = 0;
 
-	/*
-	 * Every result must be writable before the first message goes out,
-	 * else a caller could get EFAULT for messages that went.  Not
-	 * fault_in_writeable(): that one writes zeroes into the pages.
-	 */
-	if (fault_in_safe_writeable((const char __user *)uents,
-				    (size_t)args->count * sizeof(e)))
+	if (probe_results(uents, args->count))
 		return -EFAULT;
+	p.blk = args->count > 1 ? batch_block_get(ep) : NULL;
+	if (p.blk)
+		plain_use_block(&p, p.blk->ents, p.blk->msgs, p.blk->out,
+				p.blk->payloads, PCB_RUN_MAX);
+	else
+		plain_use_block(&p, one.ents, one.msgs, one.out, one.payloads,
+				1);
 
-	for (i = 0; i < args->count; i++) {
-		pub = *base;
-		pub.nonblock = args->flags & PCB_PUB_NONBLOCK;
-		if (ret != -EINTR) {
-			if (copy_from_user(&e, &uents[i], sizeof(e)))
-				return -EFAULT;
-			src.uptr = u64_to_user_ptr(e.payload);
-			pub.msg.len = e.len;
-			pub.msg.key = e.key;
-			ret = e.flags ? -EINVAL :
-			      pcb_publish_one(ep, e.handle, &pub, &src, call);
-			/* Nothing went out yet: the whole call can restart. */
-			if (!*published &&
-			    pcb_restartable(ret) == -ERESTARTNOHAND)
-				return -ERESTARTNOHAND;
+	for (i = 0; i < args->count && !ret; i += nb) {
+		nb = min(args->count - i, p.cap);
+		if (pcb_copy_in_small(p.ents, &uents[i], nb * sizeof(*uents))) {
+			ret = -EFAULT;
+			break;
 		}
-		if (put_result(&uents[i], ret, pub.msg_id, pub.seq))
-			return -EFAULT;
-		*published += !ret;
+		ret = block_publish(&p, nb);
+		if (!ret)
+			ret = put_results(&uents[i], p.ents, nb);
 	}
-	return 0;
+	if (p.blk)
+		batch_block_put(ep, p.blk);
+	*published = p.published;
+	return ret;
 }
 
 /* --- atomic batches, 1: load ---------------------------------------------- */

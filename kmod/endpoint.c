@@ -92,6 +92,7 @@ static int pcb_release(struct inode *inode, struct file *file)
 	if (ep->ring)
 		pcb_ring_put(ep->ring);
 	mutex_destroy(&ep->ring_lock);
+	pcb_batch_block_free(ep);
 	/* Last: nothing above touches the bus or the charges any more. */
 	pcb_bus_put(ep->bus);
 	pcb_quota_uncharge(ep->user, PCB_QUOTA_ENDPOINTS);

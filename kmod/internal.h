@@ -289,6 +289,8 @@ struct pcb_endpoint {
 	unsigned int nr_restarts;	/* live ones; read without the lock */
 	unsigned int restart_next;	/* the slot to take when none is free */
 	struct pcb_restart restarts[PCB_RESTARTS];
+	/* A plain batch's working memory, kept for the next (batch.c). */
+	struct pcb_batch_block *batch_block;
 	struct rcu_head rcu;
 };
 
@@ -431,10 +433,28 @@ int pcb_pub_deps(struct pcb_pub *pub, u64 *deps, u64 uaddr, u32 nr);
 int pcb_publish(struct pcb_endpoint *ep, void __user *arg);
 int pcb_publish_one(struct pcb_endpoint *ep, u32 handle, struct pcb_pub *pub,
 		    const struct pcb_src *src, struct pcb_call *call);
+
+/* The most messages of a plain batch published under one topic lock. */
+#define PCB_RUN_MAX		16
+
+/* What pcb_publish_run() says of each message it published. */
+struct pcb_run_out {
+	u64 msg_id;
+	u64 seq;
+};
+
+u32 pcb_publish_run(struct pcb_endpoint *ep, u32 handle, struct pcb_pub *pub,
+		    const struct pcb_msg *msgs, u32 n, struct pcb_run_out *out);
 ktime_t pcb_deadline(u64 timeout_ns);
 int pcb_wait_for_room(struct pcb_topic *t, unsigned long gen,
 		      ktime_t deadline);
-bool pcb_sub_is_reliable(const struct pcb_sub *sub);
+
+/* Called for every subscription of every publish: inline. */
+static inline bool pcb_sub_is_reliable(const struct pcb_sub *sub)
+{
+	return !(sub->flags & PCB_SUB_LOSSY);
+}
+
 void pcb_record_write(struct pcb_record *rec, u32 topic_id,
 		      const struct pcb_pub *pub, const struct pcb_msg *msg,
 		      const struct pcb_ident *id, u64 msg_id, u64 seq);
@@ -454,6 +474,7 @@ static inline u32 pcb_record_len(u32 hdr_len, u32 payload_len)
 
 /* batch.c */
 int pcb_publish_batch(struct pcb_endpoint *ep, void __user *arg);
+void pcb_batch_block_free(struct pcb_endpoint *ep);
 
 /* uring.c */
 struct io_uring_cmd;

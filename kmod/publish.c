@@ -316,6 +316,79 @@ out:
 	return ret;
 }
 
+/*
+ * Trace one message of a run, under the topic lock: the cost each one
+ * reports runs from the call's entry to its own commit.
+ */
+static void run_trace(struct pcb_topic *t, struct pcb_pub *pub)
+{
+	if (!trace_pcb_publish_enabled())
+		return;
+	pub->commit_ts = pcb_clock_now();
+	trace_pcb_publish(t, pub, pcb_clock_ns(pub->commit_ts - pub->tsc));
+}
+
+/*
+ * Publish @msgs, up to PCB_RUN_MAX small messages (each at most
+ * PCB_PAYLOAD_INLINE bytes, already copied into kernel memory), through
+ * @handle, as a plain batch's run of entries to one topic: one handle
+ * lookup, one hold of the topic lock, one statistics update and one
+ * wake-up pass for them all.  Each message is published as by
+ * publish_locked(), in order, so the topic's order and every guarantee
+ * are those of single publishes.
+ *
+ * Returns how many went out, 0 to @n, their ids and sequence numbers in
+ * @out.  The run stops at the first message that cannot go out at once
+ * (a bad handle, too long, a reliable ring full, the topic gone): the
+ * caller publishes that one with pcb_publish_one(), which gives it its
+ * error or its wait.  Under the lock: @n times the work of one small
+ * publish.
+ */
+u32 pcb_publish_run(struct pcb_endpoint *ep, u32 handle, struct pcb_pub *pub,
+		    const struct pcb_msg *msgs, u32 n, struct pcb_run_out *out)
+{
+	u32 fates[ARRAY_SIZE(pub->fates)] = { };
+	struct fanout fan = { };	/* no slots: written under the lock */
+	struct pcb_topic *t;
+	u64 bytes = 0;
+	u32 i = 0, f;
+
+	if (WARN_ON_ONCE(n > PCB_RUN_MAX))
+		return 0;
+	rcu_read_lock();
+	t = xa_load(&ep->handles, handle);
+	if (!t)
+		goto out;
+	pub->id_pid_ns = NULL;
+	pub->id_user_ns = NULL;
+	spin_lock(&t->lock);
+	for (i = 0; i < n; i++) {
+		if (WARN_ON_ONCE(msgs[i].len > PCB_PAYLOAD_INLINE) ||
+		    msgs[i].len > t->max_msg_size)
+			break;
+		pub->msg = msgs[i];
+		memset(pub->fates, 0, sizeof(pub->fates));
+		if (publish_locked(t, pub, &fan))
+			break;
+		run_trace(t, pub);
+		out[i].msg_id = pub->msg_id;
+		out[i].seq = pub->seq;
+		for (f = 0; f < ARRAY_SIZE(fates); f++)
+			fates[f] += pub->fates[f];
+		bytes += msgs[i].len;
+	}
+	spin_unlock(&t->lock);
+	if (i) {
+		memcpy(pub->fates, fates, sizeof(fates));
+		pub->commit_ts = pcb_clock_now();
+		pcb_account_publish(t, pub, i, bytes);
+		pcb_topic_wake_consumers(t, out[0].seq);
+	}
+out:
+	rcu_read_unlock();
+	return i;
+}
+
 /* Sleep until the topic's space generation moves, or a recheck is due. */
 int pcb_wait_for_room(struct pcb_topic *t, unsigned long gen, ktime_t deadline)
 {

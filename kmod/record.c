@@ -16,11 +16,6 @@
 #include "internal.h"
 #include "trace.h"
 
-bool pcb_sub_is_reliable(const struct pcb_sub *sub)
-{
-	return !(sub->flags & PCB_SUB_LOSSY);
-}
-
 /*
  * Copy in something small (a payload that fits the stage buffer, an ioctl
  * argument) in 8-byte words inside one user access window, into @dst,
