@@ -528,10 +528,22 @@ static bool filter_fault(struct chk *c, const struct pcb_msg *msg,
 }
 
 /*
+ * --inject faults a record once the checked subscriber has had this many:
+ * in mid-run, when the other checked subscribers have long subscribed (a
+ * "hostile" fault is seen by comparing their copies).  The filter fault
+ * goes to checked 2, whose topics are filtered: it got only about 200 in
+ * a 3-second run on a loaded 2-CPU machine under emulation, so it waits
+ * for fewer.
+ */
+#define INJECT_AFTER		500
+#define INJECT_FILTER_AFTER	50
+
+/*
  * --inject: the record to get wrong, after the checked subscriber's
- * 500th: for most faults, an honest one of checked 0's; for "filter", a
- * filtered one of checked 2's that can be changed into one its filters
- * reject (*@bad); for "hostile", a hostile one of checked 0's.
+ * first INJECT_AFTER: for most faults, an honest one of checked 0's; for
+ * "filter", after INJECT_FILTER_AFTER, a filtered one of checked 2's that
+ * can be changed into one its filters reject (*@bad); for "hostile", a
+ * hostile one of checked 0's.
  */
 static bool inject_now(struct chk *c, const struct pcb_msg *msg,
 		       struct pcb_msg *bad)
@@ -540,19 +552,19 @@ static bool inject_now(struct chk *c, const struct pcb_msg *msg,
 	case INJECT_LOSE:
 	case INJECT_DUP:
 	case INJECT_CORRUPT:
-		if (c->index != 0 || c->res->delivered < 500 ||
+		if (c->index != 0 || c->res->delivered < INJECT_AFTER ||
 		    rec_hostile(msg->rec))
 			return false;
 		break;
 	case INJECT_FILTER:
-		if (c->index != 2 || c->res->delivered < 500 ||
+		if (c->index != 2 || c->res->delivered < INJECT_FILTER_AFTER ||
 		    !c->t[topic_index(c, msg->rec->topic_id)].filtered ||
 		    __atomic_load_n(&shm->injected, __ATOMIC_RELAXED) ||
 		    !filter_fault(c, msg, bad))
 			return false;
 		break;
 	case INJECT_HOSTILE:
-		if (c->index != 0 || c->res->delivered < 500 ||
+		if (c->index != 0 || c->res->delivered < INJECT_AFTER ||
 		    !rec_hostile(msg->rec))
 			return false;
 		break;
