@@ -248,6 +248,8 @@ struct pcb_sub {
 	/* State of the publish in progress, valid under topic->lock only. */
 	struct pcb_record *resv;
 	enum pcb_fate fate;
+	u16 run_accept;			/* a run's messages the filter takes */
+	u32 run_bytes;			/* the bytes of their records */
 };
 
 /*

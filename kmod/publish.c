@@ -30,6 +30,12 @@
  * times a PCB_PAYLOAD_INLINE copy.  Nothing allocates, nothing sleeps
  * under it.  Wake-ups of sleeping consumers come after the lock is
  * dropped, for the rings that got the message.
+ *
+ * A plain batch's run of small messages to one topic (pcb_publish_run())
+ * takes the lock once for up to PCB_RUN_MAX of them: the same three steps
+ * for the whole run, one chunk reserved in each ring for all the records
+ * it takes, when every reliable ring has room for them; else message by
+ * message as above.
  */
 #include <linux/fs.h>
 #include <linux/hrtimer.h>
@@ -316,6 +322,199 @@ out:
 	return ret;
 }
 
+/* --- runs of a plain batch ----------------------------------------------- */
+
+/* pcb_sub.run_accept has a bit for each message of a run. */
+static_assert(PCB_RUN_MAX <= 16);
+
+/*
+ * A run goes ring by ring unless a tracepoint wants to see each message
+ * and its fate in each ring: then message by message.
+ */
+static bool run_traced(void)
+{
+	return trace_pcb_publish_enabled() || trace_pcb_deliver_enabled() ||
+	       trace_pcb_drop_enabled() || trace_pcb_filter_reject_enabled();
+}
+
+/*
+ * Step 1 for a whole run: each filter on each message, and the bytes of
+ * the records each ring takes.  False when a reliable ring that takes
+ * some has no room for all of them: the run then goes message by
+ * message, each waiting or failing on its own.
+ */
+static bool run_decide(struct pcb_topic *t, struct pcb_pub *pub,
+		       const struct pcb_msg *msgs, u32 n)
+{
+	struct pcb_sub *sub;
+	u32 k;
+
+	list_for_each_entry(sub, &t->subs, topic_node) {
+		struct pcb_filter_prog *f = pcb_sub_filter(sub);
+
+		sub->resv = NULL;
+		sub->run_accept = 0;
+		sub->run_bytes = 0;
+		for (k = 0; k < n; k++) {
+			if (f && !pcb_filter_match(f, &msgs[k],
+						   pcb_pub_ident(pub, sub->ring)))
+				continue;
+			sub->run_accept |= BIT(k);
+			sub->run_bytes += PCB_REC_SIZE(pcb_record_len(pub->hdr_len,
+								      msgs[k].len));
+		}
+		if (sub->run_accept && pcb_sub_is_reliable(sub) &&
+		    !pcb_ring_has_room(sub->ring, sub->run_bytes, false))
+			return false;
+	}
+	return true;
+}
+
+static void run_discard(struct pcb_topic *t)
+{
+	struct pcb_sub *sub;
+
+	list_for_each_entry(sub, &t->subs, topic_node) {
+		if (sub->resv)
+			pcb_ring_discard(sub->ring, sub->resv, sub->run_bytes);
+		sub->resv = NULL;
+	}
+}
+
+/*
+ * Step 2 for a whole run: one chunk in each ring for all the records it
+ * takes, reliable rings first.  A reliable ring found full since step 1
+ * turns the chunks into discard records, and the run goes message by
+ * message.  A lossy ring without room for its chunk gets no chunk: its
+ * messages are reserved one by one in step 3, each missed if it does not
+ * fit, as single publishes would be.
+ */
+static bool run_reserve(struct pcb_topic *t)
+{
+	struct pcb_sub *sub;
+
+	list_for_each_entry(sub, &t->subs, topic_node) {
+		if (!sub->run_accept || !pcb_sub_is_reliable(sub))
+			continue;
+		sub->resv = pcb_ring_reserve(sub->ring, sub->run_bytes, false);
+		if (!sub->resv && !pcb_ring_is_broken(sub->ring)) {
+			run_discard(t);
+			return false;
+		}
+	}
+	list_for_each_entry(sub, &t->subs, topic_node)
+		if (sub->run_accept && !pcb_sub_is_reliable(sub) &&
+		    sub->run_bytes <= sub->ring->size)
+			sub->resv = pcb_ring_reserve(sub->ring, sub->run_bytes,
+						     false);
+	return true;
+}
+
+/*
+ * Step 3 for one ring: message @k of the run, to which the ring's filter
+ * said yes, written at *@pos in its chunk (BUSY: the chunk is committed
+ * once complete), or, for a lossy ring without a chunk, reserved, written
+ * and committed on its own.  Returns its fate.
+ */
+static enum pcb_fate run_write_one(struct pcb_topic *t, struct pcb_sub *sub,
+				   struct pcb_pub *pub, void **pos)
+{
+	u32 rlen = pcb_record_len(pub->hdr_len, pub->msg.len);
+	const struct pcb_ident *id = pcb_pub_ident(pub, sub->ring);
+	struct pcb_record *rec = *pos;
+
+	if (rec) {
+		WRITE_ONCE(rec->len, rlen | PCB_REC_BUSY);
+		pcb_record_write(rec, t->id, pub, &pub->msg, id, pub->msg_id,
+				 pub->seq);
+		*pos += PCB_REC_SIZE(rlen);
+		return PCB_FATE_WRITE;
+	}
+	if (pcb_sub_is_reliable(sub) || pcb_ring_is_broken(sub->ring))
+		return PCB_FATE_SKIP;	/* no chunk: the ring broke */
+	rec = pcb_ring_reserve(sub->ring, rlen, false);
+	if (!rec)
+		return pcb_ring_is_broken(sub->ring) ? PCB_FATE_SKIP :
+						       PCB_FATE_MISS;
+	pcb_record_write(rec, t->id, pub, &pub->msg, id, pub->msg_id, pub->seq);
+	pcb_ring_commit(rec, rlen);
+	return PCB_FATE_WRITE;
+}
+
+/* Commit a ring's chunk, record by record, in order. */
+static void run_commit_chunk(struct pcb_sub *sub, const struct pcb_pub *pub,
+			     const struct pcb_msg *msgs, u32 n)
+{
+	void *pos = sub->resv;
+	u32 k;
+
+	for (k = 0; k < n; k++) {
+		u32 rlen = pcb_record_len(pub->hdr_len, msgs[k].len);
+
+		if (!(sub->run_accept & BIT(k)))
+			continue;
+		pcb_ring_commit(pos, rlen);
+		pos += PCB_REC_SIZE(rlen);
+	}
+	WARN_ON_ONCE(pos != (void *)sub->resv + sub->run_bytes);
+	sub->resv = NULL;
+}
+
+/* Step 3 for one ring: every message of the run, counted. */
+static void run_write_ring(struct pcb_topic *t, struct pcb_sub *sub,
+			   struct pcb_pub *pub, const struct pcb_msg *msgs,
+			   u32 n, const struct pcb_run_out *out)
+{
+	void *pos = sub->resv;
+	u32 k;
+
+	for (k = 0; k < n; k++) {
+		pub->msg = msgs[k];
+		pub->msg_id = out[k].msg_id;
+		pub->seq = out[k].seq;
+		sub->fate = sub->run_accept & BIT(k) ?
+			    run_write_one(t, sub, pub, &pos) : PCB_FATE_REJECT;
+		pcb_sub_count(sub, 1, pub->seq, pub->fates);
+	}
+	if (sub->resv)
+		run_commit_chunk(sub, pub, msgs, n);
+}
+
+/*
+ * A whole run under topic->lock, ring by ring: one room check, one
+ * reservation and one pass per ring for all @n messages, one id range.
+ * Returns false, with nothing reserved or numbered, when the run must go
+ * message by message.  The fates of all go to pub->fates.
+ */
+static bool run_locked(struct pcb_topic *t, struct pcb_pub *pub,
+		       const struct pcb_msg *msgs, u32 n,
+		       struct pcb_run_out *out)
+{
+	struct pcb_sub *sub;
+	u64 id0, seq0;
+	u32 k;
+
+	if (t->dead || run_traced())
+		return false;
+	for (k = 0; k < n; k++)
+		if (msgs[k].len > t->max_msg_size)
+			return false;
+	if (!run_decide(t, pub, msgs, n) || !run_reserve(t))
+		return false;
+
+	memset(pub->fates, 0, sizeof(pub->fates));
+	seq0 = t->seq + 1;
+	t->seq += n;
+	id0 = pcb_hlc_next_n(pub->bus, n, pub->real_ns, pub->dep_max);
+	for (k = 0; k < n; k++) {
+		out[k].msg_id = id0 + k;
+		out[k].seq = seq0 + k;
+	}
+	list_for_each_entry(sub, &t->subs, topic_node)
+		run_write_ring(t, sub, pub, msgs, n, out);
+	return true;
+}
+
 /*
  * Trace one message of a run, under the topic lock: the cost each one
  * reports runs from the call's entry to its own commit.
@@ -329,13 +528,43 @@ static void run_trace(struct pcb_topic *t, struct pcb_pub *pub)
 }
 
 /*
+ * A run message by message, each as by publish_locked(), up to the first
+ * that cannot go out at once.  Returns how many went; their fates are
+ * added to @fates, their bytes to *@bytes.
+ */
+static u32 run_each_locked(struct pcb_topic *t, struct pcb_pub *pub,
+			   const struct pcb_msg *msgs, u32 n,
+			   struct pcb_run_out *out, u32 *fates, u64 *bytes)
+{
+	struct fanout fan = { };	/* no slots: written under the lock */
+	u32 i, f;
+
+	for (i = 0; i < n; i++) {
+		if (msgs[i].len > t->max_msg_size)
+			break;
+		pub->msg = msgs[i];
+		memset(pub->fates, 0, sizeof(pub->fates));
+		if (publish_locked(t, pub, &fan))
+			break;
+		run_trace(t, pub);
+		out[i].msg_id = pub->msg_id;
+		out[i].seq = pub->seq;
+		for (f = 0; f < ARRAY_SIZE(pub->fates); f++)
+			fates[f] += pub->fates[f];
+		*bytes += msgs[i].len;
+	}
+	return i;
+}
+
+/*
  * Publish @msgs, up to PCB_RUN_MAX small messages (each at most
  * PCB_PAYLOAD_INLINE bytes, already copied into kernel memory), through
  * @handle, as a plain batch's run of entries to one topic: one handle
  * lookup, one hold of the topic lock, one statistics update and one
- * wake-up pass for them all.  Each message is published as by
- * publish_locked(), in order, so the topic's order and every guarantee
- * are those of single publishes.
+ * wake-up pass for them all; and when every reliable ring has room for
+ * all of them (and no tracepoint is on), one reservation per ring, one
+ * pass over the subscriptions and one id range too.  The topic's order
+ * and every guarantee are those of single publishes.
  *
  * Returns how many went out, 0 to @n, their ids and sequence numbers in
  * @out.  The run stops at the first message that cannot go out at once
@@ -348,13 +577,15 @@ u32 pcb_publish_run(struct pcb_endpoint *ep, u32 handle, struct pcb_pub *pub,
 		    const struct pcb_msg *msgs, u32 n, struct pcb_run_out *out)
 {
 	u32 fates[ARRAY_SIZE(pub->fates)] = { };
-	struct fanout fan = { };	/* no slots: written under the lock */
 	struct pcb_topic *t;
 	u64 bytes = 0;
-	u32 i = 0, f;
+	u32 done = 0, k;
 
 	if (WARN_ON_ONCE(n > PCB_RUN_MAX))
 		return 0;
+	for (k = 0; k < n; k++)
+		if (WARN_ON_ONCE(msgs[k].len > PCB_PAYLOAD_INLINE))
+			return 0;
 	rcu_read_lock();
 	t = xa_load(&ep->handles, handle);
 	if (!t)
@@ -362,31 +593,24 @@ u32 pcb_publish_run(struct pcb_endpoint *ep, u32 handle, struct pcb_pub *pub,
 	pub->id_pid_ns = NULL;
 	pub->id_user_ns = NULL;
 	spin_lock(&t->lock);
-	for (i = 0; i < n; i++) {
-		if (WARN_ON_ONCE(msgs[i].len > PCB_PAYLOAD_INLINE) ||
-		    msgs[i].len > t->max_msg_size)
-			break;
-		pub->msg = msgs[i];
-		memset(pub->fates, 0, sizeof(pub->fates));
-		if (publish_locked(t, pub, &fan))
-			break;
-		run_trace(t, pub);
-		out[i].msg_id = pub->msg_id;
-		out[i].seq = pub->seq;
-		for (f = 0; f < ARRAY_SIZE(fates); f++)
-			fates[f] += pub->fates[f];
-		bytes += msgs[i].len;
+	if (run_locked(t, pub, msgs, n, out)) {
+		memcpy(fates, pub->fates, sizeof(fates));
+		for (k = 0; k < n; k++)
+			bytes += msgs[k].len;
+		done = n;
+	} else {
+		done = run_each_locked(t, pub, msgs, n, out, fates, &bytes);
 	}
 	spin_unlock(&t->lock);
-	if (i) {
+	if (done) {
 		memcpy(pub->fates, fates, sizeof(fates));
 		pub->commit_ts = pcb_clock_now();
-		pcb_account_publish(t, pub, i, bytes);
+		pcb_account_publish(t, pub, done, bytes);
 		pcb_topic_wake_consumers(t, out[0].seq);
 	}
 out:
 	rcu_read_unlock();
-	return i;
+	return done;
 }
 
 /* Sleep until the topic's space generation moves, or a recheck is due. */

@@ -494,20 +494,28 @@ TEST_F(batch, mixed_invalid)
  * runs (and the entries are read in blocks): invalid entries inside a run,
  * at a block's end and at the next one's start, fail alone; every other
  * entry is delivered exactly, in entry order, with consecutive sequence
- * numbers and increasing ids; a lossy ring too small for them all gets
- * the first ones whole and counts every other one as dropped.
+ * numbers and increasing ids; a filtered ring gets exactly what its filter
+ * takes; a lossy ring too small for them all gets what fits, in order, and
+ * counts every other one as dropped.
  */
 TEST_F(batch, runs_with_invalid)
 {
 	struct pcb_batch_entry e[40];
 	struct pcbt_ring *lossy = add_ring(_metadata, self, SMALL_RING);
+	struct pcbt_ring *odd = add_ring(_metadata, self, RING);
 	const __u32 n = ARRAY_SIZE(e);
 	__u64 seq = 1, last_id = 0;
 	__u32 published, i, nr_ok = 0, in_lossy = 0;
 	int expect[ARRAY_SIZE(e)];
+	union pcbt_filter f;
 
 	ASSERT_EQ(0, pcbt_subscribe(lossy->fd, self->names[0], SCHEMA,
 				    PCB_SUB_LOSSY, NULL));
+	/* A filter that takes the entries of odd index (their keys). */
+	ASSERT_EQ(0, pcbt_subscribe(odd->fd, self->names[0], SCHEMA, 0, NULL));
+	pcbt_filter_init(&f);
+	pcbt_pred(&f, PCB_FIELD_KEY, PCB_OP_ANY, 1);
+	ASSERT_EQ(0, pcbt_set_filter(odd->fd, self->ids[0], &f.f));
 	for (i = 0; i < n; i++) {
 		set_entry(&e[i], self->h[0], i, (i * 53) % (LEN + 1));
 		expect[i] = 0;
@@ -536,6 +544,10 @@ TEST_F(batch, runs_with_invalid)
 			expect_entry(_metadata, &self->ring, &e[i], self->ids[0]);
 	EXPECT_TRUE(ring_empty(&self->ring));
 	EXPECT_EQ((long long)nr_ok, pcbt_published(self->pfd, self->names[0]));
+	for (i = 1; i < n; i += 2)
+		if (!expect[i])
+			expect_entry(_metadata, odd, &e[i], self->ids[0]);
+	EXPECT_TRUE(ring_empty(odd));
 
 	/*
 	 * The lossy ring: the published entries that found room, in order
