@@ -366,25 +366,35 @@ efault:
 
 /*
  * Every result must be writable before the first message goes out, else a
- * caller could get EFAULT for messages that went: each entry's out fields
- * (result up to seq) are rewritten as they are, in one user access window.
- * Only a racing munmap() or mprotect() can still defeat it.  Not
- * fault_in_safe_writeable(): that one walks the page tables through
- * get_user_pages() even when every page is there.
+ * caller could get EFAULT for messages that went: in each page that holds
+ * out fields (result up to seq), one of them is rewritten as it is, in one
+ * user access window.  Only a racing munmap() or mprotect() can still
+ * defeat it.  Not fault_in_safe_writeable(): that one walks the page
+ * tables through get_user_pages() even when every page is there.
  */
 static int probe_results(struct pcb_batch_entry __user *ue, u32 count)
 {
-	u32 k;
-	s32 result;
-	u64 seq;
+	unsigned long last_page = 0;
+	u32 k, w, v;
 
 	if (!user_access_begin(ue, (size_t)count * sizeof(*ue)))
 		return -EFAULT;
 	for (k = 0; k < count; k++) {
-		unsafe_get_user(result, &ue[k].result, efault);
-		unsafe_put_user(result, &ue[k].result, efault);
-		unsafe_get_user(seq, &ue[k].seq, efault);
-		unsafe_put_user(seq, &ue[k].seq, efault);
+		/* The out fields' pages: those of their first and last word. */
+		u32 __user *words[] = {
+			(u32 __user *)&ue[k].result,
+			(u32 __user *)&ue[k].seq + 1,
+		};
+
+		for (w = 0; w < ARRAY_SIZE(words); w++) {
+			unsigned long page = (unsigned long)words[w] & PAGE_MASK;
+
+			if (page == last_page)
+				continue;
+			unsafe_get_user(v, words[w], efault);
+			unsafe_put_user(v, words[w], efault);
+			last_page = page;
+		}
 	}
 	user_access_end();
 	return 0;

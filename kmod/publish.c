@@ -411,22 +411,24 @@ static bool run_reserve(struct pcb_topic *t)
 }
 
 /*
- * Step 3 for one ring: message @k of the run, to which the ring's filter
- * said yes, written at *@pos in its chunk (BUSY: the chunk is committed
- * once complete), or, for a lossy ring without a chunk, reserved, written
- * and committed on its own.  Returns its fate.
+ * Step 3 for one ring: @msg, which the ring's filter takes, written at
+ * *@pos in its chunk (BUSY: the chunk is committed once complete), or, for
+ * a lossy ring without a chunk, reserved, written and committed on its
+ * own.  Returns its fate.
  */
 static enum pcb_fate run_write_one(struct pcb_topic *t, struct pcb_sub *sub,
-				   struct pcb_pub *pub, void **pos)
+				   const struct pcb_pub *pub,
+				   const struct pcb_msg *msg,
+				   const struct pcb_ident *id,
+				   const struct pcb_run_out *out, void **pos)
 {
-	u32 rlen = pcb_record_len(pub->hdr_len, pub->msg.len);
-	const struct pcb_ident *id = pcb_pub_ident(pub, sub->ring);
+	u32 rlen = pcb_record_len(pub->hdr_len, msg->len);
 	struct pcb_record *rec = *pos;
 
 	if (rec) {
 		WRITE_ONCE(rec->len, rlen | PCB_REC_BUSY);
-		pcb_record_write(rec, t->id, pub, &pub->msg, id, pub->msg_id,
-				 pub->seq);
+		pcb_record_write(rec, t->id, pub, msg, id, out->msg_id,
+				 out->seq);
 		*pos += PCB_REC_SIZE(rlen);
 		return PCB_FATE_WRITE;
 	}
@@ -436,7 +438,7 @@ static enum pcb_fate run_write_one(struct pcb_topic *t, struct pcb_sub *sub,
 	if (!rec)
 		return pcb_ring_is_broken(sub->ring) ? PCB_FATE_SKIP :
 						       PCB_FATE_MISS;
-	pcb_record_write(rec, t->id, pub, &pub->msg, id, pub->msg_id, pub->seq);
+	pcb_record_write(rec, t->id, pub, msg, id, out->msg_id, out->seq);
 	pcb_ring_commit(rec, rlen);
 	return PCB_FATE_WRITE;
 }
@@ -460,24 +462,34 @@ static void run_commit_chunk(struct pcb_sub *sub, const struct pcb_pub *pub,
 	sub->resv = NULL;
 }
 
-/* Step 3 for one ring: every message of the run, counted. */
+/* Step 3 for one ring: every message of the run, counted by fate. */
 static void run_write_ring(struct pcb_topic *t, struct pcb_sub *sub,
 			   struct pcb_pub *pub, const struct pcb_msg *msgs,
 			   u32 n, const struct pcb_run_out *out)
 {
+	const struct pcb_ident *id = pcb_pub_ident(pub, sub->ring);
+	u32 nr[ARRAY_SIZE(pub->fates)] = { };
 	void *pos = sub->resv;
-	u32 k;
+	u64 last_seq = 0;
+	u32 k, f;
 
 	for (k = 0; k < n; k++) {
-		pub->msg = msgs[k];
-		pub->msg_id = out[k].msg_id;
-		pub->seq = out[k].seq;
-		sub->fate = sub->run_accept & BIT(k) ?
-			    run_write_one(t, sub, pub, &pos) : PCB_FATE_REJECT;
-		pcb_sub_count(sub, 1, pub->seq, pub->fates);
+		f = PCB_FATE_REJECT;
+		if (sub->run_accept & BIT(k))
+			f = run_write_one(t, sub, pub, &msgs[k], id, &out[k],
+					  &pos);
+		nr[f]++;
+		if (f == PCB_FATE_WRITE)
+			last_seq = out[k].seq;
 	}
 	if (sub->resv)
 		run_commit_chunk(sub, pub, msgs, n);
+	for (f = 0; f < ARRAY_SIZE(nr); f++) {
+		if (!nr[f])
+			continue;
+		sub->fate = f;
+		pcb_sub_count(sub, nr[f], last_seq, pub->fates);
+	}
 }
 
 /*
