@@ -1116,7 +1116,9 @@ struct pcb_hist {
  * @publish_ns:	publish-path cost: from entry into the kernel to the
  *		commit of the message into every ring, waits included; one
  *		value per publish call and topic (a PCB_PUB_ATOMIC batch adds
- *		one per topic it names, other batches one per message)
+ *		one per topic it names; a plain batch one per run of up to
+ *		16 consecutive entries to one topic that went out together,
+ *		and one per entry that went out on its own)
  */
 struct pcb_stats {
 	__u32	version;
