@@ -45,6 +45,8 @@ struct cost_env {
 	int handle_none;		/* a topic with none */
 	char topic[64], topic_none[64];
 	struct pcb_batch_entry batch[COST_BLOCK];
+	struct pcb_uring_pub *uring;	/* NULL: the kernel has no io_uring */
+	struct pcb_uring_pub *sqpoll;	/* NULL: no SQPOLL for this user */
 	int pipe[2];
 	int uds[2];
 };
@@ -61,6 +63,8 @@ struct cost_kind {
 	int (*setup)(struct cost_env *e);
 	int (*timed)(struct cost_env *e);
 	int (*undo)(struct cost_env *e);
+	/* NULL, or false when the kernel or the user cannot make the call */
+	bool (*available)(const struct cost_env *e);
 };
 
 static int drain_ring(struct cost_env *e)
@@ -127,6 +131,61 @@ static int pcb_atomic_batch_sub(struct cost_env *e)
 	if (ret < 0)
 		return ret;
 	return ret == COST_BLOCK ? 0 : -EIO;
+}
+
+/*
+ * COST_BLOCK messages queued, submitted and reaped: the publisher's cost
+ * per message of an io_uring burst, its waits for the completions
+ * included (with SQPOLL, the kernel thread works on another CPU: this is
+ * the submitter's time, not the CPU time spent).
+ */
+static int uring_burst(struct pcb_uring_pub *up, struct cost_env *e)
+{
+	struct pcb_uring_result res[COST_BLOCK];
+	unsigned int i, got = 0;
+	int ret;
+
+	if (!up)
+		return -EOPNOTSUPP;
+	for (i = 0; i < COST_BLOCK; i++) {
+		ret = pcb_uring_pub_queue(up, e->handle, e->buf, e->size, i, 0,
+					  i);
+		if (ret)
+			return ret;
+	}
+	ret = pcb_uring_pub_submit(up);
+	while (ret >= 0 && got < COST_BLOCK) {
+		ret = pcb_uring_pub_reap(up, res + got, COST_BLOCK - got,
+					 PCB_URING_WAIT_FOREVER);
+		if (ret > 0)
+			got += (unsigned int)ret;
+	}
+	if (ret < 0)
+		return ret;
+	for (i = 0; i < COST_BLOCK; i++)
+		if (res[i].res)
+			return res[i].res;
+	return 0;
+}
+
+static int pcb_uring_sub(struct cost_env *e)
+{
+	return uring_burst(e->uring, e);
+}
+
+static int pcb_sqpoll_sub(struct cost_env *e)
+{
+	return uring_burst(e->sqpoll, e);
+}
+
+static bool have_uring(const struct cost_env *e)
+{
+	return e->uring;
+}
+
+static bool have_sqpoll(const struct cost_env *e)
+{
+	return e->sqpoll;
 }
 
 static int fill_ring(struct cost_env *e)
@@ -200,22 +259,26 @@ static int uds_drain(struct cost_env *e)
 }
 
 static const struct cost_kind kinds[] = {
-	{ "pipe write", false, NULL, NULL, pipe_write_block, pipe_drain },
-	{ "pipe read", false, NULL, pipe_fill, pipe_read_block, NULL },
+	{ "pipe write", false, NULL, NULL, pipe_write_block, pipe_drain, NULL },
+	{ "pipe read", false, NULL, pipe_fill, pipe_read_block, NULL, NULL },
 	{ "unix socket send", false, "pipe write", NULL, uds_send_block,
-	  uds_drain },
+	  uds_drain, NULL },
 	{ "pcb publish, no subscriber", true, "pipe write", NULL,
-	  pcb_publish_none, NULL },
+	  pcb_publish_none, NULL, NULL },
 	{ "pcb publish, 1 subscriber", true, "pipe write", NULL,
-	  pcb_publish_sub, drain_ring },
+	  pcb_publish_sub, drain_ring, NULL },
 	{ "pcb try_publish, 1 subscriber", true, "pipe write", NULL,
-	  pcb_try_sub, drain_ring },
+	  pcb_try_sub, drain_ring, NULL },
 	{ "pcb batch of 64, per message", true, "pipe write", NULL,
-	  pcb_batch_sub, drain_ring },
+	  pcb_batch_sub, drain_ring, NULL },
 	{ "pcb atomic batch of 64, per msg", true, "pipe write", NULL,
-	  pcb_atomic_batch_sub, drain_ring },
+	  pcb_atomic_batch_sub, drain_ring, NULL },
+	{ "pcb io_uring burst of 64, per msg", true, "pipe write", NULL,
+	  pcb_uring_sub, drain_ring, have_uring },
+	{ "pcb SQPOLL burst of 64, per msg", true, "pipe write", NULL,
+	  pcb_sqpoll_sub, drain_ring, have_sqpoll },
 	{ "pcb receive (peek + release)", true, "pipe read", fill_ring,
-	  pcb_receive_block, NULL },
+	  pcb_receive_block, NULL, NULL },
 };
 
 #define NR_KINDS	(sizeof(kinds) / sizeof(kinds[0]))
@@ -305,11 +368,19 @@ static int setup_pcb(struct cost_env *e)
 	for (i = 0; i < COST_BLOCK; i++)
 		pcb_batch_entry_prep(&e->batch[i], e->handle, e->buf, e->size,
 				     i);
+	/* Without io_uring (or SQPOLL) those kinds are not measured. */
+	if (pcb_uring_pub_create(&e->uring, e->pub, COST_BLOCK, 0))
+		e->uring = NULL;
+	if (pcb_uring_pub_create(&e->sqpoll, e->pub, COST_BLOCK,
+				 PCB_URING_SQPOLL))
+		e->sqpoll = NULL;
 	return 0;
 }
 
 static void teardown_pcb(struct cost_env *e)
 {
+	pcb_uring_pub_destroy(e->uring);
+	pcb_uring_pub_destroy(e->sqpoll);
 	pcb_close(e->pub);
 	pcb_close(e->sub);
 	if (e->admin) {
@@ -432,8 +503,14 @@ static unsigned int cost_size(unsigned int size, FILE *out, bool json,
 	if (bus)
 		fprintf(stderr, "pcb-bench cost: no bus (%s): baselines only\n",
 			strerror(-bus));
-	for (i = 0; i < NR_KINDS; i++)
+	for (i = 0; i < NR_KINDS; i++) {
 		run[i] = !(kinds[i].pcb && bus) && wanted(i, only);
+		if (run[i] && kinds[i].available && !kinds[i].available(&e)) {
+			fprintf(stderr, "pcb-bench cost: %s: not here (no io_uring, or not for this user)\n",
+				kinds[i].name);
+			run[i] = false;
+		}
+	}
 	if (!ret)
 		measure_kinds(&e, run, cyc, err);
 	for (i = 0; i < NR_KINDS && !ret; i++) {
