@@ -582,13 +582,16 @@ int cost_main(int argc, char **argv)
 		sizes[nr++] = 64;
 	if (pin_to_cpu0())
 		fprintf(stderr, "pcb-bench cost: cannot pin to CPU 0\n");
-	if (json)
-		printf("{\n  \"cost\": {\"clock\": \"%s\", \"block\": %u, \"rounds\": %u},\n  \"costs\": [\n",
+	if (json) {
+		printf("{\n  \"host\": {");
+		bench_json_host(stdout, time(NULL));
+		printf("},\n  \"cost\": {\"clock\": \"%s\", \"block\": %u, \"rounds\": %u},\n  \"costs\": [\n",
 		       bench_tsc_name(), COST_BLOCK, COST_ROUNDS);
-	else
+	} else {
 		printf("# single-threaded cost per call, %s cycles, median of %u blocks of %u\n#   size  %-32s %10s   vs baseline\n",
 		       bench_tsc_name(), COST_ROUNDS, COST_BLOCK, "call",
 		       "cycles");
+	}
 	for (i = 0; i < nr; i++)
 		failed += cost_size(sizes[i], stdout, json, &first, only);
 	if (json)

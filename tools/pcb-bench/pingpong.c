@@ -356,13 +356,16 @@ int pingpong_main(int argc, char **argv)
 		pp_usage(stderr);
 		return 2;
 	}
-	if (json)
-		printf("{\n  \"pingpong\": {\"clock\": \"%s\", \"count\": %u},\n  \"rtt\": [\n",
+	if (json) {
+		printf("{\n  \"host\": {");
+		bench_json_host(stdout, time(NULL));
+		printf("},\n  \"pingpong\": {\"clock\": \"%s\", \"count\": %u},\n  \"rtt\": [\n",
 		       bench_tsc_name(), n);
-	else
+	} else {
 		printf("# ping-pong, RTT/2 in %s cycles over %u round trips, CPU 0 <-> CPU 1\n%-10s %7s %10s %10s %10s %10s\n",
 		       bench_tsc_name(), n, "# transport", "size", "min", "p50",
 		       "p90", "p99");
+	}
 	for (k = 0; k < PP_KINDS; k++) {
 		if (any && !want[k])
 			continue;
