@@ -98,6 +98,11 @@ static const char *const consumer_names[] = {
 	[CONS_EPOLL] = "epoll",
 };
 
+/* A thread's CPU time, user and system apart, in seconds. */
+struct cpu_time {
+	double user, sys;
+};
+
 struct run;
 struct pubctx;
 struct subctx;
@@ -175,7 +180,7 @@ struct subctx {
 	uint64_t received;
 	uint64_t measured;
 	uint64_t gaps, reordered, bad;
-	double cpu_s;
+	struct cpu_time cpu;
 	int err;
 };
 
@@ -191,7 +196,7 @@ struct pubctx {
 	uint64_t sent;
 	uint64_t measured;
 	uint64_t retries;
-	double cpu_s;
+	struct cpu_time cpu;
 	int err;
 };
 
@@ -199,7 +204,7 @@ struct result {
 	uint64_t published, messages, lost, gaps, reordered, bad;
 	uint64_t sent, received;	/* warm-up and drain included */
 	double duration_s;
-	double cpu_pub, cpu_sub;
+	struct cpu_time cpu_pub, cpu_sub;
 	struct pcb_lat_hist hist;
 	int skipped;		/* errno that made the run a skip */
 	int err;
@@ -267,13 +272,31 @@ static void spin_wait(unsigned int *n)
 		sched_yield();
 }
 
-static double thread_cpu_s(void)
+static struct cpu_time thread_cpu(void)
 {
 	struct rusage ru;
+	struct cpu_time t;
 
 	getrusage(RUSAGE_THREAD, &ru);
-	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
-	       (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+	t.user = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6;
+	t.sys = (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+	return t;
+}
+
+/* This thread's CPU time since @t0 was taken. */
+static struct cpu_time thread_cpu_since(struct cpu_time t0)
+{
+	struct cpu_time t = thread_cpu();
+
+	t.user -= t0.user;
+	t.sys -= t0.sys;
+	return t;
+}
+
+static void cpu_add(struct cpu_time *sum, struct cpu_time t)
+{
+	sum->user += t.user;
+	sum->sys += t.sys;
 }
 
 static void set_why(struct run *r, const char *fmt, ...)
@@ -1093,7 +1116,7 @@ static void *sub_main(void *arg)
 	struct run *r = s->r;
 	bool spin = r->c.consumer == CONS_SPIN;
 	bool measuring = false, stopped = false;
-	double cpu0 = 0;
+	struct cpu_time cpu0 = { 0, 0 };
 	unsigned int spins = 0;
 	int n;
 
@@ -1104,11 +1127,11 @@ static void *sub_main(void *arg)
 
 		if (!measuring && ph >= PH_MEASURE) {
 			measuring = true;
-			cpu0 = thread_cpu_s();
+			cpu0 = thread_cpu();
 		}
 		if (measuring && !stopped && ph == PH_STOP) {
 			stopped = true;
-			s->cpu_s = thread_cpu_s() - cpu0;
+			s->cpu = thread_cpu_since(cpu0);
 		}
 		n = r->c.ops->poll(s);
 		if (n < 0) {
@@ -1129,7 +1152,7 @@ static void *sub_main(void *arg)
 		}
 	}
 	if (measuring && !stopped)
-		s->cpu_s = thread_cpu_s() - cpu0;
+		s->cpu = thread_cpu_since(cpu0);
 	return NULL;
 }
 
@@ -1166,7 +1189,7 @@ static void pub_loop(struct pubctx *p)
 	uint64_t period = r->c.rate ? 1000000000ULL / r->c.rate : 0;
 	uint64_t next = now_ns();
 	bool measuring = false;
-	double cpu0 = 0;
+	struct cpu_time cpu0 = { 0, 0 };
 
 	for (;;) {
 		unsigned int ph = load_relaxed(&r->phase);
@@ -1179,7 +1202,7 @@ static void pub_loop(struct pubctx *p)
 		if (ph == PH_MEASURE) {
 			if (!measuring) {
 				measuring = true;
-				cpu0 = thread_cpu_s();
+				cpu0 = thread_cpu();
 			}
 			if (r->c.count && p->measured >= r->c.count)
 				break;
@@ -1203,7 +1226,7 @@ static void pub_loop(struct pubctx *p)
 		next += n * period;
 	}
 	if (measuring)
-		p->cpu_s = thread_cpu_s() - cpu0;
+		p->cpu = thread_cpu_since(cpu0);
 }
 
 static void *pub_main(void *arg)
@@ -1359,7 +1382,7 @@ static void collect(struct run *r, struct result *res)
 
 		res->published += p->measured;
 		res->sent += p->sent;
-		res->cpu_pub += p->cpu_s;
+		cpu_add(&res->cpu_pub, p->cpu);
 		if (p->err && !res->err) {
 			res->err = p->err;
 			set_why(r, "publisher %u: %s", i, strerror(-p->err));
@@ -1375,7 +1398,7 @@ static void collect(struct run *r, struct result *res)
 		res->gaps += s->gaps;
 		res->reordered += s->reordered;
 		res->bad += s->bad;
-		res->cpu_sub += s->cpu_s;
+		cpu_add(&res->cpu_sub, s->cpu);
 		pcb_lat_hist_merge(&res->hist, s->hist);
 		if (s->err && !res->err) {
 			res->err = s->err;
@@ -1514,13 +1537,13 @@ static double per_million(double cpu, uint64_t n)
 
 static void print_header(FILE *f)
 {
-	fprintf(f, "%-11s %6s %4s %4s %5s %8s %10s %9s %5s %7s %7s %7s %8s %8s %8s %7s %7s %s\n",
+	fprintf(f, "%-11s %6s %4s %4s %5s %8s %10s %9s %5s %7s %7s %7s %8s %8s %8s %7s %7s %7s %7s %s\n",
 		"mode", "size", "subs", "pubs", "cons", "rate", "msgs/s",
 		"MB/s", "lost", "min", "p50", "p90", "p99", "p99.9",
-		"p99.99", "max", "cpu-pub", "cpu-sub");
-	fprintf(f, "%-11s %6s %4s %4s %5s %8s %10s %9s %5s %7s %7s %7s %8s %8s %8s %7s %7s %s\n",
+		"p99.99", "max", "pub-usr", "pub-sys", "sub-usr", "sub-sys");
+	fprintf(f, "%-11s %6s %4s %4s %5s %8s %10s %9s %5s %7s %7s %7s %8s %8s %8s %7s %7s %7s %7s %s\n",
 		"", "B", "", "", "", "/s/pub", "", "", "", "us", "us", "us",
-		"us", "us", "us", "us", "s/M", "s/M");
+		"us", "us", "us", "us", "s/M", "s/M", "s/M", "s/M");
 }
 
 static void print_row(FILE *f, const struct entry *e)
@@ -1541,7 +1564,7 @@ static void print_row(FILE *f, const struct entry *e)
 		fprintf(f, "skipped: %s\n", e->why);
 		return;
 	}
-	fprintf(f, "%10.0f %9.2f %5llu %7.1f %7.1f %7.1f %8.1f %8.1f %8.1f %7.0f %7.2f %7.2f",
+	fprintf(f, "%10.0f %9.2f %5llu %7.1f %7.1f %7.1f %8.1f %8.1f %8.1f %7.0f %7.2f %7.2f %7.2f %7.2f",
 		r->messages / r->duration_s,
 		r->messages * (double)c->size / r->duration_s / 1e6,
 		(unsigned long long)r->lost, h->min_ns / 1e3,
@@ -1550,8 +1573,10 @@ static void print_row(FILE *f, const struct entry *e)
 		pcb_lat_hist_percentile(h, 99) / 1e3,
 		pcb_lat_hist_percentile(h, 99.9) / 1e3,
 		pcb_lat_hist_percentile(h, 99.99) / 1e3, h->max_ns / 1e3,
-		per_million(r->cpu_pub, r->published),
-		per_million(r->cpu_sub, r->messages));
+		per_million(r->cpu_pub.user, r->published),
+		per_million(r->cpu_pub.sys, r->published),
+		per_million(r->cpu_sub.user, r->messages),
+		per_million(r->cpu_sub.sys, r->messages));
 	if (e->failed)
 		fprintf(f, "  FAILED: %s", e->why);
 	fputc('\n', f);
@@ -1639,10 +1664,19 @@ static void print_json(void)
 		       (unsigned long long)pcb_lat_hist_percentile(h, 99.9),
 		       (unsigned long long)pcb_lat_hist_percentile(h, 99.99),
 		       (unsigned long long)h->max_ns);
+		/* publishers, consumers: user + system, as before the split */
 		printf("\"cpu_s_per_million\":{\"publishers\":%.4f,"
-		       "\"consumers\":%.4f}}",
-		       per_million(r->cpu_pub, r->published),
-		       per_million(r->cpu_sub, r->messages));
+		       "\"consumers\":%.4f,\"publishers_user\":%.4f,"
+		       "\"publishers_sys\":%.4f,\"consumers_user\":%.4f,"
+		       "\"consumers_sys\":%.4f}}",
+		       per_million(r->cpu_pub.user + r->cpu_pub.sys,
+				   r->published),
+		       per_million(r->cpu_sub.user + r->cpu_sub.sys,
+				   r->messages),
+		       per_million(r->cpu_pub.user, r->published),
+		       per_million(r->cpu_pub.sys, r->published),
+		       per_million(r->cpu_sub.user, r->messages),
+		       per_million(r->cpu_sub.sys, r->messages));
 	}
 	printf("\n]}\n");
 }
