@@ -24,11 +24,15 @@
  * Every transport applies backpressure (a full channel makes the publisher
  * wait), so nothing may be lost: consumers check the sequence numbers.
  *
- * Each payload starts with struct msg_hdr: the send time (CLOCK_MONOTONIC
- * ns; in paced mode the time the message was scheduled for, so a late
+ * Each payload starts with struct msg_hdr: the send time, a TSC reading
+ * (in paced mode the time the message was scheduled for, so a late
  * publisher shows up as latency instead of hiding it), the publisher's
  * sequence number and index.  The consumer subtracts the send time from
- * the clock when it reads the message: one-way latency.
+ * the TSC when it reads the message: one-way latency, in TSC ticks until
+ * it is reported in ns, with the TSC's rate measured at start-up against
+ * CLOCK_MONOTONIC_RAW.  No clock_gettime() per message, no timer: in a
+ * VM the first may be a system call and the second wakes ~100 us late.
+ * A paced publisher spins on the TSC until its next message is due.
  *
  * A run: warm-up, then the measured interval (--duration seconds, or until
  * each publisher has sent --count messages), bracketed by pcbb_steady(1)
@@ -83,7 +87,7 @@
 #define smp_mb()		__atomic_thread_fence(__ATOMIC_SEQ_CST)
 
 struct msg_hdr {
-	uint64_t t_ns;
+	uint64_t t_tsc;
 	uint64_t seq;
 	uint32_t pub;
 	uint32_t flags;
@@ -205,7 +209,7 @@ struct result {
 	uint64_t sent, received;	/* warm-up and drain included */
 	double duration_s;
 	struct cpu_time cpu_pub, cpu_sub;
-	struct pcb_lat_hist hist;
+	struct pcb_lat_hist hist;	/* in TSC ticks */
 	int skipped;		/* errno that made the run a skip */
 	int err;
 	bool no_bus;		/* /dev/pcb could not be opened */
@@ -222,12 +226,16 @@ struct run {
 	unsigned int pubs_done;
 	unsigned int subs_ready;
 	uint64_t expected;	/* per subscriber, valid once pubs_done */
-	uint64_t done_ns;
+	uint64_t done_tsc;
+	/* More busy threads than CPUs: spinning publishers yield at times. */
+	bool crowded;
 	bool no_bus;		/* /dev/pcb could not be opened */
 	char why[96];
 };
 
 static unsigned int run_serial;
+/* TSC ticks per ns, measured at start-up. */
+static double tsc_per_ns = 1.0;
 
 /* The steady-state marker: bpftrace puts uprobes here. */
 __attribute__((noinline, used)) void pcbb_steady(int on)
@@ -235,24 +243,32 @@ __attribute__((noinline, used)) void pcbb_steady(int on)
 	__asm__ __volatile__("" : : "r"(on) : "memory");
 }
 
-static uint64_t now_ns(void)
+static uint64_t ns_to_tsc(double ns)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+	return (uint64_t)(ns * tsc_per_ns + 0.5);
 }
 
-static void sleep_until(uint64_t t)
+static double tsc_to_ns(uint64_t t)
 {
-	struct timespec ts = {
-		.tv_sec = (time_t)(t / 1000000000ULL),
-		.tv_nsec = (long)(t % 1000000000ULL),
-	};
+	return (double)t / tsc_per_ns;
+}
 
-	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) ==
-	       EINTR)
-		;
+/*
+ * Only the main thread sleeps, through the warm-up and the measured
+ * interval: it is off the message path, and waking late only makes the
+ * interval longer, which is measured on the TSC.
+ */
+static void sleep_until_tsc(uint64_t t)
+{
+	struct timespec ts;
+	uint64_t now, ns;
+
+	while ((now = bench_tsc_now()) < t) {
+		ns = (uint64_t)tsc_to_ns(t - now) + 1;
+		ts.tv_sec = (time_t)(ns / 1000000000ULL);
+		ts.tv_nsec = (long)(ns % 1000000000ULL);
+		nanosleep(&ts, NULL);
+	}
 }
 
 static void cpu_relax(void)
@@ -323,7 +339,7 @@ static unsigned int pow2_at_least(size_t v)
 
 static void on_msg(struct subctx *s, const void *data, size_t len)
 {
-	uint64_t now = now_ns();
+	uint64_t now = bench_tsc_now();
 	struct msg_hdr h;
 
 	if (len != s->r->c.size || len < sizeof(h)) {
@@ -344,7 +360,8 @@ static void on_msg(struct subctx *s, const void *data, size_t len)
 	s->received++;
 	if (h.flags & MSG_MEASURED) {
 		s->measured++;
-		pcb_lat_hist_add(s->hist, now >= h.t_ns ? now - h.t_ns : 0);
+		/* TSC ticks: ns only when reported. */
+		pcb_lat_hist_add(s->hist, now >= h.t_tsc ? now - h.t_tsc : 0);
 	}
 }
 
@@ -1088,12 +1105,15 @@ static void name_thread(const char *role, unsigned int idx)
 static bool sub_finished(struct subctx *s)
 {
 	struct run *r = s->r;
+	uint64_t now;
 
 	if (!load_acquire(&r->pubs_done))
 		return false;
 	if (s->received >= r->expected)
 		return true;
-	return now_ns() - r->done_ns > DRAIN_NS;
+	/* Another CPU's TSC may be a little behind the one that set it. */
+	now = bench_tsc_now();
+	return now > r->done_tsc && now - r->done_tsc > ns_to_tsc(DRAIN_NS);
 }
 
 static int sub_wait(struct subctx *s)
@@ -1160,7 +1180,7 @@ static void fill_msg(struct pubctx *p, unsigned int i, uint64_t t,
 		     uint32_t flags)
 {
 	struct msg_hdr h = {
-		.t_ns = t,
+		.t_tsc = t,
 		.seq = p->sent + i,
 		.pub = p->idx,
 		.flags = flags,
@@ -1169,15 +1189,36 @@ static void fill_msg(struct pubctx *p, unsigned int i, uint64_t t,
 	memcpy(buf_at(p, i), &h, sizeof(h));
 }
 
-/* How many messages are due, waiting for the first of them if need be. */
-static unsigned int pub_due(uint64_t *next,
-			    uint64_t period)
+/*
+ * Wait for TSC time @t, spinning: a timer would wake the publisher late
+ * by its own latency (about 100 us in a TCG VM), and that would count as
+ * the latency of the messages.  Where the run has more busy threads than
+ * the machine has CPUs, yield now and then to the threads it waits for;
+ * elsewhere a yield would only make it late.  False if the run stopped.
+ */
+static bool pace_until(struct run *r, uint64_t t)
 {
-	uint64_t now = now_ns(), due;
+	unsigned int spins = 0;
+
+	while (bench_tsc_now() < t) {
+		if (load_relaxed(&r->phase) == PH_STOP)
+			return false;
+		cpu_relax();
+		if (r->crowded && (++spins & 63) == 0)
+			sched_yield();
+	}
+	return true;
+}
+
+/* How many messages are due, waiting for the first of them if need be. */
+static unsigned int pub_due(struct run *r, uint64_t *next, uint64_t period)
+{
+	uint64_t now = bench_tsc_now(), due;
 
 	if (*next > now) {
-		sleep_until(*next);
-		now = now_ns();
+		if (!pace_until(r, *next))
+			return 0;
+		now = bench_tsc_now();
 	}
 	due = (now - *next) / period + 1;
 	return due > BURST ? BURST : (unsigned int)due;
@@ -1186,8 +1227,9 @@ static unsigned int pub_due(uint64_t *next,
 static void pub_loop(struct pubctx *p)
 {
 	struct run *r = p->r;
-	uint64_t period = r->c.rate ? 1000000000ULL / r->c.rate : 0;
-	uint64_t next = now_ns();
+	/* In TSC ticks, at least one; 0 saturates. */
+	uint64_t period = r->c.rate ? (ns_to_tsc(1e9 / r->c.rate) ?: 1) : 0;
+	uint64_t next = bench_tsc_now();
 	bool measuring = false;
 	struct cpu_time cpu0 = { 0, 0 };
 
@@ -1209,12 +1251,14 @@ static void pub_loop(struct pubctx *p)
 			flags = MSG_MEASURED;
 		}
 		if (period)
-			n = pub_due(&next, period);
+			n = pub_due(r, &next, period);
+		if (!n)		/* stopped */
+			continue;
 		if (flags && r->c.count && n > r->c.count - p->measured)
 			n = (unsigned int)(r->c.count - p->measured);
 		for (i = 0; i < n; i++)
-			fill_msg(p, i, period ? next + i * period : now_ns(),
-				 flags);
+			fill_msg(p, i, period ? next + i * period :
+				 bench_tsc_now(), flags);
 		ret = r->c.ops->send(p, n);
 		if (ret) {
 			p->err = ret;
@@ -1236,8 +1280,6 @@ static void *pub_main(void *arg)
 	int ret = 0;
 
 	name_thread("pub", p->idx);
-	/* Paced sends wake at the scheduled time, not 50 us later. */
-	prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
 	if (o->pub_init)
 		ret = o->pub_init(p);
 	if (ret)
@@ -1253,12 +1295,32 @@ static void *pub_main(void *arg)
 /* One run                                                            */
 /* ------------------------------------------------------------------ */
 
+/* The CPUs this process may run on. */
+static unsigned int nr_cpus(void)
+{
+	cpu_set_t set;
+	long n;
+
+	if (!sched_getaffinity(0, sizeof(set), &set))
+		return (unsigned int)CPU_COUNT(&set);
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (unsigned int)n : 1;
+}
+
 static int run_init(struct run *r, const struct cfg *c)
 {
-	unsigned int i;
+	unsigned int i, busy;
 
 	memset(r, 0, sizeof(*r));
 	r->c = *c;
+	/*
+	 * Publishers, consumers (spinning, or woken per message) and, for
+	 * pcb-sqpoll, a kernel thread per publisher.
+	 */
+	busy = c->pubs + c->subs;
+	if (c->ops->pub_init == pcb_sqpoll_init)
+		busy += c->pubs;
+	r->crowded = nr_cpus() < busy;
 	for (i = 0; i < c->subs; i++) {
 		struct subctx *s = &r->subs[i];
 
@@ -1354,23 +1416,23 @@ static uint64_t measure(struct run *r, unsigned int npubs)
 	unsigned int i;
 
 	if (r->c.warmup_ns)
-		sleep_until(now_ns() + r->c.warmup_ns);
-	t0 = now_ns();
+		sleep_until_tsc(bench_tsc_now() + ns_to_tsc(r->c.warmup_ns));
+	t0 = bench_tsc_now();
 	pcbb_steady(1);
 	store_release(&r->phase, PH_MEASURE);
 	if (r->c.count) {
 		for (i = 0; i < npubs; i++)
 			pthread_join(r->pubs[i].thread, NULL);
 	} else {
-		sleep_until(t0 + r->c.duration_ns);
+		sleep_until_tsc(t0 + ns_to_tsc(r->c.duration_ns));
 	}
-	t1 = now_ns();
+	t1 = bench_tsc_now();
 	pcbb_steady(0);
 	store_release(&r->phase, PH_STOP);
 	if (!r->c.count)
 		for (i = 0; i < npubs; i++)
 			pthread_join(r->pubs[i].thread, NULL);
-	return t1 - t0;
+	return (uint64_t)tsc_to_ns(t1 - t0);
 }
 
 static void collect(struct run *r, struct result *res)
@@ -1432,7 +1494,7 @@ static int run_one(const struct cfg *c, struct result *res)
 	}
 	for (i = 0; i < c->pubs; i++)
 		r.expected += r.pubs[i].sent;
-	r.done_ns = now_ns();
+	r.done_tsc = bench_tsc_now();
 	store_release(&r.pubs_done, 1);
 	for (i = 0; i < nsubs; i++)
 		pthread_join(r.subs[i].thread, NULL);
@@ -1535,6 +1597,12 @@ static double per_million(double cpu, uint64_t n)
 	return n ? cpu * 1e6 / (double)n : 0;
 }
 
+/* The histograms hold TSC ticks: a percentile in ns (0: min, 100: max). */
+static double lat_ns(const struct pcb_lat_hist *h, double p)
+{
+	return tsc_to_ns(pcb_lat_hist_percentile(h, p));
+}
+
 static void print_header(FILE *f)
 {
 	fprintf(f, "%-11s %6s %4s %4s %5s %8s %10s %9s %5s %7s %7s %7s %8s %8s %8s %7s %7s %7s %7s %s\n",
@@ -1567,12 +1635,10 @@ static void print_row(FILE *f, const struct entry *e)
 	fprintf(f, "%10.0f %9.2f %5llu %7.1f %7.1f %7.1f %8.1f %8.1f %8.1f %7.0f %7.2f %7.2f %7.2f %7.2f",
 		r->messages / r->duration_s,
 		r->messages * (double)c->size / r->duration_s / 1e6,
-		(unsigned long long)r->lost, h->min_ns / 1e3,
-		pcb_lat_hist_percentile(h, 50) / 1e3,
-		pcb_lat_hist_percentile(h, 90) / 1e3,
-		pcb_lat_hist_percentile(h, 99) / 1e3,
-		pcb_lat_hist_percentile(h, 99.9) / 1e3,
-		pcb_lat_hist_percentile(h, 99.99) / 1e3, h->max_ns / 1e3,
+		(unsigned long long)r->lost, lat_ns(h, 0) / 1e3,
+		lat_ns(h, 50) / 1e3, lat_ns(h, 90) / 1e3, lat_ns(h, 99) / 1e3,
+		lat_ns(h, 99.9) / 1e3, lat_ns(h, 99.99) / 1e3,
+		lat_ns(h, 100) / 1e3,
 		per_million(r->cpu_pub.user, r->published),
 		per_million(r->cpu_pub.sys, r->published),
 		per_million(r->cpu_sub.user, r->messages),
@@ -1611,6 +1677,10 @@ static const char *bus_clock(void)
 	return clk == PCB_CLOCK_TSC ? "tsc" : "mono";
 }
 
+/*
+ * host.clock is the bus's clock, for its own timestamps; bench_clock is
+ * the one pcb-bench measures with, at the rate measured at start-up.
+ */
 static void print_json(void)
 {
 	struct utsname u;
@@ -1618,9 +1688,10 @@ static void print_json(void)
 
 	uname(&u);
 	printf("{\"version\":1,\"host\":{\"kernel\":\"%s\",\"cpus\":%ld,"
-	       "\"vm\":%s,\"clock\":\"%s\"},\"runs\":[", u.release,
+	       "\"vm\":%s,\"clock\":\"%s\",\"bench_clock\":\"%s\","
+	       "\"tsc_per_ns\":%.4f},\"runs\":[", u.release,
 	       sysconf(_SC_NPROCESSORS_ONLN), in_vm() ? "true" : "false",
-	       bus_clock());
+	       bus_clock(), bench_tsc_name(), tsc_per_ns);
 	for (i = 0; i < nr_entries; i++) {
 		const struct entry *e = &entries[i];
 		const struct cfg *c = &e->c;
@@ -1653,17 +1724,12 @@ static void print_json(void)
 		       r->messages * (double)c->size / r->duration_s : 0,
 		       (unsigned long long)r->lost,
 		       (unsigned long long)r->reordered);
-		printf("\"latency_ns\":{\"count\":%llu,\"min\":%llu,"
-		       "\"p50\":%llu,\"p90\":%llu,\"p99\":%llu,\"p99_9\":%llu,"
-		       "\"p99_99\":%llu,\"max\":%llu},",
-		       (unsigned long long)h->count,
-		       (unsigned long long)h->min_ns,
-		       (unsigned long long)pcb_lat_hist_percentile(h, 50),
-		       (unsigned long long)pcb_lat_hist_percentile(h, 90),
-		       (unsigned long long)pcb_lat_hist_percentile(h, 99),
-		       (unsigned long long)pcb_lat_hist_percentile(h, 99.9),
-		       (unsigned long long)pcb_lat_hist_percentile(h, 99.99),
-		       (unsigned long long)h->max_ns);
+		printf("\"latency_ns\":{\"count\":%llu,\"min\":%.0f,"
+		       "\"p50\":%.0f,\"p90\":%.0f,\"p99\":%.0f,\"p99_9\":%.0f,"
+		       "\"p99_99\":%.0f,\"max\":%.0f},",
+		       (unsigned long long)h->count, lat_ns(h, 0),
+		       lat_ns(h, 50), lat_ns(h, 90), lat_ns(h, 99),
+		       lat_ns(h, 99.9), lat_ns(h, 99.99), lat_ns(h, 100));
 		/* publishers, consumers: user + system, as before the split */
 		printf("\"cpu_s_per_million\":{\"publishers\":%.4f,"
 		       "\"consumers\":%.4f,\"publishers_user\":%.4f,"
@@ -1741,8 +1807,9 @@ static void usage(FILE *f)
 "\n(eventfd-shm always sleeps in epoll, spin-shm always spins).\n"
 "Default: every mode, sizes 64,256,1024,4096,65536, subs 1,3,8, pubs 1,\n"
 "epoll consumers, saturating, 1 s per run after 0.2 s of warm-up.\n"
-"--rate N paces each publisher at N messages/s; --count N ends a run\n"
-"after N measured messages per publisher instead of --duration.\n"
+"--rate N paces each publisher at N messages/s (it spins on the TSC\n"
+"between messages); --count N ends a run after N measured messages per\n"
+"publisher instead of --duration.  Latency is timed with the TSC.\n"
 "--quick: every mode at 64 and 4096 bytes, 1 and 3 subscribers, short\n"
 "runs; sanity checks only.  Exit: 0 every run passed its checks, 1 one\n"
 "failed, 2 usage, 4 every run was skipped.\n");
@@ -1986,6 +2053,7 @@ int main(int argc, char **argv)
 	entries = calloc(count_runs(&o), sizeof(*entries));
 	if (!entries)
 		return 1;
+	tsc_per_ns = bench_tsc_calibrate();
 	raise_mq_limit();
 	signal(SIGALRM, watchdog);
 	signal(SIGPIPE, SIG_IGN);
