@@ -63,7 +63,6 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1681,15 +1680,14 @@ static const char *bus_clock(void)
  * host.clock is the bus's clock, for its own timestamps; bench_clock is
  * the one pcb-bench measures with, at the rate measured at start-up.
  */
-static void print_json(void)
+static void print_json(time_t started)
 {
-	struct utsname u;
 	unsigned int i;
 
-	uname(&u);
-	printf("{\"version\":1,\"host\":{\"kernel\":\"%s\",\"cpus\":%ld,"
-	       "\"vm\":%s,\"clock\":\"%s\",\"bench_clock\":\"%s\","
-	       "\"tsc_per_ns\":%.4f},\"runs\":[", u.release,
+	printf("{\"version\":1,\"host\":{");
+	bench_json_host(stdout, started);
+	printf(",\"cpus\":%ld,\"vm\":%s,\"clock\":\"%s\","
+	       "\"bench_clock\":\"%s\",\"tsc_per_ns\":%.4f},\"runs\":[",
 	       sysconf(_SC_NPROCESSORS_ONLN), in_vm() ? "true" : "false",
 	       bus_clock(), bench_tsc_name(), tsc_per_ns);
 	for (i = 0; i < nr_entries; i++) {
@@ -2039,6 +2037,7 @@ int main(int argc, char **argv)
 {
 	unsigned int m, si, su, pu, co, failed = 0, skipped = 0;
 	FILE *tbl;
+	time_t started = time(NULL);
 	struct opts o;
 	struct cfg c;
 
@@ -2090,7 +2089,7 @@ int main(int argc, char **argv)
 		skipped += entries[m].skipped;
 	}
 	if (o.json)
-		print_json();
+		print_json(started);
 	fprintf(tbl, "# %u runs: %u passed, %u failed, %u skipped\n",
 		nr_entries, nr_entries - failed - skipped, failed, skipped);
 	if (failed)
