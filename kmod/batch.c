@@ -387,7 +387,13 @@ static int probe_results(struct pcb_batch_entry __user *ue, u32 count)
 		};
 
 		for (w = 0; w < ARRAY_SIZE(words); w++) {
-			unsigned long page = (unsigned long)words[w] & PAGE_MASK;
+			/*
+			 * The page of the word's last byte: the caller's
+			 * array may end one byte into a page, inside a word
+			 * whose first byte lies in a page already done.
+			 */
+			unsigned long page = ((unsigned long)words[w] +
+					      sizeof(u32) - 1) & PAGE_MASK;
 
 			if (page == last_page)
 				continue;
