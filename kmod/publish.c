@@ -462,10 +462,13 @@ static void run_commit_chunk(struct pcb_sub *sub, const struct pcb_pub *pub,
 	sub->resv = NULL;
 }
 
-/* Step 3 for one ring: every message of the run, counted by fate. */
+/*
+ * Step 3 for one ring: every message of the run, counted by fate (and
+ * added to @fates, as in struct pcb_pub).
+ */
 static void run_write_ring(struct pcb_topic *t, struct pcb_sub *sub,
 			   struct pcb_pub *pub, const struct pcb_msg *msgs,
-			   u32 n, const struct pcb_run_out *out)
+			   u32 n, const struct pcb_run_out *out, u32 *fates)
 {
 	const struct pcb_ident *id = pcb_pub_ident(pub, sub->ring);
 	u32 nr[ARRAY_SIZE(pub->fates)] = { };
@@ -488,7 +491,7 @@ static void run_write_ring(struct pcb_topic *t, struct pcb_sub *sub,
 		if (!nr[f])
 			continue;
 		sub->fate = f;
-		pcb_sub_count(sub, nr[f], last_seq, pub->fates);
+		pcb_sub_count(sub, nr[f], last_seq, fates);
 	}
 }
 
@@ -496,11 +499,11 @@ static void run_write_ring(struct pcb_topic *t, struct pcb_sub *sub,
  * A whole run under topic->lock, ring by ring: one room check, one
  * reservation and one pass per ring for all @n messages, one id range.
  * Returns false, with nothing reserved or numbered, when the run must go
- * message by message.  The fates of all go to pub->fates.
+ * message by message.  The fates of all are added to @fates.
  */
 static bool run_locked(struct pcb_topic *t, struct pcb_pub *pub,
 		       const struct pcb_msg *msgs, u32 n,
-		       struct pcb_run_out *out)
+		       struct pcb_run_out *out, u32 *fates)
 {
 	struct pcb_sub *sub;
 	u64 id0, seq0;
@@ -514,7 +517,6 @@ static bool run_locked(struct pcb_topic *t, struct pcb_pub *pub,
 	if (!run_decide(t, pub, msgs, n) || !run_reserve(t))
 		return false;
 
-	memset(pub->fates, 0, sizeof(pub->fates));
 	seq0 = t->seq + 1;
 	t->seq += n;
 	id0 = pcb_hlc_next_n(pub->bus, n, pub->real_ns, pub->dep_max);
@@ -523,7 +525,7 @@ static bool run_locked(struct pcb_topic *t, struct pcb_pub *pub,
 		out[k].seq = seq0 + k;
 	}
 	list_for_each_entry(sub, &t->subs, topic_node)
-		run_write_ring(t, sub, pub, msgs, n, out);
+		run_write_ring(t, sub, pub, msgs, n, out, fates);
 	return true;
 }
 
@@ -605,8 +607,7 @@ u32 pcb_publish_run(struct pcb_endpoint *ep, u32 handle, struct pcb_pub *pub,
 	pub->id_pid_ns = NULL;
 	pub->id_user_ns = NULL;
 	spin_lock(&t->lock);
-	if (run_locked(t, pub, msgs, n, out)) {
-		memcpy(fates, pub->fates, sizeof(fates));
+	if (run_locked(t, pub, msgs, n, out, fates)) {
 		for (k = 0; k < n; k++)
 			bytes += msgs[k].len;
 		done = n;
