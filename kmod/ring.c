@@ -32,6 +32,13 @@
 #include "compat.h"
 #include "internal.h"
 
+/*
+ * The consumer stores cons_pos after every message; every publish loads
+ * flags: apart, the publisher's load does not take the line the consumer
+ * keeps writing (uapi: struct pcb_ring_consumer).
+ */
+static_assert(offsetof(struct pcb_ring_consumer, flags) >= 64);
+
 #define PCB_RING_META_PAGES	2	/* consumer page, header page */
 
 static int ring_alloc_pages(struct pcb_ring *ring, unsigned int nr_data)

@@ -263,7 +263,9 @@ TEST_F(hostile, consumer_flag_garbage_is_harmless)
 	int i;
 
 	self->victim.cons->flags = 0xffffffff;
-	self->victim.cons->reserved0 = 0xffffffff;
+	memset(self->victim.cons->reserved0, 0xff,
+	       sizeof(self->victim.cons->reserved0));
+	self->victim.cons->reserved1 = 0xffffffff;
 	for (i = 0; i < 50; i++) {
 		ASSERT_EQ(0, pub(self, 0));
 		ASSERT_EQ(1U, pcbt_ring_drain(&self->victim));

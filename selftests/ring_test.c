@@ -204,9 +204,9 @@ TEST_F(ring, consumer_page_writable)
 	ro = pcbt_mmap(self->fd, rs.page_size, PROT_READ, MAP_SHARED,
 		       rs.cons_offset);
 	ASSERT_NE(MAP_FAILED, ro);
-	cons->reserved0 = 0x5a5a;
-	EXPECT_EQ(0x5a5aU, pcbt_load_once(&ro->reserved0));
-	cons->reserved0 = 0;
+	cons->reserved1 = 0x5a5a;
+	EXPECT_EQ(0x5a5aU, pcbt_load_once(&ro->reserved1));
+	cons->reserved1 = 0;
 	munmap(ro, rs.page_size);
 	munmap(cons, rs.page_size);
 }

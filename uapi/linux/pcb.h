@@ -957,7 +957,8 @@ struct pcb_wait {
  */
 
 #define PCB_RING_MAGIC		0x50434231U	/* "PCB1" */
-#define PCB_RING_VERSION	1U
+/* 2: cons->flags moved off cons_pos's cache line */
+#define PCB_RING_VERSION	2U
 
 /* header->flags */
 #define PCB_RING_PUB_WAITING	0x00000001U	/* a publisher waits for room */
@@ -966,10 +967,21 @@ struct pcb_wait {
 /* cons->flags */
 #define PCB_CONS_NEED_WAKEUP	0x00000001U	/* consumer is going to sleep */
 
+/*
+ * struct pcb_ring_consumer - the consumer page (RW)
+ * @cons_pos:	consumer position, on its own cache line: the consumer
+ *		stores it after every message it consumes, the kernel reads
+ *		it only when a ring looks full by the position it last saw
+ * @flags:	PCB_CONS_*, on another cache line: every publish reads it,
+ *		the consumer writes it only when it goes to sleep or back to
+ *		spinning, so that the publisher's read does not pull the
+ *		line the consumer keeps writing
+ */
 struct pcb_ring_consumer {
 	__u64	cons_pos;
+	__u64	reserved0[7];
 	__u32	flags;
-	__u32	reserved0;
+	__u32	reserved1;
 };
 
 /*
