@@ -52,8 +52,10 @@
 #include "internal.h"
 #include "trace.h"
 
-/* Copied in and out in words (pcb_copy_in_small(), _out_small()). */
+/* Copied in and out in words (pcb_copy_in_small(), publish_result()). */
 static_assert(sizeof(struct pcb_publish) % sizeof(u64) == 0);
+static_assert(offsetof(struct pcb_publish, seq) ==
+	      offsetof(struct pcb_publish, msg_id) + sizeof(__u64));
 
 /* A waiting publisher re-checks the rings this often on its own. */
 #define PCB_RECHECK_JIFFIES	max(1, msecs_to_jiffies(10))
@@ -766,6 +768,19 @@ int pcb_publish_one(struct pcb_endpoint *ep, u32 handle, struct pcb_pub *pub,
 	}
 }
 
+/*
+ * Write @args' out words (msg_id, seq: adjacent, see the static_assert)
+ * to @arg, and nothing else of it: the rest the caller wrote and still
+ * has.  In words, as pcb_copy_out_small() says why.
+ */
+static int publish_result(void __user *arg, const struct pcb_publish *args)
+{
+	size_t off = offsetof(struct pcb_publish, msg_id);
+
+	return pcb_copy_out_small(arg + off, &args->msg_id,
+				  2 * sizeof(args->msg_id));
+}
+
 int pcb_publish(struct pcb_endpoint *ep, void __user *arg)
 {
 	struct pcb_call call = { .cmd = PCB_IOC_PUBLISH, .arg = arg };
@@ -784,8 +799,8 @@ int pcb_publish(struct pcb_endpoint *ep, void __user *arg)
 	if (ret)
 		return ret;
 
-	/* As pcb_probe_out(), in words: see pcb_copy_out_small(). */
-	ret = pcb_copy_out_small(arg, &args, sizeof(args));
+	/* As pcb_probe_out(), of the out words only (publish_result()). */
+	ret = publish_result(arg, &args);
 	if (ret)
 		return ret;
 
@@ -801,5 +816,5 @@ int pcb_publish(struct pcb_endpoint *ep, void __user *arg)
 
 	args.msg_id = pub.msg_id;
 	args.seq = pub.seq;
-	return pcb_copy_out_small(arg, &args, sizeof(args));
+	return publish_result(arg, &args);
 }

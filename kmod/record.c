@@ -12,6 +12,7 @@
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <linux/uio.h>
+#include <linux/user_namespace.h>
 
 #include "internal.h"
 #include "trace.h"
@@ -117,7 +118,11 @@ const struct pcb_ident *pcb_pub_ident(struct pcb_pub *pub,
 {
 	if (ring->pid_ns != pub->id_pid_ns || ring->user_ns != pub->id_user_ns) {
 		pub->id.pid = pid_nr_ns(pub->tgid, ring->pid_ns);
-		pub->id.uid = from_kuid_munged(ring->user_ns, pub->euid);
+		/* The initial namespace maps every valid uid to itself. */
+		pub->id.uid = ring->user_ns == &init_user_ns &&
+			      uid_valid(pub->euid) ?
+			      __kuid_val(pub->euid) :
+			      from_kuid_munged(ring->user_ns, pub->euid);
 		pub->id_pid_ns = ring->pid_ns;
 		pub->id_user_ns = ring->user_ns;
 	}

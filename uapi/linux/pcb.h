@@ -433,8 +433,9 @@ struct pcb_topic_close {
  * (it gets an id and a sequence number and reaches nobody).
  *
  * Errors: EBADF, EIDRM, EMSGSIZE, EAGAIN, ETIMEDOUT, EINTR, EFAULT, EINVAL.
- * The struct must be writable: the kernel checks that before publishing,
- * so EFAULT always means nothing was published.  An unreadable payload or
+ * Its out words (@msg_id, @seq) must be writable: the kernel checks that
+ * before publishing, so EFAULT always means nothing was published, and
+ * writes nothing else of the struct.  An unreadable payload or
  * dependency array is EFAULT whether or not any subscriber would take the
  * message.
  */
