@@ -43,6 +43,7 @@
 #include <linux/refcount.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
+#include <linux/uaccess.h>
 #include <linux/uidgid.h>
 #include <linux/wait.h>
 #include <linux/workqueue.h>
@@ -392,6 +393,14 @@ struct pcb_stage {
 	u8 buf[PCB_PAYLOAD_INLINE] __aligned(8);
 };
 
+/*
+ * A stack object of the publish path that is written before it is read
+ * (in full, or read only as far as written), and never copied out whole:
+ * spared the zeroing CONFIG_INIT_STACK_ALL_ZERO gives every stack
+ * variable, some 600 bytes per publish that the path overwrites anyway.
+ */
+#define PCB_NOINIT	__uninitialized
+
 /* One message on its way in. */
 struct pcb_pub {
 	struct pcb_bus *bus;
@@ -417,6 +426,61 @@ struct pcb_pub {
 	u32 fates[PCB_FATE_SKIP + 1];	/* subscriptions by enum pcb_fate */
 };
 
+/*
+ * Copy in something small (a payload that fits the stage buffer, an ioctl
+ * argument) in 8-byte words inside one user access window, into @dst,
+ * which is 8-byte aligned.  copy_from_user() of a few dozen bytes is
+ * mostly its own set-up (and, without FSRM, a "rep movsb" from 64 bytes
+ * on, which emulators run a byte at a time).  Unaligned user words only
+ * where the CPU loads them as they are; elsewhere copy_from_user().
+ * Inline: for an argument of constant size the words come unrolled.
+ */
+static __always_inline int
+pcb_copy_in_small(void *dst, const void __user *src, u32 len)
+{
+	u64 *word = dst;
+	u8 *tail;
+
+	if (!IS_ENABLED(CONFIG_HAVE_EFFICIENT_UNALIGNED_ACCESS) &&
+	    !IS_ALIGNED((unsigned long)src, sizeof(u64)))
+		return copy_from_user(dst, src, len) ? -EFAULT : 0;
+	if (!user_access_begin(src, len))
+		return -EFAULT;
+	for (; len >= sizeof(u64); len -= sizeof(u64), src += sizeof(u64))
+		unsafe_get_user(*word++, (const u64 __user *)src, efault);
+	for (tail = (u8 *)word; len; len--, src++)
+		unsafe_get_user(*tail++, (const u8 __user *)src, efault);
+	user_access_end();
+	return 0;
+efault:
+	user_access_end();
+	return -EFAULT;
+}
+
+/*
+ * Write something small (an ioctl argument, 8-byte aligned at @src, a
+ * multiple of 8 bytes long) back in 8-byte words in one user access
+ * window, for the reason pcb_copy_in_small() gives.
+ */
+static __always_inline int
+pcb_copy_out_small(void __user *dst, const void *src, u32 len)
+{
+	const u64 *word = src;
+
+	if (!IS_ENABLED(CONFIG_HAVE_EFFICIENT_UNALIGNED_ACCESS) &&
+	    !IS_ALIGNED((unsigned long)dst, sizeof(u64)))
+		return copy_to_user(dst, src, len) ? -EFAULT : 0;
+	if (!user_write_access_begin(dst, len))
+		return -EFAULT;
+	for (; len >= sizeof(u64); len -= sizeof(u64), dst += sizeof(u64))
+		unsafe_put_user(*word++, (u64 __user *)dst, efault);
+	user_write_access_end();
+	return 0;
+efault:
+	user_write_access_end();
+	return -EFAULT;
+}
+
 void pcb_pub_init(struct pcb_pub *pub, const struct pcb_endpoint *ep);
 const struct pcb_ident *pcb_pub_ident(struct pcb_pub *pub,
 				      const struct pcb_ring *ring);
@@ -424,8 +488,6 @@ int pcb_stage_copy(struct pcb_stage *st, struct pcb_msg *msg,
 		   const struct pcb_src *src);
 void pcb_stage_free(struct pcb_stage *st);
 int pcb_probe_out(void __user *arg, const void *args, size_t size);
-int pcb_copy_in_small(void *dst, const void __user *src, u32 len);
-int pcb_copy_out_small(void __user *dst, const void *src, u32 len);
 int pcb_restartable(int ret);
 void pcb_call_begin(struct pcb_endpoint *ep, struct pcb_call *call);
 ktime_t pcb_call_when(struct pcb_call *call);

@@ -18,58 +18,6 @@
 #include "trace.h"
 
 /*
- * Copy in something small (a payload that fits the stage buffer, an ioctl
- * argument) in 8-byte words inside one user access window, into @dst,
- * which is 8-byte aligned.  copy_from_user() of a few dozen bytes is
- * mostly its own set-up (and, without FSRM, a "rep movsb" from 64 bytes
- * on, which emulators run a byte at a time).  Unaligned user words only
- * where the CPU loads them as they are; elsewhere copy_from_user().
- */
-int pcb_copy_in_small(void *dst, const void __user *src, u32 len)
-{
-	u64 *word = dst;
-	u8 *tail;
-
-	if (!IS_ENABLED(CONFIG_HAVE_EFFICIENT_UNALIGNED_ACCESS) &&
-	    !IS_ALIGNED((unsigned long)src, sizeof(u64)))
-		return copy_from_user(dst, src, len) ? -EFAULT : 0;
-	if (!user_access_begin(src, len))
-		return -EFAULT;
-	for (; len >= sizeof(u64); len -= sizeof(u64), src += sizeof(u64))
-		unsafe_get_user(*word++, (const u64 __user *)src, efault);
-	for (tail = (u8 *)word; len; len--, src++)
-		unsafe_get_user(*tail++, (const u8 __user *)src, efault);
-	user_access_end();
-	return 0;
-efault:
-	user_access_end();
-	return -EFAULT;
-}
-
-/*
- * Write something small (an ioctl argument, 8-byte aligned at @src, a
- * multiple of 8 bytes long) back in 8-byte words in one user access
- * window, for the reason pcb_copy_in_small() gives.
- */
-int pcb_copy_out_small(void __user *dst, const void *src, u32 len)
-{
-	const u64 *word = src;
-
-	if (!IS_ENABLED(CONFIG_HAVE_EFFICIENT_UNALIGNED_ACCESS) &&
-	    !IS_ALIGNED((unsigned long)dst, sizeof(u64)))
-		return copy_to_user(dst, src, len) ? -EFAULT : 0;
-	if (!user_write_access_begin(dst, len))
-		return -EFAULT;
-	for (; len >= sizeof(u64); len -= sizeof(u64), dst += sizeof(u64))
-		unsafe_put_user(*word++, (u64 __user *)dst, efault);
-	user_write_access_end();
-	return 0;
-efault:
-	user_write_access_end();
-	return -EFAULT;
-}
-
-/*
  * Copy @msg->len bytes from @src into @st; @msg->data then points at the
  * copy.  The only read of the payload the kernel makes.
  */
