@@ -264,7 +264,7 @@ static u32 run_length(const struct pcb_batch_entry *ents, u32 j, u32 nb)
  */
 static u32 run_publish(struct plain *p, u32 j, u32 r)
 {
-	struct pcb_pub pub;
+	struct pcb_pub pub PCB_NOINIT;
 	u32 k, done;
 
 	for (k = 0; k < r; k++) {
@@ -1332,8 +1332,8 @@ int pcb_publish_batch(struct pcb_endpoint *ep, void __user *arg)
 {
 	struct pcb_call call = { .cmd = PCB_IOC_PUBLISH_BATCH, .arg = arg };
 	struct pcb_publish_batch args;
-	u64 deps[PCB_MAX_DEPS];
-	struct pcb_pub pub;
+	u64 deps[PCB_MAX_DEPS] PCB_NOINIT;
+	struct pcb_pub pub PCB_NOINIT;
 	u32 published = 0;
 	int ret;
 

@@ -719,7 +719,8 @@ static int publish_attempt(struct pcb_endpoint *ep, u32 handle,
 			   struct pcb_topic **waitp, unsigned long *genp)
 {
 	struct fanout fan = { };
-	struct pcb_stage stage;
+	/* Read only as far as the copy wrote: see PCB_NOINIT. */
+	struct pcb_stage stage PCB_NOINIT;
 	int ret;
 
 	stage.heap = NULL;	/* for pcb_stage_free() whatever happens */
@@ -784,10 +785,10 @@ static int publish_result(void __user *arg, const struct pcb_publish *args)
 int pcb_publish(struct pcb_endpoint *ep, void __user *arg)
 {
 	struct pcb_call call = { .cmd = PCB_IOC_PUBLISH, .arg = arg };
-	struct pcb_publish args;
-	u64 deps[PCB_MAX_DEPS];
+	struct pcb_publish args PCB_NOINIT;
+	u64 deps[PCB_MAX_DEPS] PCB_NOINIT;
 	struct pcb_src src = { };
-	struct pcb_pub pub;
+	struct pcb_pub pub PCB_NOINIT;
 	int ret;
 
 	pcb_pub_init(&pub, ep);

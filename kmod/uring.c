@@ -32,9 +32,9 @@ static int uring_publish(struct io_uring_cmd *cmd,
 	struct pcb_src src = { .uptr = u64_to_user_ptr(up->payload) };
 	/* No restart to keep a deadline for: io_uring retries by itself. */
 	struct pcb_call call = { .timeout_ns = up->timeout_ns };
-	u64 deps[PCB_MAX_DEPS];
+	u64 deps[PCB_MAX_DEPS] PCB_NOINIT;
 	struct iov_iter iter;
-	struct pcb_pub pub;
+	struct pcb_pub pub PCB_NOINIT;
 	int ret;
 
 	pcb_pub_init(&pub, ep);
