@@ -39,8 +39,10 @@
 #include <linux/hashtable.h>
 #include <linux/ktime.h>
 #include <linux/list.h>
+#include <linux/mm.h>
 #include <linux/mutex.h>
 #include <linux/refcount.h>
+#include <linux/slab.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
 #include <linux/uaccess.h>
@@ -486,7 +488,16 @@ const struct pcb_ident *pcb_pub_ident(struct pcb_pub *pub,
 				      const struct pcb_ring *ring);
 int pcb_stage_copy(struct pcb_stage *st, struct pcb_msg *msg,
 		   const struct pcb_src *src);
-void pcb_stage_free(struct pcb_stage *st);
+
+/* The common small message has no heap copy: then no call at all. */
+static inline void pcb_stage_free(struct pcb_stage *st)
+{
+	if (unlikely(st->heap)) {
+		kvfree(st->heap);
+		st->heap = NULL;
+	}
+}
+
 int pcb_probe_out(void __user *arg, const void *args, size_t size);
 int pcb_restartable(int ret);
 void pcb_call_begin(struct pcb_endpoint *ep, struct pcb_call *call);
@@ -547,7 +558,8 @@ int pcb_uring_cmd(struct io_uring_cmd *cmd, unsigned int issue_flags);
 /* stats.c */
 struct pcb_cpu_stats __percpu *pcb_stats_alloc(void);
 void pcb_stats_free(struct pcb_cpu_stats __percpu *stats);
-void pcb_stats_add(struct pcb_topic *t, const u64 *add, u64 cost_ns);
+void pcb_stats_publish(struct pcb_topic *t, const u32 *fates, u64 nr,
+		       u64 bytes, u64 cost_ns);
 void pcb_stats_inc(struct pcb_topic *t, enum pcb_counter c);
 int pcb_stats_ioctl(struct pcb_bus *bus, void __user *arg);
 

@@ -732,7 +732,9 @@ static int publish_attempt(struct pcb_endpoint *ep, u32 handle,
 			break;
 		ret = fanout_grow(&fan, fan.want);
 	}
-	kfree(fan.slots);
+	/* Only large messages have slots: no call for the others. */
+	if (unlikely(fan.slots))
+		kfree(fan.slots);
 	pcb_stage_free(&stage);
 	return ret;
 }

@@ -51,12 +51,6 @@ int pcb_stage_copy(struct pcb_stage *st, struct pcb_msg *msg,
 	return copy_from_user(dst, src->uptr, msg->len) ? -EFAULT : 0;
 }
 
-void pcb_stage_free(struct pcb_stage *st)
-{
-	kvfree(st->heap);
-	st->heap = NULL;
-}
-
 /*
  * The publisher as @ring's owner sees it.  Most rings share their
  * namespaces with the last one asked about: translate once per pair.
@@ -191,17 +185,9 @@ void pcb_account_timeout(struct pcb_topic *t, const struct pcb_pub *pub)
 u64 pcb_account_publish(struct pcb_topic *t, const struct pcb_pub *pub,
 			u64 nr, u64 bytes)
 {
-	u64 add[PCB_NR_COUNTERS] = {
-		[PCB_CNT_PUBLISHED] = nr,
-		[PCB_CNT_BYTES] = bytes,
-	};
 	u64 ns = pcb_clock_ns(pub->commit_ts - pub->tsc);
-	unsigned int i;
 
-	/* The fates are the first counters: see enum pcb_fate. */
-	for (i = 0; i < ARRAY_SIZE(pub->fates); i++)
-		add[i] = pub->fates[i];
-	pcb_stats_add(t, add, ns);
+	pcb_stats_publish(t, pub->fates, nr, bytes, ns);
 	return ns;
 }
 

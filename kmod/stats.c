@@ -41,14 +41,17 @@ static unsigned int hist_bucket(u64 ns)
 	return min_t(unsigned int, fls64(ns), PCB_HIST_BUCKETS - 1);
 }
 
-static void cpu_stats_add(struct pcb_cpu_stats *s, const u64 *add, u64 cost_ns)
+/* Only the counters a publish moves: the fates, messages and bytes. */
+static void cpu_stats_publish(struct pcb_cpu_stats *s, const u32 *fates,
+			      u64 nr, u64 bytes, u64 cost_ns)
 {
 	unsigned int i;
 
-	for (i = 0; i < PCB_NR_COUNTERS; i++)
-		s->counters[i] += add[i];
-	if (cost_ns == U64_MAX)		/* nothing published */
-		return;
+	/* The fates are the first counters: see enum pcb_fate. */
+	for (i = 0; i <= PCB_FATE_SKIP; i++)
+		s->counters[i] += fates[i];
+	s->counters[PCB_CNT_PUBLISHED] += nr;
+	s->counters[PCB_CNT_BYTES] += bytes;
 	s->hist_count++;
 	s->hist_sum += cost_ns;
 	s->hist_max = max(s->hist_max, cost_ns);
@@ -56,20 +59,24 @@ static void cpu_stats_add(struct pcb_cpu_stats *s, const u64 *add, u64 cost_ns)
 }
 
 /*
- * Add @add (indexed by enum pcb_counter) to @t's and the bus's counters,
- * and @cost_ns to their histograms unless it is U64_MAX.
+ * After a publish of @nr messages of @bytes to @t: the subscriptions by
+ * fate (@fates, indexed by enum pcb_fate), and @cost_ns for the
+ * histogram, to @t's and the bus's figures.
  */
-void pcb_stats_add(struct pcb_topic *t, const u64 *add, u64 cost_ns)
+void pcb_stats_publish(struct pcb_topic *t, const u32 *fates, u64 nr,
+		       u64 bytes, u64 cost_ns)
 {
 	struct pcb_cpu_stats __percpu *stats;
+	struct pcb_cpu_stats *s;
 
 	rcu_read_lock();	/* a deleted topic's go a grace period later */
 	stats = pcb_topic_stats(t);
-	preempt_disable();
+	s = get_cpu_ptr(t->bus->stats);
 	if (stats)
-		cpu_stats_add(this_cpu_ptr(stats), add, cost_ns);
-	cpu_stats_add(this_cpu_ptr(t->bus->stats), add, cost_ns);
-	preempt_enable();
+		cpu_stats_publish(this_cpu_ptr(stats), fates, nr, bytes,
+				  cost_ns);
+	cpu_stats_publish(s, fates, nr, bytes, cost_ns);
+	put_cpu_ptr(t->bus->stats);
 	rcu_read_unlock();
 }
 
