@@ -403,7 +403,7 @@ struct pcb_stage {
  */
 #define PCB_NOINIT	__uninitialized
 
-/* One message on its way in. */
+/* One message on its way in.  A new field needs a line in pcb_pub_init(). */
 struct pcb_pub {
 	struct pcb_bus *bus;
 	struct pcb_msg msg;		/* data: the kernel's copy, once staged */

@@ -201,20 +201,38 @@ int pcb_probe_out(void __user *arg, const void *args, size_t size)
 	return copy_to_user(arg, args, size) ? -EFAULT : 0;
 }
 
-/* Everything but the message itself; first, for the TSC. */
+/*
+ * Everything but the message itself; first, for the TSC.  Field by field,
+ * every one of them: a compound literal clears the whole struct first
+ * ("rep stos"), then writes the fields again.
+ */
 void pcb_pub_init(struct pcb_pub *pub, const struct pcb_endpoint *ep)
 {
 	u64 now = pcb_clock_now();
 
-	*pub = (struct pcb_pub) {
-		.tsc = now,
-		.real_ns = pcb_clock_real(now),
-		.bus = ep->bus,
-		.hdr_len = sizeof(struct pcb_record),
-		/* Translated for each ring by pcb_pub_ident(). */
-		.tgid = task_tgid(current),
-		.euid = current_euid(),
-	};
+	pub->bus = ep->bus;
+	pub->msg.data = NULL;
+	pub->msg.len = 0;
+	pub->msg.key = 0;
+	pub->nr_deps = 0;
+	pub->hdr_len = sizeof(struct pcb_record);
+	pub->deps = NULL;
+	pub->dep_max = 0;
+	pub->tsc = now;
+	pub->real_ns = pcb_clock_real(now);
+	/* Translated for each ring by pcb_pub_ident(). */
+	pub->tgid = task_tgid(current);
+	pub->euid = current_euid();
+	pub->id_pid_ns = NULL;
+	pub->id_user_ns = NULL;
+	pub->id.pid = 0;
+	pub->id.uid = 0;
+	pub->nonblock = false;
+	pub->retried_later = false;
+	pub->msg_id = 0;
+	pub->seq = 0;
+	pub->commit_ts = 0;
+	memset(pub->fates, 0, sizeof(pub->fates));
 }
 
 /* Read the @nr dependencies at @uaddr into @deps, check them, use them. */
