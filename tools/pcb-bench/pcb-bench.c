@@ -21,13 +21,18 @@
  *
  * pcb modes publish into one topic with a reliable subscription per
  * consumer; the baselines fan out by writing to every subscriber's channel.
+ * With --topics N, each publisher spreads its messages round-robin over N
+ * topics, and every consumer takes all of them: pcb subscribes its one ring
+ * to each topic, pipe and uds give each consumer a channel per topic and
+ * the consumer waits on all of them in one epoll set.
  * Every transport applies backpressure (a full channel makes the publisher
  * wait), so nothing may be lost: consumers check the sequence numbers.
  *
- * Each payload starts with struct msg_hdr: the send time, a TSC reading
+ * A payload of 24 bytes or more starts with struct msg_hdr: the send time, a TSC reading
  * (in paced mode the time the message was scheduled for, so a late
  * publisher shows up as latency instead of hiding it), the publisher's
- * sequence number and index.  The consumer subtracts the send time from
+ * sequence number and index; a smaller one (8 bytes at least) carries the
+ * same in 8 bytes, struct msg_small.  The consumer subtracts the send time from
  * the TSC when it reads the message: one-way latency, in TSC ticks until
  * it is reported in ns, with the TSC's rate measured at start-up against
  * CLOCK_MONOTONIC_RAW.  No clock_gettime() per message, no timer: in a
@@ -71,8 +76,12 @@
 #include "bench.h"
 
 #define BURST		64	/* messages per batch, submit or burst */
+#define BURST_BYTES	(4U << 20)	/* fewer messages per burst beyond */
 #define MAX_PUBS	16
 #define MAX_SUBS	64
+#define MAX_TOPICS	100000
+#define MIN_SIZE	8U
+#define MAX_SIZE	(4U << 20)
 #define MAX_RUN_LIST	32
 #define SCHEMA		0x70636262ULL	/* "pcbb" */
 #define WAIT_MS		20	/* a sleeping consumer re-checks the end */
@@ -91,6 +100,23 @@ struct msg_hdr {
 	uint32_t pub;
 	uint32_t flags;
 };
+
+/*
+ * The header of a message under sizeof(struct msg_hdr): the low 32 bits of
+ * the TSC (a latency under 2^32 ticks, a second or more, comes out right)
+ * and a word of the sequence number's low SMALL_SEQ_BITS, the publisher
+ * and the flags; the consumer extends the sequence number from the one
+ * it expects of that publisher.
+ */
+struct msg_small {
+	uint32_t t_lo;
+	uint32_t word;
+};
+
+#define SMALL_SEQ_BITS	24
+#define SMALL_SEQ_MASK	((1U << SMALL_SEQ_BITS) - 1)
+#define SMALL_PUB_SHIFT	SMALL_SEQ_BITS		/* 4 bits: MAX_PUBS */
+#define SMALL_FLAG_SHIFT	28
 
 enum phase { PH_WARMUP, PH_MEASURE, PH_STOP };
 
@@ -142,6 +168,7 @@ struct cfg {
 	unsigned int size;
 	unsigned int subs;
 	unsigned int pubs;
+	unsigned int topics;	/* per publisher, round-robin */
 	enum consumer consumer;
 	uint64_t rate;		/* per publisher, 0 saturates */
 	uint64_t duration_ns;
@@ -172,6 +199,7 @@ struct subctx {
 	/* transport */
 	struct pcb *bus;
 	int rfd, wfd;		/* pipe, uds; mq: mqd_t */
+	int *trfd, *twfd;	/* pipe, uds: one per topic, when topics > 1 */
 	pthread_mutex_t wlock;	/* pipe writes above PIPE_BUF, pubs > 1 */
 	struct shring *ring;
 	unsigned char *rbuf;
@@ -193,9 +221,13 @@ struct pubctx {
 	pthread_t thread;
 	struct pcb *bus;
 	int handle;
+	/* topics > 1: each topic's endpoint and handle (PCB_MAX_HANDLES each) */
+	struct pcb **tbus;
+	int *handles;
+	unsigned int nr_tbus;
 	struct pcb_uring_pub *up;
 	struct pcb_batch_entry *entries;
-	unsigned char *bufs;	/* BURST payloads of cfg.size bytes */
+	unsigned char *bufs;	/* run.burst payloads of cfg.size bytes */
 	uint64_t sent;
 	uint64_t measured;
 	uint64_t retries;
@@ -212,6 +244,7 @@ struct result {
 	int skipped;		/* errno that made the run a skip */
 	int err;
 	bool no_bus;		/* /dev/pcb could not be opened */
+	bool unsupported;	/* the transport cannot do this run */
 	char skip_why[96];
 };
 
@@ -226,9 +259,13 @@ struct run {
 	unsigned int subs_ready;
 	uint64_t expected;	/* per subscriber, valid once pubs_done */
 	uint64_t done_tsc;
+	/* Messages per send: BURST, fewer where they would be large. */
+	unsigned int burst;
 	/* More busy threads than CPUs: spinning publishers yield at times. */
 	bool crowded;
 	bool no_bus;		/* /dev/pcb could not be opened */
+	bool unsupported;	/* the transport cannot do this run: a skip */
+	unsigned int nr_created;	/* pcb topics to delete */
 	char why[96];
 };
 
@@ -323,6 +360,18 @@ static void set_why(struct run *r, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* The transport cannot make this run: a skip, with the reason. */
+static int unsupported(struct run *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(r->why, sizeof(r->why), fmt, ap);
+	va_end(ap);
+	r->unsupported = true;
+	return -EOPNOTSUPP;
+}
+
 static unsigned int pow2_at_least(size_t v)
 {
 	unsigned int p = 1;
@@ -336,16 +385,103 @@ static unsigned int pow2_at_least(size_t v)
 /* The consumer's bookkeeping, common to every mode                   */
 /* ------------------------------------------------------------------ */
 
+/* The header of a message of @size bytes, into @buf. */
+static void msg_encode(void *buf, size_t size, const struct msg_hdr *h)
+{
+	struct msg_small sm;
+
+	if (size >= sizeof(*h)) {
+		memcpy(buf, h, sizeof(*h));
+		return;
+	}
+	sm.t_lo = (uint32_t)h->t_tsc;
+	sm.word = ((uint32_t)h->seq & SMALL_SEQ_MASK) |
+		  h->pub << SMALL_PUB_SHIFT |
+		  (h->flags & MSG_MEASURED) << SMALL_FLAG_SHIFT;
+	memcpy(buf, &sm, sizeof(sm));
+}
+
+/*
+ * The header of a message of @size bytes read at TSC time @now; @next is
+ * the sequence number expected of each publisher, from which a small
+ * header's is extended: the one nearest to it with the same low bits.
+ */
+static void msg_decode(const void *buf, size_t size, const uint64_t *next,
+		       uint64_t now, struct msg_hdr *h)
+{
+	const uint32_t half = 1U << (SMALL_SEQ_BITS - 1);
+	struct msg_small sm;
+	uint32_t d, ago;
+	uint64_t exp;
+
+	if (size >= sizeof(*h)) {
+		memcpy(h, buf, sizeof(*h));
+		return;
+	}
+	memcpy(&sm, buf, sizeof(sm));
+	h->pub = (sm.word >> SMALL_PUB_SHIFT) & (MAX_PUBS - 1);
+	h->flags = (sm.word >> SMALL_FLAG_SHIFT) & MSG_MEASURED;
+	/* A stamp "from the future" is another CPU's TSC a little ahead. */
+	ago = (uint32_t)now - sm.t_lo;
+	h->t_tsc = ago > 1U << 31 ? now : now - ago;
+	exp = next[h->pub];
+	d = ((sm.word & SMALL_SEQ_MASK) - (uint32_t)exp) & SMALL_SEQ_MASK;
+	if (d >= half && exp + d >= (1U << SMALL_SEQ_BITS))
+		h->seq = exp + d - (1U << SMALL_SEQ_BITS);	/* behind */
+	else
+		h->seq = exp + d;
+}
+
+/* msg_encode() and msg_decode() agree, wrap-arounds included. */
+static int msg_selfcheck(void)
+{
+	static const struct {
+		uint64_t seq, expected, t, now;
+	} t[] = {
+		{ 0, 0, 100, 150 },
+		{ 5, 3, 0xfffffff0ULL, 0x100000005ULL },
+		{ 0x1000001, 0xfffffe, 1, 2 },
+		{ 0xfffffe, 0x1000001, 7, 7 },
+		{ 0x5000000, 0x4ffffff, 0x3ffffffffULL, 0x400000001ULL },
+		{ 42, 40, 1000, 999 },		/* stamp ahead: latency 0 */
+	};
+	const size_t nr = sizeof(t) / sizeof(*t);
+	unsigned char buf[sizeof(struct msg_hdr)];
+	uint64_t next[MAX_PUBS] = { 0 };
+	struct msg_hdr in, out;
+	size_t size, i;
+
+	for (size = MIN_SIZE; size <= sizeof(buf); size += sizeof(buf) - MIN_SIZE)
+		for (i = 0; i < nr; i++) {
+			in = (struct msg_hdr){ .t_tsc = t[i].t, .seq = t[i].seq,
+					       .pub = MAX_PUBS - 1,
+					       .flags = MSG_MEASURED };
+			next[MAX_PUBS - 1] = t[i].expected;
+			msg_encode(buf, size, &in);
+			msg_decode(buf, size, next, t[i].now, &out);
+			if (out.seq != in.seq || out.pub != in.pub ||
+			    out.flags != in.flags ||
+			    (size >= sizeof(in) ? out.t_tsc != in.t_tsc :
+			     t[i].now - out.t_tsc !=
+			     (t[i].now >= t[i].t ? t[i].now - t[i].t : 0))) {
+				fprintf(stderr, "pcb-bench: header check %zu, %zu B: failed\n",
+					i, size);
+				return -1;
+			}
+		}
+	return 0;
+}
+
 static void on_msg(struct subctx *s, const void *data, size_t len)
 {
 	uint64_t now = bench_tsc_now();
 	struct msg_hdr h;
 
-	if (len != s->r->c.size || len < sizeof(h)) {
+	if (len != s->r->c.size) {
 		s->bad++;
 		return;
 	}
-	memcpy(&h, data, sizeof(h));
+	msg_decode(data, len, s->next, now, &h);
 	if (h.pub >= s->r->c.pubs) {
 		s->bad++;
 		return;
@@ -368,6 +504,11 @@ static void on_msg(struct subctx *s, const void *data, size_t len)
 /* pcb                                                                */
 /* ------------------------------------------------------------------ */
 
+/*
+ * Room for 64 messages, 1 to 4 MiB; and for 4 at least of the largest
+ * (a record is the payload and a header of under 256 bytes): 32 MiB for
+ * 4 MiB messages, under the module's default max_ring_size of 64 MiB.
+ */
 static size_t pcb_ring_bytes(unsigned int size)
 {
 	size_t want = pow2_at_least((size_t)size * 64);
@@ -376,7 +517,80 @@ static size_t pcb_ring_bytes(unsigned int size)
 		want = 1U << 20;
 	if (want > (4U << 20))
 		want = 4U << 20;
+	if (want < 4 * ((size_t)size + 256))
+		want = pow2_at_least(4 * ((size_t)size + 256));
 	return want;
+}
+
+/* A module parameter of pcb, or 0 when it cannot be read. */
+static unsigned long pcb_param(const char *name)
+{
+	char path[128];
+	unsigned long v = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/module/pcb/parameters/%s", name);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (fscanf(f, "%lu", &v) != 1)
+		v = 0;
+	fclose(f);
+	return v;
+}
+
+/* The name of topic @k of the run: the run's own name when it has one. */
+static void topic_name(const struct run *r, unsigned int k, char *buf,
+		       size_t len)
+{
+	if (r->c.topics > 1)
+		snprintf(buf, len, "%.40s/%u", r->topic, k);
+	else
+		snprintf(buf, len, "%s", r->topic);
+}
+
+static int pcb_pub_init(struct pubctx *p);
+
+/* Why the module refuses the run's topics or subscriptions, if it does. */
+static int pcb_limits(struct run *r)
+{
+	unsigned long msg = pcb_param("max_msg_size");
+	unsigned long ring = pcb_param("max_ring_size");
+	unsigned long topics = pcb_param("max_topics");
+	unsigned long subs = pcb_param("max_subscriptions_per_user");
+	bool uring = r->c.ops->pub_init != pcb_pub_init;
+
+	if (msg && r->c.size > msg)
+		return unsupported(r, "over the module's max_msg_size (%lu B)",
+				   msg);
+	if (ring && pcb_ring_bytes(r->c.size) > ring)
+		return unsupported(r, "a ring of %zu B is over the module's max_ring_size (%lu B)",
+				   pcb_ring_bytes(r->c.size), ring);
+	if (topics && r->c.topics > topics)
+		return unsupported(r, "over the module's max_topics (%lu)",
+				   topics);
+	if (subs && (unsigned long)r->c.topics * r->c.subs > subs)
+		return unsupported(r, "over the module's max_subscriptions_per_user (%lu)",
+				   subs);
+	if (uring && r->c.topics > PCB_MAX_HANDLES)
+		return unsupported(r, "an io_uring publisher has one endpoint: %u handles at most",
+				   PCB_MAX_HANDLES);
+	return 0;
+}
+
+static int pcb_subscribe_all(struct run *r, struct subctx *s)
+{
+	char name[PCB_NAME_MAX];
+	unsigned int k;
+	int ret;
+
+	for (k = 0; k < r->c.topics; k++) {
+		topic_name(r, k, name, sizeof(name));
+		ret = pcb_subscribe(s->bus, name, SCHEMA, 0, NULL);
+		if (ret)
+			return ret;
+	}
+	return 0;
 }
 
 static int pcb_setup(struct run *r)
@@ -391,17 +605,27 @@ static int pcb_setup(struct run *r)
 		set_why(r, "open /dev/pcb: %s", strerror(-ret));
 		return ret;
 	}
+	ret = pcb_limits(r);
+	if (ret)
+		return ret;
 	snprintf(r->topic, sizeof(r->topic), "pcbb/%d/%u", (int)getpid(),
 		 ++run_serial);
 	o.schema_id = SCHEMA;
 	o.max_msg_size = r->c.size;
 	/* The subscribers are ours and reliable: read and execute. */
 	o.mode = 0700;
-	ret = pcb_topic_create(r->admin, r->topic, &o, NULL);
-	if (ret) {
-		set_why(r, "topic create: %s", strerror(-ret));
-		return ret;
+	for (i = 0; i < r->c.topics; i++) {
+		char name[PCB_NAME_MAX];
+
+		topic_name(r, i, name, sizeof(name));
+		ret = pcb_topic_create(r->admin, name, &o, NULL);
+		if (ret) {
+			r->nr_created = i;
+			set_why(r, "topic create %u: %s", i, strerror(-ret));
+			return ret;
+		}
 	}
+	r->nr_created = r->c.topics;
 	for (i = 0; i < r->c.subs; i++) {
 		struct subctx *s = &r->subs[i];
 
@@ -409,7 +633,7 @@ static int pcb_setup(struct run *r)
 		if (!ret)
 			ret = pcb_ring_setup(s->bus, pcb_ring_bytes(r->c.size));
 		if (!ret)
-			ret = pcb_subscribe(s->bus, r->topic, SCHEMA, 0, NULL);
+			ret = pcb_subscribe_all(r, s);
 		if (ret) {
 			set_why(r, "subscriber: %s", strerror(-ret));
 			return ret;
@@ -422,24 +646,51 @@ static void pcb_teardown(struct run *r)
 {
 	unsigned int i;
 
+	char name[PCB_NAME_MAX];
+
 	for (i = 0; i < r->c.subs; i++) {
 		pcb_close(r->subs[i].bus);
 		r->subs[i].bus = NULL;
 	}
-	if (r->admin && r->topic[0])
-		pcb_topic_delete(r->admin, r->topic);
+	for (i = 0; r->admin && i < r->nr_created; i++) {
+		topic_name(r, i, name, sizeof(name));
+		pcb_topic_delete(r->admin, name);
+	}
 	pcb_close(r->admin);
 	r->admin = NULL;
 }
 
+/*
+ * A handle for each topic, PCB_MAX_HANDLES to an endpoint: the first
+ * endpoint is p->bus, topic 0's handle p->handle.
+ */
 static int pcb_pub_init(struct pubctx *p)
 {
-	int ret = pcb_open(&p->bus);
+	struct run *r = p->r;
+	char name[PCB_NAME_MAX];
+	unsigned int k;
+	int ret;
 
-	if (ret)
-		return ret;
-	p->handle = pcb_topic_open(p->bus, p->r->topic, SCHEMA);
-	return p->handle < 0 ? p->handle : 0;
+	p->nr_tbus = (r->c.topics + PCB_MAX_HANDLES - 1) / PCB_MAX_HANDLES;
+	p->tbus = calloc(p->nr_tbus, sizeof(*p->tbus));
+	p->handles = calloc(r->c.topics, sizeof(*p->handles));
+	if (!p->tbus || !p->handles)
+		return -ENOMEM;
+	for (k = 0; k < p->nr_tbus; k++) {
+		ret = pcb_open(&p->tbus[k]);
+		if (ret)
+			return ret;
+	}
+	for (k = 0; k < r->c.topics; k++) {
+		topic_name(r, k, name, sizeof(name));
+		ret = pcb_topic_open(p->tbus[k / PCB_MAX_HANDLES], name, SCHEMA);
+		if (ret < 0)
+			return ret;
+		p->handles[k] = ret;
+	}
+	p->bus = p->tbus[0];
+	p->handle = p->handles[0];
+	return 0;
 }
 
 static int pcb_uring_init_flags(struct pubctx *p, uint32_t flags)
@@ -467,9 +718,16 @@ static int pcb_sqpoll_init(struct pubctx *p)
 
 static void pcb_pub_fini(struct pubctx *p)
 {
+	unsigned int k;
+
 	pcb_uring_pub_destroy(p->up);
 	p->up = NULL;
-	pcb_close(p->bus);
+	for (k = 0; p->tbus && k < p->nr_tbus; k++)
+		pcb_close(p->tbus[k]);
+	free(p->tbus);
+	free(p->handles);
+	p->tbus = NULL;
+	p->handles = NULL;
 	p->bus = NULL;
 }
 
@@ -478,14 +736,32 @@ static unsigned char *buf_at(struct pubctx *p, unsigned int i)
 	return p->bufs + (size_t)i * p->r->c.size;
 }
 
+/* The topic of message @i of the burst being sent: round-robin. */
+static unsigned int msg_topic(const struct pubctx *p, unsigned int i)
+{
+	return (unsigned int)((p->sent + i) % p->r->c.topics);
+}
+
+/* The endpoint and handle that publish message @i of the burst. */
+static struct pcb *pub_target(const struct pubctx *p, unsigned int i,
+			      int *handle)
+{
+	unsigned int t = msg_topic(p, i);
+
+	*handle = p->handles[t];
+	return p->tbus[t / PCB_MAX_HANDLES];
+}
+
 static int pcb_send_ioctl(struct pubctx *p, unsigned int n)
 {
+	struct pcb *bus;
 	unsigned int i;
-	int ret;
+	int ret, h;
 
 	for (i = 0; i < n; i++) {
-		ret = pcb_publish(p->bus, p->handle, buf_at(p, i),
-				  p->r->c.size, 0, PUB_TIMEOUT_NS, NULL);
+		bus = pub_target(p, i, &h);
+		ret = pcb_publish(bus, h, buf_at(p, i), p->r->c.size, 0,
+				  PUB_TIMEOUT_NS, NULL);
 		if (ret)
 			return ret;
 	}
@@ -495,10 +771,12 @@ static int pcb_send_ioctl(struct pubctx *p, unsigned int n)
 static int pcb_send_try(struct pubctx *p, unsigned int n)
 {
 	unsigned int i, spins = 0;
-	int ret;
+	struct pcb *bus;
+	int ret, h;
 
 	for (i = 0; i < n; i++) {
-		while ((ret = pcb_try_publish(p->bus, p->handle, buf_at(p, i),
+		bus = pub_target(p, i, &h);
+		while ((ret = pcb_try_publish(bus, h, buf_at(p, i),
 					      p->r->c.size, 0, NULL)) ==
 		       -EAGAIN) {
 			p->retries++;
@@ -510,24 +788,46 @@ static int pcb_send_try(struct pubctx *p, unsigned int n)
 	return 0;
 }
 
-static int pcb_send_batch(struct pubctx *p, unsigned int n)
+/* Entries @first .. @first + @n - 1, all of endpoint @bus, in one call. */
+static int pcb_batch_call(struct pubctx *p, struct pcb *bus,
+			  unsigned int first, unsigned int n)
 {
+	struct pcb_batch_entry *e = p->entries + first;
 	unsigned int i;
 	int ret;
 
-	for (i = 0; i < n; i++)
-		pcb_batch_entry_prep(&p->entries[i], p->handle, buf_at(p, i),
-				     p->r->c.size, 0);
-	ret = pcb_publish_batch(p->bus, p->entries, n, 0, PUB_TIMEOUT_NS);
+	ret = pcb_publish_batch(bus, e, n, 0, PUB_TIMEOUT_NS);
 	if (ret < 0)
 		return ret;
 	if ((unsigned int)ret != n) {
 		for (i = 0; i < n; i++)
-			if (p->entries[i].result < 0)
-				return p->entries[i].result;
+			if (e[i].result < 0)
+				return e[i].result;
 		return -EIO;
 	}
 	return 0;
+}
+
+/* One call per run of entries whose handles belong to one endpoint. */
+static int pcb_send_batch(struct pubctx *p, unsigned int n)
+{
+	struct pcb *bus, *run_bus = NULL;
+	unsigned int i, first = 0;
+	int ret, h;
+
+	for (i = 0; i < n; i++) {
+		bus = pub_target(p, i, &h);
+		if (run_bus && bus != run_bus) {
+			ret = pcb_batch_call(p, run_bus, first, i - first);
+			if (ret)
+				return ret;
+			first = i;
+		}
+		run_bus = bus;
+		pcb_batch_entry_prep(&p->entries[i], h, buf_at(p, i),
+				     p->r->c.size, 0);
+	}
+	return n ? pcb_batch_call(p, run_bus, first, n - first) : 0;
 }
 
 static int pcb_send_uring(struct pubctx *p, unsigned int n)
@@ -537,8 +837,8 @@ static int pcb_send_uring(struct pubctx *p, unsigned int n)
 	int ret, first_err = 0;
 
 	for (i = 0; i < n; i++) {
-		ret = pcb_uring_pub_queue(p->up, p->handle, buf_at(p, i),
-					  p->r->c.size, 0, 0, i);
+		ret = pcb_uring_pub_queue(p->up, p->handles[msg_topic(p, i)],
+					  buf_at(p, i), p->r->c.size, 0, 0, i);
 		if (ret)
 			return ret;
 	}
@@ -618,11 +918,25 @@ static int set_nonblock(int fd)
 
 static void fds_teardown(struct run *r)
 {
-	unsigned int i;
+	unsigned int i, k;
 
 	for (i = 0; i < r->c.subs; i++) {
 		struct subctx *s = &r->subs[i];
 
+		for (k = 0; s->trfd && k < r->c.topics; k++) {
+			if (s->trfd[k] >= 0)
+				close(s->trfd[k]);
+			if (s->twfd[k] >= 0)
+				close(s->twfd[k]);
+		}
+		if (s->trfd) {		/* closed above */
+			s->rfd = -1;
+			s->wfd = -1;
+		}
+		free(s->trfd);
+		free(s->twfd);
+		s->trfd = NULL;
+		s->twfd = NULL;
 		if (s->rfd >= 0)
 			close(s->rfd);
 		if (s->wfd >= 0 && s->wfd != s->rfd)
@@ -633,28 +947,127 @@ static void fds_teardown(struct run *r)
 	}
 }
 
-static int pipe_setup(struct run *r)
+/*
+ * Descriptors for a channel per topic per subscriber, two each: raise
+ * RLIMIT_NOFILE to that if need be (root may raise the hard limit too).
+ */
+static int fds_room(struct run *r)
 {
-	unsigned int i;
-	int fds[2];
+	rlim_t need = (rlim_t)r->c.topics * r->c.subs * 2 + 256;
+	struct rlimit rl;
 
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return -errno;
+	if (rl.rlim_cur >= need)
+		return 0;
+	rl.rlim_cur = need;
+	if (rl.rlim_max < need)
+		rl.rlim_max = need;
+	if (setrlimit(RLIMIT_NOFILE, &rl))
+		return unsupported(r, "needs %llu descriptors, over RLIMIT_NOFILE",
+				   (unsigned long long)need);
+	return 0;
+}
+
+/* Makes one channel: its read and write ends. */
+typedef int (*pair_fn)(struct run *r, int *rfd, int *wfd);
+
+/*
+ * Each subscriber's channel (@pair makes one), or with topics > 1 one per
+ * topic (s->rfd and s->wfd are then topic 0's); @rcap: its read buffer.
+ */
+static int fds_setup(struct run *r, pair_fn pair, size_t rcap)
+{
+	unsigned int i, k, n = r->c.topics;
+	int ret;
+
+	if (n > 1) {
+		ret = fds_room(r);
+		if (ret)
+			return ret;
+	}
 	for (i = 0; i < r->c.subs; i++) {
 		struct subctx *s = &r->subs[i];
 
-		if (pipe2(fds, O_CLOEXEC) < 0)
-			return -errno;
-		s->rfd = fds[0];
-		s->wfd = fds[1];
-		/* As deep as the user may make it; a failure only costs speed. */
-		fcntl(s->wfd, F_SETPIPE_SZ, 1 << 20);
-		if (set_nonblock(s->rfd))
-			return -errno;
-		s->rcap = (size_t)r->c.size * BURST;
+		s->rcap = rcap;
 		s->rbuf = malloc(s->rcap);
 		if (!s->rbuf)
 			return -ENOMEM;
+		if (n == 1) {
+			ret = pair(r, &s->rfd, &s->wfd);
+			if (ret)
+				return ret;
+			continue;
+		}
+		s->trfd = malloc(n * sizeof(*s->trfd));
+		s->twfd = malloc(n * sizeof(*s->twfd));
+		if (!s->trfd || !s->twfd)
+			return -ENOMEM;
+		memset(s->trfd, 0xff, n * sizeof(*s->trfd));
+		memset(s->twfd, 0xff, n * sizeof(*s->twfd));
+		for (k = 0; k < n; k++) {
+			ret = pair(r, &s->trfd[k], &s->twfd[k]);
+			if (ret)
+				return ret;
+		}
+		s->rfd = s->trfd[0];
+		s->wfd = s->twfd[0];
 	}
 	return 0;
+}
+
+/* The channel of subscriber @s for message @i of @p's burst. */
+static int chan_wfd(const struct subctx *s, const struct pubctx *p,
+		    unsigned int i)
+{
+	return s->twfd ? s->twfd[msg_topic(p, i)] : s->wfd;
+}
+
+/* With a channel per topic: read those the epoll set says are ready. */
+static int topics_poll(struct subctx *s, int (*one)(struct subctx *s, int fd))
+{
+	struct epoll_event ev[BURST];
+	int i, n, got, total = 0;
+
+	n = epoll_wait(s->epfd, ev, BURST, 0);
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	for (i = 0; i < n; i++) {
+		got = one(s, ev[i].data.fd);
+		if (got < 0)
+			return got;
+		total += got;
+	}
+	return total;
+}
+
+static int pipe_pair(struct run *r, int *rfd, int *wfd)
+{
+	int fds[2];
+
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return -errno;
+	*rfd = fds[0];
+	*wfd = fds[1];
+	/*
+	 * As deep as the user may make it; a failure only costs speed.  Not
+	 * with a pipe per topic: thousands of them would pin that much.
+	 */
+	if (r->c.topics == 1)
+		fcntl(*wfd, F_SETPIPE_SZ, 1 << 20);
+	return set_nonblock(*rfd);
+}
+
+static int pipe_setup(struct run *r)
+{
+	/*
+	 * A consumer of many pipes reads whole messages only: a write of
+	 * PIPE_BUF bytes at most is atomic, and reads take multiples of it.
+	 */
+	if (r->c.topics > 1 && r->c.size > PIPE_BUF)
+		return unsupported(r, "a pipe per topic: messages of PIPE_BUF (%d B) at most",
+				   PIPE_BUF);
+	return fds_setup(r, pipe_pair, (size_t)r->c.size * r->burst);
 }
 
 static int write_full(int fd, const unsigned char *p, size_t len)
@@ -687,7 +1100,8 @@ static int pipe_send(struct pubctx *p, unsigned int n)
 
 			if (lock)
 				pthread_mutex_lock(&s->wlock);
-			ret = write_full(s->wfd, buf_at(p, i), r->c.size);
+			ret = write_full(chan_wfd(s, p, i), buf_at(p, i),
+					 r->c.size);
 			if (lock)
 				pthread_mutex_unlock(&s->wlock);
 			if (ret)
@@ -697,13 +1111,13 @@ static int pipe_send(struct pubctx *p, unsigned int n)
 	return 0;
 }
 
-static int pipe_poll(struct subctx *s)
+static int pipe_read(struct subctx *s, int fd)
 {
 	size_t size = s->r->c.size, off = 0;
 	ssize_t got;
 	int n = 0;
 
-	got = read(s->rfd, s->rbuf + s->rfill, s->rcap - s->rfill);
+	got = read(fd, s->rbuf + s->rfill, s->rcap - s->rfill);
 	if (got < 0)
 		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
 	s->rfill += (size_t)got;
@@ -719,35 +1133,49 @@ static int pipe_poll(struct subctx *s)
 	return n;
 }
 
+static int pipe_poll(struct subctx *s)
+{
+	if (s->trfd)
+		return topics_poll(s, pipe_read);
+	return pipe_read(s, s->rfd);
+}
+
 static int fd_sub_fd(struct subctx *s)
 {
 	return s->rfd;
 }
 
-static int uds_setup(struct run *r)
+/* A socket buffer of @bytes: forced where allowed, else what the limit gives. */
+static void sock_buf(int fd, int opt, int force, int bytes)
 {
-	int bufsz = 4 << 20;
-	unsigned int i;
+	if (setsockopt(fd, SOL_SOCKET, force, &bytes, sizeof(bytes)))
+		setsockopt(fd, SOL_SOCKET, opt, &bytes, sizeof(bytes));
+}
+
+static int uds_pair(struct run *r, int *rfd, int *wfd)
+{
+	/* Room for a few messages; with a socket per topic, the default. */
+	int bufsz = r->c.size > (1U << 20) ? (int)r->c.size * 2 : 4 << 20;
 	int sv[2];
 
-	for (i = 0; i < r->c.subs; i++) {
-		struct subctx *s = &r->subs[i];
-
-		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
-			return -errno;
-		s->rfd = sv[0];
-		s->wfd = sv[1];
-		/* Capped by net.core.[rw]mem_max; a failure only costs speed. */
-		setsockopt(s->wfd, SOL_SOCKET, SO_SNDBUF, &bufsz, sizeof(bufsz));
-		setsockopt(s->rfd, SOL_SOCKET, SO_RCVBUF, &bufsz, sizeof(bufsz));
-		if (set_nonblock(s->rfd))
-			return -errno;
-		s->rcap = r->c.size + 1;
-		s->rbuf = malloc(s->rcap);
-		if (!s->rbuf)
-			return -ENOMEM;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
+		return -errno;
+	*rfd = sv[0];
+	*wfd = sv[1];
+	/*
+	 * Capped by net.core.[rw]mem_max unless forced (CAP_NET_ADMIN); a
+	 * message the send buffer cannot hold fails with EMSGSIZE: a skip.
+	 */
+	if (r->c.topics == 1) {
+		sock_buf(*wfd, SO_SNDBUF, SO_SNDBUFFORCE, bufsz);
+		sock_buf(*rfd, SO_RCVBUF, SO_RCVBUFFORCE, bufsz);
 	}
-	return 0;
+	return set_nonblock(*rfd);
+}
+
+static int uds_setup(struct run *r)
+{
+	return fds_setup(r, uds_pair, r->c.size + 1);
 }
 
 static int uds_send(struct pubctx *p, unsigned int n)
@@ -759,8 +1187,8 @@ static int uds_send(struct pubctx *p, unsigned int n)
 	for (i = 0; i < n; i++) {
 		for (j = 0; j < r->c.subs; j++) {
 			do {
-				w = send(r->subs[j].wfd, buf_at(p, i),
-					 r->c.size, 0);
+				w = send(chan_wfd(&r->subs[j], p, i),
+					 buf_at(p, i), r->c.size, 0);
 			} while (w < 0 && errno == EINTR);
 			if (w < 0)
 				return -errno;
@@ -771,18 +1199,25 @@ static int uds_send(struct pubctx *p, unsigned int n)
 	return 0;
 }
 
-static int uds_poll(struct subctx *s)
+static int uds_read(struct subctx *s, int fd)
 {
 	ssize_t got;
 	int n;
 
 	for (n = 0; n < BURST; n++) {
-		got = recv(s->rfd, s->rbuf, s->rcap, 0);
+		got = recv(fd, s->rbuf, s->rcap, 0);
 		if (got < 0)
 			return errno == EAGAIN || errno == EINTR ? n : -errno;
 		on_msg(s, s->rbuf, (size_t)got);
 	}
 	return n;
+}
+
+static int uds_poll(struct subctx *s)
+{
+	if (s->trfd)
+		return topics_poll(s, uds_read);
+	return uds_read(s, s->rfd);
 }
 
 /* Unprivileged users get at most msg_max messages of msgsize_max bytes. */
@@ -822,6 +1257,8 @@ static int mq_setup(struct run *r)
 	unsigned int i;
 	int ret;
 
+	if (r->c.topics > 1)
+		return unsupported(r, "no queue per topic here");
 	for (i = 0; i < r->c.subs; i++) {
 		struct subctx *s = &r->subs[i];
 
@@ -883,8 +1320,8 @@ static int shring_create(struct run *r, struct shring **out, bool efd)
 	struct shring *q;
 	size_t len;
 
-	if (nslots < 16)
-		nslots = 16;
+	if (nslots < 4)		/* a few MiB-sized messages */
+		nslots = 4;
 	if (nslots > 4096)
 		nslots = 4096;
 	len = sizeof(*q) + (size_t)nslots * stride;
@@ -925,6 +1362,8 @@ static int shm_setup_common(struct run *r, bool efd)
 	unsigned int i;
 	int ret;
 
+	if (r->c.topics > 1)
+		return unsupported(r, "a ring per subscriber has no topics");
 	for (i = 0; i < r->c.subs; i++) {
 		ret = shring_create(r, &r->subs[i].ring, efd);
 		if (ret)
@@ -1185,7 +1624,7 @@ static void fill_msg(struct pubctx *p, unsigned int i, uint64_t t,
 		.flags = flags,
 	};
 
-	memcpy(buf_at(p, i), &h, sizeof(h));
+	msg_encode(buf_at(p, i), p->r->c.size, &h);
 }
 
 /*
@@ -1220,7 +1659,7 @@ static unsigned int pub_due(struct run *r, uint64_t *next, uint64_t period)
 		now = bench_tsc_now();
 	}
 	due = (now - *next) / period + 1;
-	return due > BURST ? BURST : (unsigned int)due;
+	return due > r->burst ? r->burst : (unsigned int)due;
 }
 
 static void pub_loop(struct pubctx *p)
@@ -1234,7 +1673,7 @@ static void pub_loop(struct pubctx *p)
 
 	for (;;) {
 		unsigned int ph = load_relaxed(&r->phase);
-		unsigned int i, n = BURST;
+		unsigned int i, n = r->burst;
 		uint32_t flags = 0;
 		int ret;
 
@@ -1312,6 +1751,9 @@ static int run_init(struct run *r, const struct cfg *c)
 
 	memset(r, 0, sizeof(*r));
 	r->c = *c;
+	r->burst = BURST;
+	if ((size_t)c->size * BURST > BURST_BYTES)
+		r->burst = c->size >= BURST_BYTES ? 1 : BURST_BYTES / c->size;
 	/*
 	 * Publishers, consumers (spinning, or woken per message) and, for
 	 * pcb-sqpoll, a kernel thread per publisher.
@@ -1337,8 +1779,8 @@ static int run_init(struct run *r, const struct cfg *c)
 		p->r = r;
 		p->idx = i;
 		p->handle = -1;
-		p->bufs = calloc(BURST, c->size);
-		p->entries = calloc(BURST, sizeof(*p->entries));
+		p->bufs = calloc(r->burst, c->size);
+		p->entries = calloc(r->burst, sizeof(*p->entries));
 		if (!p->bufs || !p->entries)
 			return -ENOMEM;
 	}
@@ -1365,12 +1807,19 @@ static int make_epoll(struct subctx *s)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
 	int fd = s->r->c.ops->fd ? s->r->c.ops->fd(s) : -1;
+	unsigned int k;
 
 	if (fd < 0)
 		return 0;
 	s->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (s->epfd < 0 || epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev))
+	if (s->epfd < 0)
 		return -errno;
+	/* A channel per topic: all of them, each event naming its fd. */
+	for (k = 0; k < (s->trfd ? s->r->c.topics : 1); k++) {
+		ev.data.fd = s->trfd ? s->trfd[k] : fd;
+		if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, ev.data.fd, &ev))
+			return -errno;
+	}
 	/*
 	 * Adding the fd polls it once, and the kernel's poll asks for
 	 * wake-ups on the consumer's behalf: take that back until it sleeps.
@@ -1503,6 +1952,7 @@ static int run_one(const struct cfg *c, struct result *res)
 	else
 		res->err = ret;
 	res->no_bus = r.no_bus;
+	res->unsupported = r.unsupported;
 	snprintf(res->skip_why, sizeof(res->skip_why), "%s", r.why);
 	c->ops->teardown(&r);
 	run_free(&r);
@@ -1520,7 +1970,7 @@ struct list {
 
 struct opts {
 	bool quick, json;
-	struct list modes, sizes, subs, pubs, consumers;
+	struct list modes, sizes, subs, pubs, topics, consumers;
 	uint64_t rate;
 	double duration, warmup;
 	uint64_t count;
@@ -1543,6 +1993,11 @@ static unsigned int nr_entries;
  */
 static bool is_skip(const struct ops *o, const struct result *res, int err)
 {
+	if (res->unsupported)
+		return true;
+	/* A message larger than the socket may hold, or allocate. */
+	if (!strcmp(o->name, "uds"))
+		return err == -EMSGSIZE || err == -ENOBUFS || err == -ENOMEM;
 	if (o->pcb && res->no_bus &&
 	    (err == -ENOENT || err == -ENODEV || err == -EACCES))
 		return true;
@@ -1561,12 +2016,14 @@ static bool check(struct entry *e)
 	struct pcb_lat_hist *h = (struct pcb_lat_hist *)&r->hist;
 	uint64_t p50 = pcb_lat_hist_percentile(h, 50);
 	uint64_t p99 = pcb_lat_hist_percentile(h, 99);
+	/* Channels of different topics have no order between them. */
+	bool ordered = e->c.ops->ordered && (e->c.ops->pcb || e->c.topics == 1);
 
 	if (r->err) {
 		snprintf(e->why, sizeof(e->why), "%s", r->skip_why);
 		return false;
 	}
-	if (r->lost || r->bad || (e->c.ops->ordered && r->reordered))
+	if (r->lost || r->bad || (ordered && r->reordered))
 		snprintf(e->why, sizeof(e->why),
 			 "lost %llu, out of order %llu, malformed %llu",
 			 (unsigned long long)r->lost,
@@ -1604,12 +2061,12 @@ static double lat_ns(const struct pcb_lat_hist *h, double p)
 
 static void print_header(FILE *f)
 {
-	fprintf(f, "%-11s %6s %4s %4s %5s %8s %10s %9s %5s %7s %7s %7s %8s %8s %8s %7s %7s %7s %7s %s\n",
-		"mode", "size", "subs", "pubs", "cons", "rate", "msgs/s",
+	fprintf(f, "%-11s %7s %4s %4s %5s %5s %8s %10s %9s %5s %7s %7s %7s %8s %8s %8s %7s %7s %7s %7s %s\n",
+		"mode", "size", "subs", "pubs", "topic", "cons", "rate", "msgs/s",
 		"MB/s", "lost", "min", "p50", "p90", "p99", "p99.9",
 		"p99.99", "max", "pub-usr", "pub-sys", "sub-usr", "sub-sys");
-	fprintf(f, "%-11s %6s %4s %4s %5s %8s %10s %9s %5s %7s %7s %7s %8s %8s %8s %7s %7s %7s %7s %s\n",
-		"", "B", "", "", "", "/s/pub", "", "", "", "us", "us", "us",
+	fprintf(f, "%-11s %7s %4s %4s %5s %5s %8s %10s %9s %5s %7s %7s %7s %8s %8s %8s %7s %7s %7s %7s %s\n",
+		"", "B", "", "", "s", "", "/s/pub", "", "", "", "us", "us", "us",
 		"us", "us", "us", "us", "s/M", "s/M", "s/M", "s/M");
 }
 
@@ -1625,8 +2082,8 @@ static void print_row(FILE *f, const struct entry *e)
 			 (unsigned long long)c->rate);
 	else
 		snprintf(rate, sizeof(rate), "max");
-	fprintf(f, "%-11s %6u %4u %4u %5s %8s ", c->ops->name, c->size,
-		c->subs, c->pubs, consumer_names[c->consumer], rate);
+	fprintf(f, "%-11s %7u %4u %4u %5u %5s %8s ", c->ops->name, c->size,
+		c->subs, c->pubs, c->topics, consumer_names[c->consumer], rate);
 	if (e->skipped) {
 		fprintf(f, "skipped: %s\n", e->why);
 		return;
@@ -1697,9 +2154,9 @@ static void print_json(time_t started)
 		const struct pcb_lat_hist *h = &r->hist;
 
 		printf("%s\n{\"mode\":\"%s\",\"size\":%u,\"subs\":%u,"
-		       "\"pubs\":%u,\"consumer\":\"%s\",", i ? "," : "",
-		       c->ops->name, c->size, c->subs, c->pubs,
-		       consumer_names[c->consumer]);
+		       "\"pubs\":%u,\"topics\":%u,\"consumer\":\"%s\",",
+		       i ? "," : "", c->ops->name, c->size, c->subs, c->pubs,
+		       c->topics, consumer_names[c->consumer]);
 		if (c->rate)
 			printf("\"rate\":%llu,", (unsigned long long)c->rate);
 		else
@@ -1777,6 +2234,7 @@ static const struct option long_opts[] = {
 	{ "size", required_argument, NULL, 's' },
 	{ "subs", required_argument, NULL, 'S' },
 	{ "pubs", required_argument, NULL, 'P' },
+	{ "topics", required_argument, NULL, 'T' },
 	{ "rate", required_argument, NULL, 'r' },
 	{ "saturate", no_argument, NULL, 'x' },
 	{ "consumer", required_argument, NULL, 'c' },
@@ -1793,7 +2251,8 @@ static void usage(FILE *f)
 
 	fprintf(f,
 "usage: pcb-bench [--quick] [--json] [--mode LIST] [--size LIST]\n"
-"                 [--subs LIST] [--pubs LIST] [--rate N|--saturate]\n"
+"                 [--subs LIST] [--pubs LIST] [--topics LIST]\n"
+"                 [--rate N|--saturate]\n"
 "                 [--consumer spin|epoll|LIST] [--duration SECS]\n"
 "                 [--count N] [--warmup SECS]\n"
 "       pcb-bench cost [--json] [SIZE...]  (single-threaded cost per call)\n"
@@ -1808,9 +2267,13 @@ static void usage(FILE *f)
 "--rate N paces each publisher at N messages/s (it spins on the TSC\n"
 "between messages); --count N ends a run after N measured messages per\n"
 "publisher instead of --duration.  Latency is timed with the TSC.\n"
+"--topics N: each publisher spreads its messages round-robin over N topics,\n"
+"all of them taken by every subscriber (pipe and uds: a channel per topic;\n"
+"the shared-memory rings and mq have no topics and are skipped).\n"
+"Sizes: %u B to %u B; a transport that cannot carry a size is skipped.\n"
 "--quick: every mode at 64 and 4096 bytes, 1 and 3 subscribers, short\n"
 "runs; sanity checks only.  Exit: 0 every run passed its checks, 1 one\n"
-"failed, 2 usage, 4 every run was skipped.\n");
+"failed, 2 usage, 4 every run was skipped.\n", MIN_SIZE, MAX_SIZE);
 }
 
 static int parse_mode(const char *s, uint64_t *v)
@@ -1898,6 +2361,8 @@ static void defaults(struct opts *o)
 	set_list(&o->subs, subs, 3);
 	o->pubs.v[0] = 1;
 	o->pubs.n = 1;
+	o->topics.v[0] = 1;
+	o->topics.n = 1;
 	o->consumers.v[0] = CONS_EPOLL;
 	o->consumers.n = 1;
 	o->duration = 1.0;
@@ -1929,7 +2394,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	int c;
 
 	defaults(o);
-	while ((c = getopt_long(argc, argv, "qjm:s:S:P:r:xc:d:n:w:h",
+	while ((c = getopt_long(argc, argv, "qjm:s:S:P:T:r:xc:d:n:w:h",
 				long_opts, NULL)) != -1) {
 		switch (c) {
 		case 'q': o->quick = true; break;
@@ -1950,6 +2415,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case 'P':
 			if (parse_list(optarg, &o->pubs, parse_num))
+				return -1;
+			break;
+		case 'T':
+			if (parse_list(optarg, &o->topics, parse_num))
 				return -1;
 			break;
 		case 'c':
@@ -1988,12 +2457,14 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	if (o->quick)
 		quick_defaults(o, sizes_set, subs_set, dur_set, warm_set);
 	for (c = 0; c < (int)o->sizes.n; c++)
-		if (o->sizes.v[c] < sizeof(struct msg_hdr) ||
-		    o->sizes.v[c] > (1U << 20)) {
-			fprintf(stderr, "pcb-bench: sizes are %zu .. %u bytes\n",
-				sizeof(struct msg_hdr), 1U << 20);
+		if (o->sizes.v[c] < MIN_SIZE || o->sizes.v[c] > MAX_SIZE) {
+			fprintf(stderr, "pcb-bench: sizes are %u .. %u bytes\n",
+				MIN_SIZE, MAX_SIZE);
 			return -1;
 		}
+	for (c = 0; c < (int)o->topics.n; c++)
+		if (!o->topics.v[c] || o->topics.v[c] > MAX_TOPICS)
+			return -1;
 	for (c = 0; c < (int)o->subs.n; c++)
 		if (!o->subs.v[c] || o->subs.v[c] > MAX_SUBS)
 			return -1;
@@ -2027,15 +2498,36 @@ static void do_run(const struct opts *o, const struct cfg *c, FILE *tbl)
 	fflush(tbl);
 }
 
+/* The runs of @c for each number of topics and each consumer asked for. */
+static void run_topics(const struct opts *o, struct cfg *c, FILE *tbl)
+{
+	unsigned int to, co;
+
+	for (to = 0; to < o->topics.n; to++) {
+		bool seen[2] = { false, false };
+
+		c->topics = (unsigned int)o->topics.v[to];
+		for (co = 0; co < o->consumers.n; co++) {
+			c->consumer = c->ops->fixed_consumer >= 0 ?
+				(enum consumer)c->ops->fixed_consumer :
+				(enum consumer)o->consumers.v[co];
+			if (seen[c->consumer])
+				continue;
+			seen[c->consumer] = true;
+			do_run(o, c, tbl);
+		}
+	}
+}
+
 static unsigned int count_runs(const struct opts *o)
 {
 	return o->modes.n * o->sizes.n * o->subs.n * o->pubs.n *
-	       o->consumers.n;
+	       o->topics.n * o->consumers.n;
 }
 
 int main(int argc, char **argv)
 {
-	unsigned int m, si, su, pu, co, failed = 0, skipped = 0;
+	unsigned int m, si, su, pu, failed = 0, skipped = 0;
 	FILE *tbl;
 	time_t started = time(NULL);
 	struct opts o;
@@ -2049,6 +2541,8 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (msg_selfcheck())
+		return 1;
 	entries = calloc(count_runs(&o), sizeof(*entries));
 	if (!entries)
 		return 1;
@@ -2068,20 +2562,10 @@ int main(int argc, char **argv)
 		for (si = 0; si < o.sizes.n; si++)
 		for (su = 0; su < o.subs.n; su++)
 		for (pu = 0; pu < o.pubs.n; pu++) {
-			bool seen[2] = { false, false };
-
-			for (co = 0; co < o.consumers.n; co++) {
-				c.consumer = c.ops->fixed_consumer >= 0 ?
-					(enum consumer)c.ops->fixed_consumer :
-					(enum consumer)o.consumers.v[co];
-				if (seen[c.consumer])
-					continue;
-				seen[c.consumer] = true;
-				c.size = (unsigned int)o.sizes.v[si];
-				c.subs = (unsigned int)o.subs.v[su];
-				c.pubs = (unsigned int)o.pubs.v[pu];
-				do_run(&o, &c, tbl);
-			}
+			c.size = (unsigned int)o.sizes.v[si];
+			c.subs = (unsigned int)o.subs.v[su];
+			c.pubs = (unsigned int)o.pubs.v[pu];
+			run_topics(&o, &c, tbl);
 		}
 	}
 	for (m = 0; m < nr_entries; m++) {
