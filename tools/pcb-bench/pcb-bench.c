@@ -2498,15 +2498,15 @@ static void do_run(const struct opts *o, const struct cfg *c, FILE *tbl)
 	fflush(tbl);
 }
 
-/* The runs of @c for each number of topics and each consumer asked for. */
-static void run_topics(const struct opts *o, struct cfg *c, FILE *tbl)
+/* The runs of one point, @c, for each mode and consumer asked for. */
+static void run_point(const struct opts *o, struct cfg *c, FILE *tbl)
 {
-	unsigned int to, co;
+	unsigned int m, co;
 
-	for (to = 0; to < o->topics.n; to++) {
+	for (m = 0; m < o->modes.n; m++) {
 		bool seen[2] = { false, false };
 
-		c->topics = (unsigned int)o->topics.v[to];
+		c->ops = &modes[o->modes.v[m]];
 		for (co = 0; co < o->consumers.n; co++) {
 			c->consumer = c->ops->fixed_consumer >= 0 ?
 				(enum consumer)c->ops->fixed_consumer :
@@ -2516,6 +2516,17 @@ static void run_topics(const struct opts *o, struct cfg *c, FILE *tbl)
 			seen[c->consumer] = true;
 			do_run(o, c, tbl);
 		}
+	}
+}
+
+/* The points of @c for each number of topics asked for. */
+static void run_topics(const struct opts *o, struct cfg *c, FILE *tbl)
+{
+	unsigned int to;
+
+	for (to = 0; to < o->topics.n; to++) {
+		c->topics = (unsigned int)o->topics.v[to];
+		run_point(o, c, tbl);
 	}
 }
 
@@ -2557,16 +2568,18 @@ int main(int argc, char **argv)
 	c.count = o.count;
 	c.duration_ns = (uint64_t)(o.duration * 1e9);
 	c.warmup_ns = (uint64_t)(o.warmup * 1e9);
-	for (m = 0; m < o.modes.n; m++) {
-		c.ops = &modes[o.modes.v[m]];
-		for (si = 0; si < o.sizes.n; si++)
-		for (su = 0; su < o.subs.n; su++)
-		for (pu = 0; pu < o.pubs.n; pu++) {
-			c.size = (unsigned int)o.sizes.v[si];
-			c.subs = (unsigned int)o.subs.v[su];
-			c.pubs = (unsigned int)o.pubs.v[pu];
-			run_topics(&o, &c, tbl);
-		}
+	/*
+	 * The modes of one point run back to back, so that whatever slows
+	 * the machine for a while (other work on the host of a VM) falls
+	 * on a point's modes alike and the ratios between them hold.
+	 */
+	for (si = 0; si < o.sizes.n; si++)
+	for (su = 0; su < o.subs.n; su++)
+	for (pu = 0; pu < o.pubs.n; pu++) {
+		c.size = (unsigned int)o.sizes.v[si];
+		c.subs = (unsigned int)o.subs.v[su];
+		c.pubs = (unsigned int)o.pubs.v[pu];
+		run_topics(&o, &c, tbl);
 	}
 	for (m = 0; m < nr_entries; m++) {
 		failed += entries[m].failed;
