@@ -587,14 +587,15 @@ static int batch_load(struct pcb_endpoint *ep, struct batch *b)
 	int ret;
 
 	b->bad = b->count;
-	/* Not fault_in_writeable(): that one writes zeroes into the pages. */
-	if (fault_in_safe_writeable((const char __user *)b->uents, size))
+	/* The results are all the batch writes: see probe_results(). */
+	if (probe_results(b->uents, b->count))
 		return -EFAULT;
 	b->ents = kvmalloc(size, GFP_KERNEL_ACCOUNT);
 	b->msgs = kvcalloc(b->count, sizeof(*b->msgs), GFP_KERNEL_ACCOUNT);
 	if (!b->ents || !b->msgs)
 		return -ENOMEM;
-	if (copy_from_user(b->ents, b->uents, size))
+	/* In words: at most PCB_BATCH_MAX entries (pcb_copy_in_small()). */
+	if (pcb_copy_in_small(b->ents, b->uents, size))
 		return -EFAULT;
 
 	for (b->bad = 0; b->bad < b->count; b->bad++) {
