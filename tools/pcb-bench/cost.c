@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -98,6 +99,24 @@ static int pcb_publish_sub(struct cost_env *e)
 static int pcb_publish_none(struct cost_env *e)
 {
 	return publish_block(e, e->handle_none);
+}
+
+/*
+ * The floor of every pcb call: an ioctl the module does not know, which
+ * goes through the system call, the VFS and the security modules' ioctl
+ * hooks to pcb's dispatch and back with ENOTTY.
+ */
+static int pcb_ioctl_nothing(struct cost_env *e)
+{
+	unsigned int i;
+
+	for (i = 0; i < COST_BLOCK; i++) {
+		if (ioctl(pcb_fd(e->pub), _IO(PCB_IOC_MAGIC, 0xff)) != -1)
+			return EPROTO;
+		if (errno != ENOTTY)
+			return errno;
+	}
+	return 0;
 }
 
 static int pcb_try_sub(struct cost_env *e)
@@ -263,6 +282,8 @@ static const struct cost_kind kinds[] = {
 	{ "pipe read", false, NULL, pipe_fill, pipe_read_block, NULL, NULL },
 	{ "unix socket send", false, "pipe write", NULL, uds_send_block,
 	  uds_drain, NULL },
+	{ "pcb ioctl doing nothing (ENOTTY)", true, "pipe write", NULL,
+	  pcb_ioctl_nothing, NULL, NULL },
 	{ "pcb publish, no subscriber", true, "pipe write", NULL,
 	  pcb_publish_none, NULL, NULL },
 	{ "pcb publish, 1 subscriber", true, "pipe write", NULL,
