@@ -430,12 +430,12 @@ struct pcb_pub {
 
 /*
  * Copy in something small (a payload that fits the stage buffer, an ioctl
- * argument) in 8-byte words inside one user access window, into @dst,
- * which is 8-byte aligned.  copy_from_user() of a few dozen bytes is
- * mostly its own set-up (and, without FSRM, a "rep movsb" from 64 bytes
- * on, which emulators run a byte at a time).  Unaligned user words only
- * where the CPU loads them as they are; elsewhere copy_from_user().
- * Inline: for an argument of constant size the words come unrolled.
+ * argument, a batch's entries) in 8-byte words inside one user access
+ * window, into @dst, which is 8-byte aligned.  copy_from_user() of a few
+ * dozen bytes is mostly its own set-up (and, without FSRM, a "rep movsb"
+ * from 64 bytes on, which emulators run a byte at a time).  Unaligned
+ * user words only where the CPU loads them as they are; elsewhere
+ * copy_from_user().  Inline: no call on the publish path.
  */
 static __always_inline int
 pcb_copy_in_small(void *dst, const void __user *src, u32 len)
